@@ -1,0 +1,198 @@
+"""The Python API: load, check, build, compile.
+
+``load``/``check`` never import torch, so ``netdsl validate`` stays fast and
+torch-free; ``build``/``compile`` import it when called.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ErrorCollector, NetdslError, UsageError, display_path
+from .ir import Graph
+from .library import BlockLibrary
+from .resolve import Resolver
+from .schema import BlockFile, NetworkFile
+from .shapes import ShapeResult, concrete_inputs, infer_shapes
+from .types import TensorType
+from .validate import parse_spec
+from .yaml_loader import Doc, load_file, load_text
+
+if TYPE_CHECKING:
+    import torch
+    from torch import fx
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass
+class Spec:
+    """A loaded and structurally validated spec file."""
+
+    doc: Doc
+    model: NetworkFile | BlockFile
+
+    @property
+    def name(self) -> str:
+        return self.model.network if isinstance(self.model, NetworkFile) else self.model.block
+
+    @property
+    def is_block(self) -> bool:
+        return isinstance(self.model, BlockFile)
+
+    @property
+    def file(self) -> str:
+        return self.doc.file
+
+
+@dataclass
+class CheckResult:
+    """The outcome of :func:`check`: errors, warnings, the IR and its static shapes."""
+
+    spec: Spec | None
+    graph: Graph | None = None
+    shapes: ShapeResult | None = None
+    errors: list[NetdslError] = field(default_factory=list)
+    warnings: list[NetdslError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def raise_if_errors(self) -> None:
+        c = ErrorCollector()
+        c.errors = list(self.errors)
+        c.raise_if_any()
+
+
+def load(path_or_text: PathLike | Spec, *, text: str | None = None) -> Spec:
+    """Load and validate a spec file (or ``text`` with ``path_or_text`` as its display name)."""
+    if isinstance(path_or_text, Spec):
+        return path_or_text
+    if text is not None:
+        doc = load_text(text, str(path_or_text))
+    else:
+        doc = load_file(path_or_text, display=display_path(path_or_text))
+    return Spec(doc, parse_spec(doc))
+
+
+def _library(blocks_path: Sequence[PathLike] | PathLike | None) -> BlockLibrary:
+    if blocks_path is None:
+        return BlockLibrary()
+    paths = [blocks_path] if isinstance(blocks_path, str | os.PathLike) else list(blocks_path)
+    return BlockLibrary(paths)
+
+
+def check(
+    spec: PathLike | Spec,
+    variant: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    blocks_path: Sequence[PathLike] | PathLike | None = None,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    dims: Mapping[str, int] | None = None,
+    concrete: bool = False,
+) -> CheckResult:
+    """Validate, resolve and shape-check a spec. Errors are returned, not raised.
+
+    With ``concrete=True`` (or input shapes / dims given), shapes are also checked
+    for concrete input sizes, which catches maps that shrink to nothing.
+    """
+    errors = ErrorCollector()
+    try:
+        loaded = load(spec)
+    except NetdslError as e:
+        return CheckResult(None, errors=e.errors)
+    result = CheckResult(loaded)
+    try:
+        resolver = Resolver(_library(blocks_path), errors)
+        m = loaded.model
+        if isinstance(m, NetworkFile):
+            if loaded.is_block:
+                raise UsageError("unreachable")
+            graph = resolver.network(m, loaded.doc, variant, overrides or {})
+        else:
+            if variant is not None:
+                raise UsageError(f"{loaded.name!r} is a block: it has no variants (use --set for its parameters)")
+            graph = resolver.block_file(m, loaded.doc, overrides or {})
+        if not errors.errors:
+            graph.lint()
+            result.graph = graph
+            result.shapes = infer_shapes(graph, None, errors)
+            if not errors.errors and (concrete or input_shapes or dims):
+                sizes = {**graph.dims, **(dims or {})}
+                infer_shapes(graph, concrete_inputs(graph, sizes, input_shapes), errors)
+    except NetdslError as e:
+        errors.add(e)
+    result.errors = sorted(errors.errors, key=lambda e: (e.loc.file, e.loc.line, e.loc.col))
+    result.warnings = errors.warnings
+    return result
+
+
+def build(
+    spec: PathLike | Spec,
+    variant: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    blocks_path: Sequence[PathLike] | PathLike | None = None,
+    seed: int | None = None,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    dims: Mapping[str, int] | None = None,
+) -> fx.GraphModule:
+    """Build the ``torch.fx.GraphModule`` of a spec; raises :class:`NetdslError` with all errors."""
+    res = check(spec, variant, overrides, blocks_path=blocks_path, input_shapes=input_shapes, dims=dims)
+    res.raise_if_errors()
+    assert res.graph is not None and res.shapes is not None
+    from .lower import lower
+
+    gm = lower(res.graph, res.shapes, seed=seed)
+    gm.meta["netdsl"]["check"] = res
+    return gm
+
+
+def compile(module: Any, **kwargs: Any) -> Any:
+    """``torch.compile`` a built module (or build a spec path first)."""
+    import torch
+
+    if isinstance(module, str | os.PathLike | Spec):
+        module = build(module)
+    return torch.compile(module, **kwargs)
+
+
+def example_inputs(res: CheckResult, shapes: Mapping[str, tuple[int, ...]] | None = None,
+                   dims: Mapping[str, int] | None = None, seed: int = 0) -> list[torch.Tensor]:
+    """Random inputs for a forward pass, one per spec input, in order."""
+    import torch
+
+    assert res.graph is not None
+    types = concrete_inputs(res.graph, {**res.graph.dims, **(dims or {})}, shapes)
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for gi in res.graph.inputs:
+        t: TensorType = types[gi.name]
+        size = [d.value for d in t.shape]
+        dtype = getattr(torch, t.dtype)
+        if dtype.is_floating_point:
+            out.append(torch.randn(size, generator=gen, dtype=dtype))
+        elif dtype == torch.bool:
+            out.append(torch.rand(size, generator=gen) > 0.5)
+        else:
+            out.append(torch.randint(0, 2, size, generator=gen, dtype=dtype))
+    return out
+
+
+def spec_files(paths: Sequence[PathLike]) -> list[Path]:
+    """Spec files named by ``paths`` (files, or folders searched for *.yaml / *.yml)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
+        elif p.exists():
+            out.append(p)
+        else:
+            raise UsageError(f"no such file or folder: {str(p)!r}")
+    return out

@@ -1,0 +1,119 @@
+"""Named parameter initialisers: `init: zeros`, `init: {fn: normal, std: 0.02}`.
+
+The schemas are torch-free (checked by `netdsl validate`); :func:`apply_init`
+runs the matching ``torch.nn.init`` function at build time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import SpecValidationError
+
+if TYPE_CHECKING:
+    import torch
+
+Number = float | int
+
+
+class _Init(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Zeros(_Init):
+    pass
+
+
+class Ones(_Init):
+    pass
+
+
+class Constant(_Init):
+    value: Number
+
+
+class Normal(_Init):
+    mean: Number = 0.0
+    std: Number = 1.0
+
+
+class TruncNormal(_Init):
+    mean: Number = 0.0
+    std: Number = 1.0
+    a: Number = -2.0
+    b: Number = 2.0
+
+
+class Uniform(_Init):
+    a: Number = 0.0
+    b: Number = 1.0
+
+
+class Kaiming(_Init):
+    a: Number = 0.0
+    mode: Literal["fan_in", "fan_out"] = "fan_in"
+    nonlinearity: Literal["relu", "leaky_relu", "linear", "sigmoid", "tanh"] = "leaky_relu"
+
+
+class Xavier(_Init):
+    gain: Number = 1.0
+
+
+INITIALIZERS: dict[str, tuple[type[_Init], str]] = {
+    "zeros": (Zeros, "zeros_"),
+    "ones": (Ones, "ones_"),
+    "constant": (Constant, "constant_"),
+    "normal": (Normal, "normal_"),
+    "trunc_normal": (TruncNormal, "trunc_normal_"),
+    "uniform": (Uniform, "uniform_"),
+    "kaiming_normal": (Kaiming, "kaiming_normal_"),
+    "kaiming_uniform": (Kaiming, "kaiming_uniform_"),
+    "xavier_normal": (Xavier, "xavier_normal_"),
+    "xavier_uniform": (Xavier, "xavier_uniform_"),
+}
+
+InitSpec = str | dict[str, Any]
+
+
+def parse_init(spec: object) -> tuple[str, dict[str, Any]]:
+    """Check an initialiser spec; return (name, keyword arguments). Raises SpecValidationError."""
+    if isinstance(spec, str):
+        name, kwargs = spec, {}
+    elif isinstance(spec, dict) and isinstance(spec.get("fn"), str):
+        name, kwargs = spec["fn"], {k: v for k, v in spec.items() if k != "fn"}
+    else:
+        raise SpecValidationError(
+            "an initialiser is a name (`zeros`) or a mapping with `fn` (`{fn: normal, std: 0.02}`)",
+            expected=INITIALIZERS,
+        )
+    if name not in INITIALIZERS:
+        from .suggest import did_you_mean
+
+        raise SpecValidationError(
+            f"unknown initialiser {name!r}", expected=INITIALIZERS, hint=did_you_mean(name, INITIALIZERS)
+        )
+    model, _ = INITIALIZERS[name]
+    try:
+        parsed = model.model_validate(kwargs)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        fields = ", ".join(model.model_fields) or "none"
+        raise SpecValidationError(
+            f"initialiser {name!r}: {where or 'arguments'}: {first['msg']} (arguments: {fields})"
+        ) from None
+    return name, parsed.model_dump()
+
+
+def apply_init(tensor: torch.Tensor, spec: object) -> None:
+    """Fill ``tensor`` in place as ``spec`` says."""
+    import torch
+
+    name, kwargs = parse_init(spec)
+    fn = getattr(torch.nn.init, INITIALIZERS[name][1])
+    with torch.no_grad():
+        if tensor.dim() < 2 and name.startswith(("kaiming", "xavier")):
+            raise SpecValidationError(f"initialiser {name!r} needs a tensor with >= 2 dims, got {tuple(tensor.shape)}")
+        fn(tensor, **kwargs)

@@ -1,0 +1,178 @@
+"""Lowering pass: shape-checked IR -> ``torch.fx.Graph`` -> ``torch.fx.GraphModule``.
+
+Each IR node becomes a few fx nodes through its op's ``lower`` function; weighted
+ops become submodules at the node's path, so ``state_dict()`` keys are the spec's
+node paths (``stage.0.conv1.weight``).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch import nn
+
+from .errors import BuildError, NetdslError
+from .initializers import apply_init
+from .ir import Graph, Node
+from .shapes import ShapeResult
+from .symbolic import Sym
+from .types import TensorType
+
+
+class LowerCtx:
+    """What an op's ``lower`` function may use to emit fx nodes."""
+
+    def __init__(self, graph: fx.Graph, root: nn.Module, shapes: ShapeResult) -> None:
+        self.graph = graph
+        self.root = root
+        self.shapes = shapes
+        self.node: Node | None = None
+        self.in_types: list[TensorType] = []
+        self._sources: dict[Sym, tuple[fx.Node, int]] = {}
+        self._sizes: dict[tuple[fx.Node, int], fx.Node] = {}
+
+    # -- emission ------------------------------------------------------------
+    def module(self, mod: nn.Module, args: Sequence[Any]) -> fx.Node:
+        assert self.node is not None
+        _install(self.root, self.node.id, mod)
+        return self.graph.call_module(self.node.id, tuple(args))
+
+    def fn(self, f: Any, *args: Any, **kwargs: Any) -> fx.Node:
+        return self.graph.call_function(f, tuple(args), kwargs)
+
+    def method(self, name: str, *args: Any, **kwargs: Any) -> fx.Node:
+        return self.graph.call_method(name, tuple(args), kwargs)
+
+    def tensor_attr(self, tensor: torch.Tensor, trainable: bool = True) -> fx.Node:
+        assert self.node is not None
+        path = self.node.id
+        parent_path, _, leaf = path.rpartition(".")
+        parent = _container(self.root, parent_path) if parent_path else self.root
+        if trainable:
+            parent.register_parameter(leaf, nn.Parameter(tensor))
+        else:
+            parent.register_buffer(leaf, tensor)
+        return self.graph.get_attr(path)
+
+    def unpack(self, value: fx.Node, n: int) -> list[fx.Node]:
+        return [self.graph.call_function(operator.getitem, (value, i)) for i in range(n)]
+
+    # -- runtime dims --------------------------------------------------------
+    def note(self, value: fx.Node, t: TensorType) -> None:
+        for i, d in enumerate(t.shape):
+            if not d.is_const and d not in self._sources:
+                self._sources[d] = (value, i)
+
+    def dim(self, d: Sym | int) -> Any:
+        """An int, or an fx node computing a symbolic dim at run time."""
+        d = Sym.of(d)
+        if d.is_const:
+            return d.value
+        if d in self._sources:
+            src, i = self._sources[d]
+            key = (src, i)
+            if key not in self._sizes:
+                self._sizes[key] = self.graph.call_method("size", (src, i))
+            return self._sizes[key]
+        total: Any = 0
+        for mono, coeff in d._terms.items():  # the polynomial's terms
+            term: Any = coeff
+            for atom, power in mono:
+                base = self.dim(Sym.var(atom)) if isinstance(atom, str) else self.fn(
+                    operator.floordiv, self.dim(atom.numerator), atom.divisor)
+                for _ in range(power):
+                    term = base if term == 1 and isinstance(term, int) else self.fn(operator.mul, term, base)
+            total = term if isinstance(total, int) and total == 0 else self.fn(operator.add, total, term)
+        return total
+
+    def shape(self, dims: Sequence[Sym | int]) -> list[Any]:
+        return [self.dim(d) for d in dims]
+
+
+def _container(root: nn.Module, path: str) -> nn.Module:
+    mod = root
+    for part in path.split("."):
+        child = mod._modules.get(part)
+        if child is None:
+            child = nn.Module()
+            mod.add_module(part, child)
+        mod = child
+    return mod
+
+
+def _install(root: nn.Module, path: str, module: nn.Module) -> None:
+    parent_path, _, leaf = path.rpartition(".")
+    parent = _container(root, parent_path) if parent_path else root
+    if leaf in parent._modules:
+        raise BuildError(f"module path {path!r} is used twice")
+    parent.add_module(leaf, module)
+
+
+def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.GraphModule:
+    """Build the GraphModule of a shape-checked IR graph."""
+    fxg = fx.Graph()
+    root = nn.Module()
+    ctx = LowerCtx(fxg, root, shapes)
+    values: dict[str, list[Any]] = {}
+    named: set[fx.Node] = set()
+    for gi in graph.inputs:
+        ph = fxg.placeholder(gi.name)
+        values[gi.name] = [ph]
+        ctx.note(ph, shapes.types[gi.name][0])
+    rng = torch.random.fork_rng(devices=[]) if seed is not None else None
+    with rng if rng is not None else _nullcontext():
+        if seed is not None:
+            torch.manual_seed(seed)
+        for node in graph.nodes:
+            ctx.node = node
+            ctx.in_types = [shapes.type_of(r) for r in node.inputs]
+            args = [values[r.node][r.index] for r in node.inputs]
+            try:
+                out = node.opdef.lower(ctx, shapes.attrs[node.id], args)
+                _apply_inits(root, node)
+            except NetdslError as e:
+                raise e.at(node.loc) from None
+            outs = out if isinstance(out, list) else [out]
+            for o, t in zip(outs, shapes.types[node.id], strict=True):
+                if isinstance(o, fx.Node):
+                    if o not in named and o.op in ("call_function", "call_method", "call_module"):
+                        o._rename(node.id.replace(".", "_"))  # readable gm.code: one variable per spec node
+                        named.add(o)
+                    ctx.note(o, t)
+            values[node.id] = outs
+    results = [values[r.node][r.index] for _, r, _ in graph.outputs]
+    fxg.output(results[0] if len(results) == 1 else tuple(results))
+    fxg.lint()
+    gm = fx.GraphModule(root, fxg, class_name=_class_name(graph.name))
+    gm.meta["netdsl"] = {"name": graph.name, "variant": graph.variant,
+                         "outputs": [n for n, _, _ in graph.outputs]}
+    return gm
+
+
+def _apply_inits(root: nn.Module, node: Node) -> None:
+    if not node.init:
+        return
+    mod = root.get_submodule(node.id)
+    for name, spec in node.init.items():
+        tensor = getattr(mod, name, None)
+        if not isinstance(tensor, torch.Tensor):
+            have = [n for n, _ in mod.named_parameters(recurse=False)]
+            raise BuildError(f"`init`: {node.op} has no parameter {name!r} (it has {', '.join(have)})", node.loc)
+        apply_init(tensor, spec)
+
+
+def _class_name(name: str) -> str:
+    cleaned = "".join(p.capitalize() for p in name.replace("-", "_").split("_") if p)
+    return cleaned if cleaned.isidentifier() else "Network"
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,374 @@
+"""Ops with weights: linear, convolutions, normalisations, dropout."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ..symbolic import Sym
+from ..types import ParamSpec, TensorType
+from .base import (
+    Attrs,
+    OpDef,
+    fail,
+    need_min_rank,
+    need_rank,
+    positive,
+    prod,
+    register,
+    same_dim,
+    same_type,
+    shp,
+)
+
+IntOrList = int | list[int]
+
+
+def _concrete(d: Sym, what: str, attr: str) -> int:
+    if not d.is_const:
+        raise fail(f"{what} is the symbolic dim {d}; it must be a number here: give `{attr}` explicitly")
+    return d.value
+
+
+def _features(given: int | None, actual: Sym, attr: str, what: str) -> int:
+    if given is None:
+        return _concrete(actual, what, attr)
+    same_dim(actual, given, f"{what} is {actual} but {attr} = {given}")
+    return given
+
+
+# ---------------------------------------------------------------- linear
+
+
+class LinearAttrs(Attrs):
+    out_features: int
+    in_features: int | None = None
+    bias: bool = True
+
+
+def _linear_infer(a: LinearAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    need_min_rank(x, 1)
+    _features(a.in_features, x.shape[-1], "in_features", f"the input's last dim (shape {shp(x)})")
+    if a.out_features < 1:
+        raise fail(f"out_features must be >= 1, got {a.out_features}")
+    return [x.with_shape((*x.shape[:-1], a.out_features))]
+
+
+def _linear_params(a: LinearAttrs, ins: list[TensorType]) -> dict[str, ParamSpec]:
+    n_in = ins[0].shape[-1]
+    p = {"weight": ParamSpec((Sym.of(a.out_features), n_in))}
+    if a.bias:
+        p["bias"] = ParamSpec((Sym.of(a.out_features),))
+    return p
+
+
+def _linear_lower(ctx: Any, a: LinearAttrs, args: list[Any]) -> Any:
+    import torch.nn as nn
+
+    n_in = ctx.in_types[0].shape[-1].value
+    return ctx.module(nn.Linear(n_in, a.out_features, bias=a.bias), args)
+
+
+register(
+    OpDef(
+        name="linear",
+        family="linear",
+        doc="y = x @ weight.T + bias over the last dim (torch.nn.Linear).",
+        attrs=LinearAttrs,
+        infer=_linear_infer,
+        params=_linear_params,
+        lower=_linear_lower,
+        macs=lambda a, ins, outs: outs[0].numel() * ins[0].shape[-1],
+    )
+)
+
+# ---------------------------------------------------------------- convolution
+
+
+class ConvAttrs(Attrs):
+    out_channels: int
+    kernel_size: IntOrList
+    in_channels: int | None = None
+    stride: IntOrList = 1
+    padding: IntOrList | Literal["same", "valid"] = 0
+    dilation: IntOrList = 1
+    groups: int = 1
+    bias: bool = True
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
+
+
+def _tuple(v: IntOrList, n: int, name: str) -> tuple[int, ...]:
+    if isinstance(v, int):
+        return (v,) * n
+    if len(v) != n:
+        raise fail(f"{name} must be one int or a list of {n} ints, got {v}")
+    return tuple(v)
+
+
+def _conv_geometry(a: ConvAttrs, n: int) -> tuple[tuple[int, ...], ...]:
+    k = _tuple(a.kernel_size, n, "kernel_size")
+    s = _tuple(a.stride, n, "stride")
+    d = _tuple(a.dilation, n, "dilation")
+    if a.padding == "valid":
+        p = (0,) * n
+    elif a.padding == "same":
+        if any(v != 1 for v in s):
+            raise fail("padding 'same' needs stride 1")
+        p = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d, strict=True))
+    else:
+        p = _tuple(a.padding, n, "padding")
+    for name, vals, lo in (("kernel_size", k, 1), ("stride", s, 1), ("dilation", d, 1), ("padding", p, 0)):
+        if any(v < lo for v in vals):
+            raise fail(f"{name} must be >= {lo}, got {list(vals)}")
+    return k, s, p, d
+
+
+def conv_out(size: Sym, k: int, s: int, p: int, d: int = 1) -> Sym:
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _make_conv(n: int) -> None:
+    name = f"conv{n}d"
+    spatial = "LHW"[-n:] if n < 3 else "DHW"
+
+    def infer(a: ConvAttrs, ins: list[TensorType]) -> list[TensorType]:
+        x = ins[0]
+        need_rank(x, [n + 2], f"{name} input (B, C, {', '.join(spatial)})")
+        c_in = _features(a.in_channels, x.shape[1], "in_channels", f"input channels (shape {shp(x)})")
+        if a.groups < 1 or c_in % a.groups or a.out_channels % a.groups:
+            raise fail(
+                f"in_channels {c_in} and out_channels {a.out_channels} must both be divisible by "
+                f"groups {a.groups}"
+            )
+        if a.out_channels < 1:
+            raise fail(f"out_channels must be >= 1, got {a.out_channels}")
+        k, s, p, d = _conv_geometry(a, n)
+        out = []
+        for i in range(n):
+            o = x.shape[2 + i] if a.padding == "same" else conv_out(x.shape[2 + i], k[i], s[i], p[i], d[i])
+            positive(o, f"{name} output size along {spatial[i]} (input {x.shape[2 + i]}, kernel {k[i]})")
+            out.append(o)
+        return [x.with_shape((x.shape[0], a.out_channels, *out))]
+
+    def params(a: ConvAttrs, ins: list[TensorType]) -> dict[str, ParamSpec]:
+        k, _, _, _ = _conv_geometry(a, n)
+        c_in = ins[0].shape[1]
+        p = {"weight": ParamSpec((Sym.of(a.out_channels), c_in // a.groups, *map(Sym.of, k)))}
+        if a.bias:
+            p["bias"] = ParamSpec((Sym.of(a.out_channels),))
+        return p
+
+    def lower(ctx: Any, a: ConvAttrs, args: list[Any]) -> Any:
+        import torch.nn as nn
+
+        k, s, p, d = _conv_geometry(a, n)
+        cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[n - 1]
+        mod = cls(
+            ctx.in_types[0].shape[1].value,
+            a.out_channels,
+            k,
+            stride=s,
+            padding=p,
+            dilation=d,
+            groups=a.groups,
+            bias=a.bias,
+            padding_mode=a.padding_mode,
+        )
+        return ctx.module(mod, args)
+
+    def macs(a: ConvAttrs, ins: list[TensorType], outs: list[TensorType]) -> Sym:
+        k, _, _, _ = _conv_geometry(a, n)
+        return outs[0].numel() * (ins[0].shape[1] // a.groups) * prod(k)
+
+    register(
+        OpDef(
+            name=name,
+            family="conv",
+            doc=f"{n}-d convolution (torch.nn.Conv{n}d); grouped and depthwise with `groups`.",
+            attrs=ConvAttrs,
+            infer=infer,
+            params=params,
+            lower=lower,
+            macs=macs,
+        )
+    )
+
+
+for _n in (1, 2, 3):
+    _make_conv(_n)
+
+# ---------------------------------------------------------------- normalisation
+
+
+class BatchNormAttrs(Attrs):
+    num_features: int | None = None
+    eps: float | int = 1e-5
+    momentum: float | int = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+
+
+def _make_batch_norm(n: int, ranks: list[int]) -> None:
+    def infer(a: BatchNormAttrs, ins: list[TensorType]) -> list[TensorType]:
+        need_rank(ins[0], ranks, f"batch_norm{n}d input")
+        _features(a.num_features, ins[0].shape[1], "num_features", f"input channels (shape {shp(ins[0])})")
+        return [ins[0]]
+
+    def params(a: BatchNormAttrs, ins: list[TensorType]) -> dict[str, ParamSpec]:
+        c = (ins[0].shape[1],)
+        p: dict[str, ParamSpec] = {}
+        if a.affine:
+            p |= {"weight": ParamSpec(c), "bias": ParamSpec(c)}
+        if a.track_running_stats:
+            p |= {
+                "running_mean": ParamSpec(c, "buffer"),
+                "running_var": ParamSpec(c, "buffer"),
+                "num_batches_tracked": ParamSpec((), "buffer"),
+            }
+        return p
+
+    def lower(ctx: Any, a: BatchNormAttrs, args: list[Any]) -> Any:
+        import torch.nn as nn
+
+        cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[n - 1]
+        c = ctx.in_types[0].shape[1].value
+        mod = cls(c, eps=a.eps, momentum=a.momentum, affine=a.affine, track_running_stats=a.track_running_stats)
+        return ctx.module(mod, args)
+
+    register(
+        OpDef(
+            name=f"batch_norm{n}d",
+            family="norm",
+            doc=f"Batch normalisation over dim 1 (torch.nn.BatchNorm{n}d), running stats in the state_dict.",
+            attrs=BatchNormAttrs,
+            infer=infer,
+            params=params,
+            lower=lower,
+            macs=lambda a, ins, outs: outs[0].numel() * 2,
+        )
+    )
+
+
+_make_batch_norm(1, [2, 3])
+_make_batch_norm(2, [4])
+_make_batch_norm(3, [5])
+
+
+class LayerNormAttrs(Attrs):
+    normalized_shape: int | list[int] | None = None
+    eps: float | int = 1e-5
+    elementwise_affine: bool = True
+    bias: bool = True
+
+
+def _ln_shape(a: LayerNormAttrs, x: TensorType) -> tuple[int, ...]:
+    if a.normalized_shape is None:
+        return (_features(None, x.shape[-1], "normalized_shape", f"the last dim (shape {shp(x)})"),)
+    ns = (a.normalized_shape,) if isinstance(a.normalized_shape, int) else tuple(a.normalized_shape)
+    if not ns or len(ns) > x.rank or any(Sym.of(v) != d for v, d in zip(ns, x.shape[-len(ns) :], strict=True)):
+        raise fail(f"normalized_shape {list(ns)} does not match the trailing dims of the input {shp(x)}")
+    return ns
+
+
+def _ln_infer(a: LayerNormAttrs, ins: list[TensorType]) -> list[TensorType]:
+    need_min_rank(ins[0], 1)
+    _ln_shape(a, ins[0])
+    return [ins[0]]
+
+
+def _ln_params(a: LayerNormAttrs, ins: list[TensorType]) -> dict[str, ParamSpec]:
+    if not a.elementwise_affine:
+        return {}
+    s = tuple(map(Sym.of, _ln_shape(a, ins[0])))
+    return {"weight": ParamSpec(s), "bias": ParamSpec(s)} if a.bias else {"weight": ParamSpec(s)}
+
+
+def _ln_lower(ctx: Any, a: LayerNormAttrs, args: list[Any]) -> Any:
+    import torch.nn as nn
+
+    mod = nn.LayerNorm(
+        list(_ln_shape(a, ctx.in_types[0])), eps=a.eps, elementwise_affine=a.elementwise_affine, bias=a.bias
+    )
+    return ctx.module(mod, args)
+
+
+register(
+    OpDef(
+        name="layer_norm",
+        family="norm",
+        doc="Layer normalisation over the trailing dims (torch.nn.LayerNorm); default: the last dim.",
+        attrs=LayerNormAttrs,
+        infer=_ln_infer,
+        params=_ln_params,
+        lower=_ln_lower,
+        macs=lambda a, ins, outs: outs[0].numel() * 2,
+    )
+)
+
+
+class GroupNormAttrs(Attrs):
+    num_groups: int
+    num_channels: int | None = None
+    eps: float | int = 1e-5
+    affine: bool = True
+
+
+def _gn_infer(a: GroupNormAttrs, ins: list[TensorType]) -> list[TensorType]:
+    need_min_rank(ins[0], 2)
+    c = _features(a.num_channels, ins[0].shape[1], "num_channels", f"input channels (shape {shp(ins[0])})")
+    if a.num_groups < 1 or c % a.num_groups:
+        raise fail(f"num_channels {c} must be divisible by num_groups {a.num_groups}")
+    return [ins[0]]
+
+
+def _gn_lower(ctx: Any, a: GroupNormAttrs, args: list[Any]) -> Any:
+    import torch.nn as nn
+
+    c = ctx.in_types[0].shape[1].value
+    return ctx.module(nn.GroupNorm(a.num_groups, c, eps=a.eps, affine=a.affine), args)
+
+
+register(
+    OpDef(
+        name="group_norm",
+        family="norm",
+        doc="Group normalisation over channel groups (torch.nn.GroupNorm).",
+        attrs=GroupNormAttrs,
+        infer=_gn_infer,
+        params=lambda a, ins: (
+            {"weight": ParamSpec((ins[0].shape[1],)), "bias": ParamSpec((ins[0].shape[1],))} if a.affine else {}
+        ),
+        lower=_gn_lower,
+        macs=lambda a, ins, outs: outs[0].numel() * 2,
+    )
+)
+
+
+class DropoutAttrs(Attrs):
+    p: float | int = 0.5
+
+
+def _dropout_lower(ctx: Any, a: DropoutAttrs, args: list[Any]) -> Any:
+    import torch.nn as nn
+
+    return ctx.module(nn.Dropout(a.p), args)
+
+
+def _dropout_infer(a: DropoutAttrs, ins: list[TensorType]) -> list[TensorType]:
+    if not 0 <= a.p <= 1:
+        raise fail(f"dropout probability p must be in [0, 1], got {a.p}")
+    return [ins[0]]
+
+
+register(
+    OpDef(
+        name="dropout",
+        family="regularization",
+        doc="Dropout, active only in training mode (torch.nn.Dropout).",
+        attrs=DropoutAttrs,
+        infer=_dropout_infer,
+        lower=_dropout_lower,
+    )
+)
+
+__all__ = ["conv_out", "same_type"]

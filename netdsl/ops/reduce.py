@@ -1,0 +1,190 @@
+"""Reductions, matrix products and pooling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..symbolic import Sym
+from ..types import TensorType
+from .base import Attrs, NoAttrs, OpDef, broadcast, fail, need_min_rank, need_rank, norm_dim, positive, register, shp
+from .elementwise import torch_fn
+from .nn import conv_out
+
+
+class ReduceAttrs(Attrs):
+    dim: int | list[int] | None = None
+    keepdim: bool = False
+
+
+class StdAttrs(ReduceAttrs):
+    unbiased: bool = True
+
+
+def _reduced_dims(a: ReduceAttrs, x: TensorType) -> list[int]:
+    if a.dim is None:
+        return list(range(x.rank))
+    dims = [a.dim] if isinstance(a.dim, int) else a.dim
+    norm = [norm_dim(d, x.rank) for d in dims]
+    if len(set(norm)) != len(norm):
+        raise fail(f"dim {a.dim} names a dim twice")
+    return norm
+
+
+def _reduce_infer(a: ReduceAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    dims = _reduced_dims(a, x)
+    if isinstance(a, StdAttrs) and a.unbiased:
+        n = Sym.const(1)
+        for d in dims:
+            n = n * x.shape[d]
+        if n.is_const and n.value < 2:
+            raise fail(f"unbiased std/var over {n.value} element(s) is NaN; it needs >= 2 (input {shp(x)})")
+    if a.keepdim:
+        shape = [Sym.const(1) if i in dims else s for i, s in enumerate(x.shape)]
+    else:
+        shape = [s for i, s in enumerate(x.shape) if i not in dims]
+    return [x.with_shape(shape)]
+
+
+def _make_reduce(name: str, fn: str, doc: str, attrs: type[ReduceAttrs] = ReduceAttrs) -> None:
+    def lower(ctx: Any, a: ReduceAttrs, args: list[Any]) -> Any:
+        dims = _reduced_dims(a, ctx.in_types[0])
+        kwargs: dict[str, Any] = {"dim": dims, "keepdim": a.keepdim}
+        if isinstance(a, StdAttrs):
+            kwargs["correction"] = 1 if a.unbiased else 0
+        return ctx.fn(torch_fn(fn), args[0], **kwargs)
+
+    register(OpDef(name=name, family="reduce", doc=doc, attrs=attrs, infer=_reduce_infer, lower=lower,
+                   macs=lambda a, ins, outs: ins[0].numel()))
+
+
+_make_reduce("mean", "torch.mean", "Mean over `dim` (all dims if omitted).")
+_make_reduce("sum", "torch.sum", "Sum over `dim` (all dims if omitted).")
+_make_reduce("amax", "torch.amax", "Maximum over `dim`.")
+_make_reduce("amin", "torch.amin", "Minimum over `dim`.")
+_make_reduce("logsumexp", "torch.logsumexp", "log(sum(exp(x))) over `dim`, computed stably.")
+_make_reduce("std", "torch.std", "Standard deviation over `dim`; unbiased (n - 1) by default.", StdAttrs)
+_make_reduce("var", "torch.var", "Variance over `dim`; unbiased (n - 1) by default.", StdAttrs)
+
+
+def _matmul_infer(a: NoAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x, y = ins
+    need_min_rank(x, 1, "first matmul operand")
+    need_min_rank(y, 1, "second matmul operand")
+    xs = (Sym.const(1), *x.shape) if x.rank == 1 else x.shape
+    ys = (*y.shape, Sym.const(1)) if y.rank == 1 else y.shape
+    if xs[-1] != ys[-2]:
+        raise fail(f"matmul of {shp(x)} and {shp(y)}: inner dims differ ({xs[-1]} vs {ys[-2]})")
+    batch = broadcast([xs[:-2], ys[:-2]]) if len(xs) > 2 or len(ys) > 2 else ()
+    out = [*batch, *(xs[-2:-1] if x.rank > 1 else ()), *(ys[-1:] if y.rank > 1 else ())]
+    return [x.with_shape(out)]
+
+
+register(OpDef(name="matmul", family="attention", doc="Matrix product with batch broadcasting (torch.matmul).",
+               attrs=NoAttrs, infer=_matmul_infer, inputs=("x", "y"),
+               lower=lambda ctx, a, args: ctx.fn(torch_fn("torch.matmul"), *args),
+               macs=lambda a, ins, outs: outs[0].numel() * ins[0].shape[-1]))
+
+# ---------------------------------------------------------------- pooling
+
+IntOrList = int | list[int]
+
+
+class PoolAttrs(Attrs):
+    kernel_size: IntOrList
+    stride: IntOrList | None = None
+    padding: IntOrList = 0
+    ceil_mode: bool = False
+
+
+class MaxPoolAttrs(PoolAttrs):
+    dilation: IntOrList = 1
+
+
+class AvgPoolAttrs(PoolAttrs):
+    count_include_pad: bool = True
+
+
+def _ints(v: IntOrList | None, n: int, name: str, default: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    if v is None:
+        assert default is not None
+        return default
+    if isinstance(v, int):
+        return (v,) * n
+    if len(v) != n:
+        raise fail(f"{name} must be one int or a list of {n} ints, got {v}")
+    return tuple(v)
+
+
+def _pool_geometry(a: PoolAttrs, n: int) -> tuple[tuple[int, ...], ...]:
+    k = _ints(a.kernel_size, n, "kernel_size")
+    s = _ints(a.stride, n, "stride", default=k)
+    p = _ints(a.padding, n, "padding")
+    d = _ints(getattr(a, "dilation", 1), n, "dilation")
+    if any(v < 1 for v in k + s + d) or any(v < 0 for v in p):
+        raise fail(f"kernel_size, stride, dilation must be >= 1 and padding >= 0; got {k}, {s}, {d}, {p}")
+    if any(2 * pi > ki for pi, ki in zip(p, k, strict=True)):
+        raise fail(f"padding {list(p)} must be at most half the kernel size {list(k)}")
+    return k, s, p, d
+
+
+def _make_pool(kind: str, n: int) -> None:
+    name = f"{kind}_pool{n}d"
+    attrs: type[PoolAttrs] = MaxPoolAttrs if kind == "max" else AvgPoolAttrs
+
+    def infer(a: PoolAttrs, ins: list[TensorType]) -> list[TensorType]:
+        x = ins[0]
+        need_rank(x, [n + 1, n + 2], f"{name} input")
+        k, s, p, d = _pool_geometry(a, n)
+        lead = x.rank - n
+        out = []
+        for i in range(n):
+            size = x.shape[lead + i]
+            if a.ceil_mode:
+                o = (size + 2 * p[i] - d[i] * (k[i] - 1) - 1 + s[i] - 1) // s[i] + 1
+            else:
+                o = conv_out(size, k[i], s[i], p[i], d[i])
+            positive(o, f"{name} output size along dim {lead + i} (input {size}, kernel {k[i]})")
+            out.append(o)
+        return [x.with_shape((*x.shape[:lead], *out))]
+
+    def lower(ctx: Any, a: PoolAttrs, args: list[Any]) -> Any:
+        k, s, p, d = _pool_geometry(a, n)
+        kw: dict[str, Any] = {"kernel_size": k, "stride": s, "padding": p, "ceil_mode": a.ceil_mode}
+        if isinstance(a, MaxPoolAttrs):
+            kw["dilation"] = d
+        else:
+            kw["count_include_pad"] = a.count_include_pad  # type: ignore[attr-defined]
+        return ctx.fn(torch_fn(f"torch.nn.functional.{name}"), args[0], **kw)
+
+    register(OpDef(name=name, family="pool", doc=f"{kind.capitalize()} pooling over {n} spatial dim(s).",
+                   attrs=attrs, infer=infer, lower=lower, macs=lambda a, ins, outs: ins[0].numel()))
+
+
+class AdaptiveAttrs(Attrs):
+    output_size: IntOrList
+
+
+def _make_adaptive(kind: str, n: int) -> None:
+    name = f"adaptive_{kind}_pool{n}d"
+
+    def infer(a: AdaptiveAttrs, ins: list[TensorType]) -> list[TensorType]:
+        x = ins[0]
+        need_rank(x, [n + 1, n + 2], f"{name} input")
+        size = _ints(a.output_size, n, "output_size")
+        if any(v < 1 for v in size):
+            raise fail(f"output_size must be >= 1, got {list(size)}")
+        return [x.with_shape((*x.shape[: x.rank - n], *size))]
+
+    def lower(ctx: Any, a: AdaptiveAttrs, args: list[Any]) -> Any:
+        return ctx.fn(torch_fn(f"torch.nn.functional.{name}"), args[0], _ints(a.output_size, n, "output_size"))
+
+    register(OpDef(name=name, family="pool", doc=f"Adaptive {kind} pooling to `output_size` ({n}-d).",
+                   attrs=AdaptiveAttrs, infer=infer, lower=lower, macs=lambda a, ins, outs: ins[0].numel()))
+
+
+for _n in (1, 2, 3):
+    _make_pool("max", _n)
+    _make_pool("avg", _n)
+    _make_adaptive("avg", _n)
+    _make_adaptive("max", _n)

@@ -1,0 +1,294 @@
+"""Ops that move data around without arithmetic: reshape, permute, cat, split, ..."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..symbolic import Sym
+from ..types import TensorType
+from .base import Attrs, OpDef, broadcast, fail, norm_dim, prod, register, shp
+
+DimList = list[int | str]
+
+
+class DimAttrs(Attrs):
+    """Attrs whose `dim_fields` hold dim expressions ("H*W", "C//2"), evaluated by shape inference."""
+
+    dim_fields: ClassVar[tuple[str, ...]] = ()
+
+
+class ReshapeAttrs(DimAttrs):
+    dim_fields: ClassVar[tuple[str, ...]] = ("shape",)
+    shape: DimList
+
+
+def _reshape_infer(a: ReshapeAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    dims: list[Any] = list(a.shape)
+    unknown = [i for i, d in enumerate(dims) if Sym.of(d) == -1]
+    if len(unknown) > 1:
+        raise fail(f"reshape to {shp(dims)}: at most one dim may be -1")
+    if any(Sym.of(d).is_const and Sym.of(d).value < 0 and Sym.of(d) != -1 for d in dims):
+        raise fail(f"reshape to {shp(dims)}: negative size")
+    known = prod([d for i, d in enumerate(dims) if i not in unknown])
+    total = x.numel()
+    if unknown:
+        q = total.exact_div(known) if known != 0 else None
+        if q is None:
+            raise fail(f"cannot reshape {shp(x)} ({total} elements) to {shp(dims)}: {total} is not divisible "
+                       f"by {known}")
+        dims[unknown[0]] = q
+    elif known != total:
+        raise fail(f"cannot reshape {shp(x)} ({total} elements) to {shp(dims)} ({known} elements)")
+    return [x.with_shape(dims)]
+
+
+def _reshape_lower(ctx: Any, a: ReshapeAttrs, args: list[Any]) -> Any:
+    return ctx.method("reshape", args[0], *ctx.shape(a.shape))
+
+
+register(OpDef(name="reshape", family="reshape",
+               doc="Reshape to `shape` (ints, one -1, or dim expressions such as 'H*W').",
+               attrs=ReshapeAttrs, infer=_reshape_infer, lower=_reshape_lower))
+
+
+class FlattenAttrs(Attrs):
+    start_dim: int = 0
+    end_dim: int = -1
+
+
+def _flatten_infer(a: FlattenAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    if x.rank == 0:
+        return [x.with_shape((1,))]
+    s, e = norm_dim(a.start_dim, x.rank, "start_dim"), norm_dim(a.end_dim, x.rank, "end_dim")
+    if s > e:
+        raise fail(f"start_dim {a.start_dim} comes after end_dim {a.end_dim} for shape {shp(x)}")
+    return [x.with_shape((*x.shape[:s], prod(x.shape[s : e + 1]), *x.shape[e + 1 :]))]
+
+
+register(OpDef(name="flatten", family="reshape", doc="Merge dims start_dim..end_dim into one (torch.flatten).",
+               attrs=FlattenAttrs, infer=_flatten_infer,
+               lower=lambda ctx, a, args: ctx.method("flatten", args[0], a.start_dim, a.end_dim)))
+
+
+class UnflattenAttrs(DimAttrs):
+    dim_fields: ClassVar[tuple[str, ...]] = ("sizes",)
+    dim: int
+    sizes: DimList
+
+
+def _unflatten_infer(a: UnflattenAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    d = norm_dim(a.dim, x.rank)
+    sub = TensorType((x.shape[d],), x.dtype)
+    inner = _reshape_infer(ReshapeAttrs.model_construct(shape=a.sizes), [sub])[0].shape
+    return [x.with_shape((*x.shape[:d], *inner, *x.shape[d + 1 :]))]
+
+
+register(OpDef(name="unflatten", family="reshape", doc="Split dim `dim` into `sizes` (torch.unflatten).",
+               attrs=UnflattenAttrs, infer=_unflatten_infer,
+               lower=lambda ctx, a, args: ctx.method("unflatten", args[0], a.dim, tuple(ctx.shape(a.sizes)))))
+
+
+class PermuteAttrs(Attrs):
+    dims: list[int]
+
+
+def _permute_infer(a: PermuteAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    dims = [norm_dim(d, x.rank) for d in a.dims]
+    if sorted(dims) != list(range(x.rank)):
+        raise fail(f"permute dims {a.dims} are not a permutation of the {x.rank} dims of {shp(x)}")
+    return [x.with_shape([x.shape[d] for d in dims])]
+
+
+register(OpDef(name="permute", family="reshape", doc="Reorder dims (torch.permute).", attrs=PermuteAttrs,
+               infer=_permute_infer, lower=lambda ctx, a, args: ctx.method("permute", args[0], *a.dims)))
+
+
+class TransposeAttrs(Attrs):
+    dim0: int
+    dim1: int
+
+
+def _transpose_infer(a: TransposeAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    i, j = norm_dim(a.dim0, x.rank, "dim0"), norm_dim(a.dim1, x.rank, "dim1")
+    s = list(x.shape)
+    s[i], s[j] = s[j], s[i]
+    return [x.with_shape(s)]
+
+
+register(OpDef(name="transpose", family="reshape", doc="Swap two dims (torch.transpose).", attrs=TransposeAttrs,
+               infer=_transpose_infer,
+               lower=lambda ctx, a, args: ctx.method("transpose", args[0], a.dim0, a.dim1)))
+
+
+class DimAttr(Attrs):
+    dim: int
+
+
+def _unsqueeze_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    d = norm_dim(a.dim, x.rank + 1)
+    return [x.with_shape((*x.shape[:d], 1, *x.shape[d:]))]
+
+
+register(OpDef(name="unsqueeze", family="reshape", doc="Insert a dim of size 1 at `dim`.", attrs=DimAttr,
+               infer=_unsqueeze_infer, lower=lambda ctx, a, args: ctx.method("unsqueeze", args[0], a.dim)))
+
+
+def _squeeze_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    d = norm_dim(a.dim, x.rank)
+    if x.shape[d] != 1:
+        raise fail(f"cannot squeeze dim {a.dim} of {shp(x)}: its size is {x.shape[d]}, not 1")
+    return [x.with_shape((*x.shape[:d], *x.shape[d + 1 :]))]
+
+
+register(OpDef(name="squeeze", family="reshape", doc="Remove dim `dim`, which must have size 1.", attrs=DimAttr,
+               infer=_squeeze_infer, lower=lambda ctx, a, args: ctx.method("squeeze", args[0], a.dim)))
+
+
+def _cat_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
+    first = ins[0]
+    d = norm_dim(a.dim, first.rank)
+    for t in ins[1:]:
+        if t.rank != first.rank or any(t.shape[i] != first.shape[i] for i in range(first.rank) if i != d):
+            raise fail(f"cat along dim {a.dim}: shapes {', '.join(shp(t) for t in ins)} differ outside dim {a.dim}")
+    return [first.with_shape((*first.shape[:d], sum_dims(ins, d), *first.shape[d + 1 :]))]
+
+
+def sum_dims(ins: list[TensorType], d: int) -> Sym:
+    total = Sym.const(0)
+    for t in ins:
+        total = total + t.shape[d]
+    return total
+
+
+register(OpDef(name="cat", family="reshape", doc="Concatenate the inputs along `dim`.", attrs=DimAttr,
+               infer=_cat_infer, variadic=True,
+               lower=lambda ctx, a, args: ctx.fn(_torch("cat"), list(args), dim=a.dim)))
+
+
+def _stack_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
+    first = ins[0]
+    if any(t.shape != first.shape for t in ins):
+        raise fail(f"stack needs equal shapes, got {', '.join(shp(t) for t in ins)}")
+    d = norm_dim(a.dim, first.rank + 1)
+    return [first.with_shape((*first.shape[:d], len(ins), *first.shape[d:]))]
+
+
+register(OpDef(name="stack", family="reshape", doc="Stack the inputs along a new dim `dim`.", attrs=DimAttr,
+               infer=_stack_infer, variadic=True,
+               lower=lambda ctx, a, args: ctx.fn(_torch("stack"), list(args), dim=a.dim)))
+
+
+class SplitAttrs(DimAttrs):
+    dim_fields: ClassVar[tuple[str, ...]] = ("sizes",)
+    dim: int
+    sizes: DimList | None = None
+    chunks: int | None = None
+
+
+def _split_sizes(a: SplitAttrs, x: TensorType) -> list[Sym]:
+    d = norm_dim(a.dim, x.rank)
+    if (a.sizes is None) == (a.chunks is None):
+        raise fail("split needs exactly one of `sizes` (list) or `chunks` (equal parts)")
+    if a.chunks is not None:
+        if a.chunks < 1:
+            raise fail(f"chunks must be >= 1, got {a.chunks}")
+        part = x.shape[d].exact_div(a.chunks)
+        if part is None:
+            raise fail(f"dim {a.dim} of {shp(x)} ({x.shape[d]}) does not split into {a.chunks} equal chunks")
+        return [part] * a.chunks
+    sizes = [Sym.of(s) for s in a.sizes or []]
+    total = sum_dims([TensorType((s,)) for s in sizes], 0)
+    if total != x.shape[d]:
+        raise fail(f"split sizes {shp(sizes)} add up to {total}, but dim {a.dim} of {shp(x)} is {x.shape[d]}")
+    return sizes
+
+
+def _split_infer(a: SplitAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    d = norm_dim(a.dim, x.rank)
+    return [x.with_shape((*x.shape[:d], s, *x.shape[d + 1 :])) for s in _split_sizes(a, x)]
+
+
+def _split_lower(ctx: Any, a: SplitAttrs, args: list[Any]) -> Any:
+    sizes = _split_sizes(a, ctx.in_types[0])
+    return ctx.unpack(ctx.fn(_torch("split"), args[0], ctx.shape(sizes), dim=a.dim), len(sizes))
+
+
+register(OpDef(name="split", family="reshape",
+               doc="Split along `dim` into `chunks` equal parts or parts of `sizes`; one output per part "
+                   "(refer to them as node.0, node.1, ...).",
+               attrs=SplitAttrs, infer=_split_infer, lower=_split_lower,
+               outputs=lambda a: a.chunks if a.chunks is not None else len(a.sizes or [])))
+
+
+class SliceAttrs(Attrs):
+    dim: int
+    start: int = 0
+    end: int | None = None
+    step: int = 1
+
+
+def _slice_infer(a: SliceAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    d = norm_dim(a.dim, x.rank)
+    if a.step < 1:
+        raise fail(f"step must be >= 1, got {a.step}")
+    if a.start < 0 or (a.end is not None and a.end < 0):
+        n = x.shape[d]
+        if not n.is_const:
+            raise fail("negative start/end need a concrete dim size")
+    size = x.shape[d]
+    start = Sym.of(a.start) if a.start >= 0 else size + a.start
+    end = size if a.end is None else (Sym.of(a.end) if a.end >= 0 else size + a.end)
+    if size.is_const and end.is_const:
+        end = Sym.of(min(end.value, size.value))
+    length = (end - start + a.step - 1) // a.step
+    if length.is_const and length.value <= 0:
+        raise fail(f"slice [{a.start}:{a.end}:{a.step}] of dim {a.dim} (size {size}) is empty")
+    return [x.with_shape((*x.shape[:d], length, *x.shape[d + 1 :]))]
+
+
+def _slice_lower(ctx: Any, a: SliceAttrs, args: list[Any]) -> Any:
+    import operator
+
+    index = (slice(None),) * norm_dim(a.dim, ctx.in_types[0].rank) + (slice(a.start, a.end, a.step),)
+    return ctx.fn(operator.getitem, args[0], index)
+
+
+register(OpDef(name="slice", family="reshape", doc="x[..., start:end:step] along `dim`.", attrs=SliceAttrs,
+               infer=_slice_infer, lower=_slice_lower))
+
+
+class ExpandAttrs(DimAttrs):
+    dim_fields: ClassVar[tuple[str, ...]] = ("shape",)
+    shape: DimList
+
+
+def _expand_infer(a: ExpandAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    target = [Sym.of(d) for d in a.shape]
+    if len(target) < x.rank:
+        raise fail(f"cannot expand {shp(x)} to fewer dims {shp(target)}")
+    lead = len(target) - x.rank
+    out = [x.shape[i - lead] if t == -1 and i >= lead else t for i, t in enumerate(target)]
+    if broadcast([x.shape, tuple(out)]) != tuple(out):
+        raise fail(f"cannot expand {shp(x)} to {shp(out)}")
+    return [x.with_shape(out)]
+
+
+register(OpDef(name="expand", family="reshape", doc="Broadcast to a larger `shape` (-1 keeps a dim).",
+               attrs=ExpandAttrs, infer=_expand_infer,
+               lower=lambda ctx, a, args: ctx.method("expand", args[0], *ctx.shape(a.shape))))
+
+
+def _torch(name: str) -> Any:
+    import torch
+
+    return getattr(torch, name)

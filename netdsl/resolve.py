@@ -1,0 +1,574 @@
+"""Resolve pass: validated spec -> IR graph.
+
+Evaluates variables, variants and overrides, expands blocks (inline, library and
+user) and repeats, wires nodes by name and checks block parameters and `require:`
+rules.  Errors are collected so that one run reports all of them.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import ErrorCollector, NetdslError, PathT, ResolveError, SourceLoc
+from .expr import referenced_names, resolve_value
+from .ir import Entry, Graph, GraphInput, Node, Ref, Scope
+from .library import BlockLibrary, BlockSource
+from .ops import REGISTRY
+from .schema import BlockBody, BlockDef, BlockFile, InputDecl, NetworkFile, NodeSpec, ParamDecl, RequireRule
+from .suggest import did_you_mean
+from .validate import describe, model_errors
+from .yaml_loader import Doc
+
+MAX_NODES = 200_000
+MAX_REPEAT = 10_000
+MAX_BLOCK_DEPTH = 32
+
+
+class _Failed:
+    """Marks a node whose resolution failed (its users are skipped, not reported again)."""
+
+
+FAILED = _Failed()
+
+
+@dataclass
+class Ctx:
+    doc: Doc
+    base: PathT
+    env: dict[str, Any]
+    inline: Mapping[str, BlockSource]
+    scope: Scope
+    stack: tuple[str, ...]
+
+
+Outputs = list[Ref]
+
+
+class Resolver:
+    def __init__(self, library: BlockLibrary, errors: ErrorCollector) -> None:
+        self.library = library
+        self.errors = errors
+        self.nodes: list[Node] = []
+
+    # ------------------------------------------------------------ entry points
+
+    def network(self, spec: NetworkFile, doc: Doc, variant: str | None, overrides: Mapping[str, Any]) -> Graph:
+        values = dict(spec.vars)
+        variant = variant if variant is not None else spec.default_variant
+        if variant is not None:
+            if variant not in spec.variants:
+                raise ResolveError(f"unknown variant {variant!r} of {spec.network!r}", doc.loc(("variants",)),
+                                   expected=spec.variants, hint=did_you_mean(variant, spec.variants))
+            for key, value in spec.variants[variant].items():
+                if key not in spec.vars:
+                    self.errors.add(ResolveError(f"variant {variant!r} sets {key!r}, which is not a variable",
+                                                 doc.key_loc(("variants", variant, key)), expected=spec.vars,
+                                                 hint=did_you_mean(key, spec.vars)))
+                values[key] = value
+        for key, value in overrides.items():
+            if key not in spec.vars:
+                from .errors import UsageError
+
+                raise UsageError(f"--set {key}: {spec.network!r} has no variable {key!r}", expected=spec.vars,
+                                 hint=did_you_mean(key, spec.vars))
+            values[key] = value
+        env = self._vars(values, doc, ("vars",), {}, overridden=set(overrides))
+        root = Scope("", None, None, doc.loc(()))
+        inputs = self._graph_inputs(spec, doc, env)
+        inline = self._inline(spec.blocks, doc)
+        ctx = Ctx(doc, (), env, inline, root, ())
+        outs = self._body(ctx, spec, {i.name: Ref(i.name) for i in inputs})
+        return Graph(spec.network, "network", doc.file, inputs, self.nodes, outs, root, dict(spec.dims), variant)
+
+    def block_file(self, spec: BlockFile, doc: Doc, overrides: Mapping[str, Any]) -> Graph:
+        """A block built on its own: its parameters come from ``overrides``."""
+        loc = doc.loc(())
+        unknown = [k for k in overrides if k not in spec.params]
+        for k in unknown:
+            from .errors import UsageError
+
+            raise UsageError(f"--set {k}: block {spec.block!r} has no parameter {k!r}", expected=spec.params,
+                             hint=did_you_mean(k, spec.params))
+        root = Scope("", spec.block, None, loc)
+        given = {k: (v, loc) for k, v in overrides.items()}
+        env = self._params(spec, given, doc, loc, spec.block, root, cli=True)
+        if env is None:
+            self.errors.raise_if_any()
+            raise ResolveError("block parameters do not resolve", loc)
+        inputs = self._graph_inputs(spec, doc, env)
+        ctx = Ctx(doc, (), env, self._inline(spec.blocks, doc), root, (spec.block,))
+        outs = self._body(ctx, spec, {i.name: Ref(i.name) for i in inputs})
+        return Graph(spec.block, "block", doc.file, inputs, self.nodes, outs, root, dict(spec.dims))
+
+    # ------------------------------------------------------------ variables and parameters
+
+    def _vars(self, values: Mapping[str, Any], doc: Doc, base: PathT, env: dict[str, Any],
+              overridden: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+        """Evaluate variables that may refer to each other (any order, no cycles)."""
+        out = dict(env)
+        state: dict[str, str] = {}
+
+        def visit(name: str, chain: tuple[str, ...]) -> None:
+            if state.get(name) == "done":
+                return
+            if state.get(name) == "active":
+                cycle = " -> ".join((*chain[chain.index(name):], name))
+                raise ResolveError(f"variables refer to each other in a cycle: {cycle}", doc.loc((*base, name)))
+            state[name] = "active"
+            value = values[name]
+            loc = doc.loc((*base, name)) if name not in overridden else SourceLoc("--set", 0, 0, (name,))
+            for dep in sorted(referenced_names(value)):
+                if dep in values and dep != name:
+                    visit(dep, (*chain, name))
+            out[name] = resolve_value(value, out, loc)
+            state[name] = "done"
+
+        for name in values:
+            try:
+                visit(name, ())
+            except NetdslError as e:
+                self.errors.add(e)
+                out.setdefault(name, FAILED)
+                state[name] = "done"
+        return out
+
+    def _params(self, bdef: BlockDef, given: Mapping[str, tuple[Any, SourceLoc]], doc: Doc, call_loc: SourceLoc,
+                name: str, scope: Scope, cli: bool = False) -> dict[str, Any] | None:
+        env: dict[str, Any] = {}
+        ok = True
+        for pname, decl in bdef.params.items():
+            if pname in given:
+                value, vloc = given[pname]
+            elif decl.required:
+                how = f"pass --set {pname}=..." if cli else f"add `{pname}: ...` to the node"
+                self.errors.add(ResolveError(f"block {name!r} needs parameter {pname!r} ({decl.type})", call_loc,
+                                             hint=how))
+                ok = False
+                continue
+            else:
+                vloc = doc.loc(("params", pname, "default"))
+                try:
+                    value = resolve_value(decl.default, env, vloc)
+                except NetdslError as e:
+                    self.errors.add(e)
+                    ok = False
+                    continue
+            problem = _check_param(decl, value)
+            if problem:
+                self.errors.add(ResolveError(f"parameter {pname!r} of block {name!r}: {problem}", vloc,
+                                             expected=[str(c) for c in decl.choices] if decl.choices else None))
+                ok = False
+                continue
+            if decl.type == "dim":
+                scope.dim_params[pname] = (value, vloc)
+            else:
+                env[pname] = value
+        scope.params = {**env, **{k: v for k, (v, _) in scope.dim_params.items()}}
+        if not ok:
+            return None
+        env = self._vars(bdef.vars, doc, ("vars",), env)
+        for i, rule in enumerate(bdef.require):
+            check, message = (rule, None) if isinstance(rule, str) else (rule.check, rule.message)
+            rloc = doc.loc(("require", i))
+            text = check.strip()
+            expr = text if text.startswith("${") else "${" + text + "}"
+            try:
+                result = resolve_value(expr, env, rloc)
+            except NetdslError as e:
+                self.errors.add(e)
+                ok = False
+                continue
+            if result is not True:
+                shown = ", ".join(f"{n}={env[n]!r}" for n in sorted(referenced_names(expr)) if n in env)
+                msg = f"block {name!r} requires {text}" + (f" ({shown})" if shown else "")
+                self.errors.add(ResolveError(msg, call_loc, hint=message))
+                ok = False
+        return env if ok else None
+
+    # ------------------------------------------------------------ bodies and nodes
+
+    def _graph_inputs(self, spec: BlockBody, doc: Doc, env: dict[str, Any]) -> list[GraphInput]:
+        out = []
+        for name, decl in spec.inputs.items():
+            d = decl if isinstance(decl, InputDecl) else InputDecl(shape=decl)
+            loc = doc.loc(("inputs", name))
+            try:
+                shape = resolve_value(list(d.shape), env, loc)
+            except NetdslError as e:
+                self.errors.add(e)
+                shape = []
+            out.append(GraphInput(name, _dims(shape, loc), d.dtype, doc.key_loc(("inputs", name))))
+        return out
+
+    def _inline(self, blocks: Mapping[str, BlockDef], doc: Doc) -> dict[str, BlockSource]:
+        out = {}
+        for name, bdef in blocks.items():
+            if name in self.library:
+                self.errors.add(ResolveError(f"inline block {name!r} has the name of a library block",
+                                             doc.key_loc(("blocks", name)), hint="rename it"))
+            out[name] = BlockSource(name, bdef, doc, ("blocks", name), "inline")
+        return out
+
+    def _body(self, ctx: Ctx, body: BlockBody, inputs: Mapping[str, Ref]) -> list[tuple[str, Ref, SourceLoc]]:
+        table: dict[str, Any] = {k: [v] for k, v in inputs.items()}
+        named: dict[str, dict[str, Ref]] = {}
+        order = self._order(ctx, body, set(table))
+        for name in order:
+            spec = body.nodes[name]
+            try:
+                table[name] = self._node(ctx, name, spec, table, named)
+            except NetdslError as e:
+                self.errors.add(e)
+                table[name] = FAILED
+        self._warn_unused(ctx, body, table)
+        outs: list[tuple[str, Ref, SourceLoc]] = []
+        raw = body.outputs
+        items = [(raw, raw)] if isinstance(raw, str) else [(r, r) for r in raw] if isinstance(raw, list) else list(
+            raw.items())
+        for i, (oname, ref) in enumerate(items):
+            path = (*ctx.base, "outputs") + ((oname,) if isinstance(raw, dict) else (i,) if isinstance(raw, list)
+                                             else ())
+            loc = ctx.doc.loc(path)
+            try:
+                target = resolve_value(ref, ctx.env, loc)
+                r = self._ref(str(target), table, named, loc)
+            except NetdslError as e:
+                self.errors.add(e)
+                continue
+            if r is not None:
+                outs.append((str(oname), r, loc))
+        return outs
+
+    def _order(self, ctx: Ctx, body: BlockBody, inputs: set[str]) -> list[str]:
+        """Topological order of a body's nodes, ties broken by spec order."""
+        names = list(body.nodes)
+        index = {n: i for i, n in enumerate(names)}
+        deps: dict[str, set[str]] = {}
+        for n in names:
+            deps[n] = set()
+            try:
+                raw = resolve_value(body.nodes[n].in_, ctx.env, ctx.doc.loc((*ctx.base, "nodes", n, "in")))
+            except NetdslError:
+                continue  # reported when the node is resolved
+            for ref in _ref_strings(raw):
+                target = ref if ref in index else ref.rsplit(".", 1)[0]
+                if target in index and ref not in inputs:
+                    deps[n].add(target)
+        users: dict[str, list[str]] = {n: [] for n in names}
+        for n, ds in deps.items():
+            for d in ds:
+                users[d].append(n)
+        pending = {n: len(ds) for n, ds in deps.items()}
+        heap = [index[n] for n in names if pending[n] == 0]
+        heapq.heapify(heap)
+        order: list[str] = []
+        while heap:
+            n = names[heapq.heappop(heap)]
+            order.append(n)
+            for u in users[n]:
+                pending[u] -= 1
+                if pending[u] == 0:
+                    heapq.heappush(heap, index[u])
+        if len(order) < len(names):
+            stuck = [n for n in names if pending[n] > 0]
+            cycle = _find_cycle(stuck, deps)
+            first = cycle[0]
+            self.errors.add(ResolveError(
+                "the graph has a cycle: " + " -> ".join((*cycle, first)),
+                ctx.doc.loc((*ctx.base, "nodes", first, "in")),
+                hint="a node cannot use its own output, directly or through other nodes",
+            ))
+        return order
+
+    def _node(self, ctx: Ctx, name: str, spec: NodeSpec, table: dict[str, Any],
+              named: dict[str, dict[str, Ref]]) -> Any:
+        path = (*ctx.base, "nodes", name)
+        doc = ctx.doc
+        loc = doc.key_loc(path)
+        if spec.when is not None:
+            keep = resolve_value(spec.when, ctx.env, doc.loc((*path, "when")))
+            if not isinstance(keep, bool):
+                raise ResolveError(f"`when` must be true or false, got {describe(keep)}", doc.loc((*path, "when")))
+            if not keep:
+                return None
+        count = 1
+        if spec.repeat is not None:
+            rloc = doc.loc((*path, "repeat"))
+            count_v = resolve_value(spec.repeat, ctx.env, rloc)
+            if not isinstance(count_v, int) or isinstance(count_v, bool) or not 1 <= count_v <= MAX_REPEAT:
+                raise ResolveError(f"`repeat` must be an integer from 1 to {MAX_REPEAT}, got {describe(count_v)}",
+                                   rloc)
+            count = count_v
+        raw_in = resolve_value(spec.in_, ctx.env, doc.loc((*path, "in")))
+        if isinstance(raw_in, str):
+            given: list[tuple[str | None, str]] = [(None, raw_in)]
+        elif isinstance(raw_in, list):
+            given = [(None, str(r)) for r in raw_in]
+        elif isinstance(raw_in, dict):
+            given = [(str(k), str(v)) for k, v in raw_in.items()]
+        else:
+            given = []
+        refs: list[tuple[str | None, Ref]] = []
+        for key, text in given:
+            r = self._ref(text, table, named, doc.loc((*path, "in")))
+            if r is None:
+                return FAILED
+            refs.append((key, r))
+        prefix = f"{ctx.scope.path}.{name}" if ctx.scope.path else name
+        outputs: Outputs = []
+        for i in range(count):
+            node_id = f"{prefix}.{i}" if spec.repeat is not None else prefix
+            env = dict(ctx.env)
+            if spec.repeat_var:
+                env[spec.repeat_var] = i
+            if i > 0:
+                refs = [(refs[0][0], outputs[0]), *refs[1:]] if refs else refs
+            attrs = {k: resolve_value(v, env, doc.loc((*path, k))) for k, v in spec.attrs.items()}
+            repeat = (prefix, i, count) if spec.repeat is not None else None
+            if spec.op is not None:
+                outputs = self._op(ctx, spec, node_id, path, attrs, refs, loc)
+            else:
+                outputs = self._block(ctx, spec, node_id, path, attrs, refs, loc, repeat, named, name)
+        kind = spec.op if spec.op is not None else str(spec.block)
+        ctx.scope.entries.append(Entry(name, prefix, kind, spec.block is not None,
+                                       count if spec.repeat is not None else None, tuple(outputs)))
+        return outputs
+
+    def _op(self, ctx: Ctx, spec: NodeSpec, node_id: str, path: PathT, attrs: dict[str, Any],
+            refs: list[tuple[str | None, Ref]], loc: SourceLoc) -> Outputs:
+        doc = ctx.doc
+        assert spec.op is not None
+        opdef = REGISTRY.get(spec.op)
+        if opdef is None:
+            raise ResolveError(f"unknown op {spec.op!r}", doc.loc((*path, "op")), expected=REGISTRY,
+                               hint=_op_hint(spec.op, self.library, ctx.inline))
+        fields = opdef.attrs.model_fields
+        for k in attrs:
+            if k not in fields:
+                raise ResolveError(f"op {spec.op!r} has no attribute {k!r}", doc.key_loc((*path, k)),
+                                   expected=fields or ["(none)"], hint=did_you_mean(k, fields))
+        try:
+            model = opdef.attrs.model_validate(attrs)
+        except ValidationError as exc:
+            from .errors import NetdslErrors
+
+            errs = model_errors(doc, exc, opdef.attrs, attrs, path)
+            for e in errs:
+                e.message = f"op {spec.op!r}: {e.message}"
+            raise NetdslErrors(errs) from None
+        inputs = _order_inputs(refs, opdef.inputs, opdef.variadic, spec.op, doc.loc((*path, "in")))
+        if not opdef.arity_ok(len(inputs)):
+            raise ResolveError(f"op {spec.op!r} takes {opdef.arity_text()}, got {len(inputs)}",
+                               doc.loc((*path, "in")) if spec.in_ is not None else loc)
+        for pname in spec.init or {}:
+            self._check_init(opdef, model, pname, (spec.init or {})[pname], doc, path)
+        n_out = opdef.outputs(model)
+        expect = None
+        if spec.expect is not None:
+            eloc = doc.loc((*path, "expect"))
+            expect = _dims(resolve_value(list(spec.expect), ctx.env, eloc), eloc)
+        self._add(Node(node_id, spec.op, model, inputs, loc, ctx.scope, dict(spec.init or {}), expect, n_out))
+        return [Ref(node_id, i) for i in range(n_out)]
+
+    def _check_init(self, opdef: Any, model: Any, pname: str, init: Any, doc: Doc, path: PathT) -> None:
+        from .initializers import parse_init
+
+        iloc = doc.loc((*path, "init", pname))
+        if opdef.params is None:
+            raise ResolveError(f"op {opdef.name!r} has no parameters to initialise", iloc)
+        try:
+            parse_init(init)
+        except NetdslError as e:
+            raise e.at(iloc) from None
+
+    def _block(self, ctx: Ctx, spec: NodeSpec, node_id: str, path: PathT, attrs: dict[str, Any],
+               refs: list[tuple[str | None, Ref]], loc: SourceLoc, repeat: tuple[str, int, int] | None,
+               named: dict[str, dict[str, Ref]], local: str) -> Outputs:
+        doc = ctx.doc
+        assert spec.block is not None
+        bname = spec.block
+        if bname in ctx.inline:
+            src = ctx.inline[bname]
+        elif bname in self.library:
+            src = self.library.get(bname)
+        else:
+            known = [*ctx.inline, *self.library.names()]
+            raise ResolveError(f"unknown block {bname!r}", doc.loc((*path, "block")), expected=known,
+                               hint=did_you_mean(bname, known) or (f"{bname!r} is an op: use `op: {bname}`"
+                                                                  if bname in REGISTRY else None))
+        if bname in ctx.stack or len(ctx.stack) >= MAX_BLOCK_DEPTH:
+            raise ResolveError(f"block {bname!r} uses itself: " + " -> ".join((*ctx.stack, bname)), loc)
+        bdef = src.definition
+        for k in attrs:
+            if k not in bdef.params:
+                raise ResolveError(f"block {bname!r} has no parameter {k!r}", doc.key_loc((*path, k)),
+                                   expected=bdef.params or ["(none)"], hint=did_you_mean(k, bdef.params))
+        if spec.init:
+            raise ResolveError("`init` applies to ops; set initialisers inside the block", doc.loc((*path, "init")))
+        scope = Scope(node_id, bname, ctx.scope, loc, repeat=repeat)
+        given = {k: (v, doc.loc((*path, k))) for k, v in attrs.items()}
+        env = self._params(bdef, given, src.doc, loc, bname, scope)
+        if env is None:
+            return []
+        names = list(bdef.inputs)
+        inputs = _order_inputs(refs, tuple(names), False, bname, doc.loc((*path, "in")))
+        if len(inputs) != len(names):
+            raise ResolveError(f"block {bname!r} takes {len(names)} input(s) ({', '.join(names)}), got {len(inputs)}",
+                               doc.loc((*path, "in")) if spec.in_ is not None else loc)
+        scope.input_refs = dict(zip(names, inputs, strict=True))
+        for iname, decl in bdef.inputs.items():
+            d = decl if isinstance(decl, InputDecl) else InputDecl(shape=decl)
+            iloc = src.doc.loc((*src.path, "inputs", iname))
+            scope.input_decls[iname] = (_dims(resolve_value(list(d.shape), env, iloc), iloc), loc)
+        inner = Ctx(src.doc, src.path, env, {**ctx.inline, **self._inline(getattr(bdef, "blocks", {}), src.doc)},
+                    scope, (*ctx.stack, bname))
+        outs = self._body(inner, bdef, scope.input_refs)
+        named[local] = {n: r for n, r, _ in outs}
+        return [r for _, r, _ in outs]
+
+    def _add(self, node: Node) -> None:
+        if len(self.nodes) >= MAX_NODES:
+            raise ResolveError(f"the network expands to more than {MAX_NODES} nodes", node.loc)
+        self.nodes.append(node)
+
+    def _ref(self, text: str, table: dict[str, Any], named: dict[str, dict[str, Ref]],
+             loc: SourceLoc) -> Ref | None:
+        entry = table.get(text)
+        if entry is None and text not in table and "." in text:
+            base, _, suffix = text.rpartition(".")
+            if base in table:
+                outs = table[base]
+                if outs is FAILED:
+                    return None
+                if outs is None:
+                    raise ResolveError(f"{base!r} is switched off by its `when:` and has no outputs", loc)
+                if suffix.isdigit() and int(suffix) < len(outs):
+                    return outs[int(suffix)]  # type: ignore[no-any-return]
+                if suffix in named.get(base, {}):
+                    return named[base][suffix]
+                choices = list(named.get(base, {})) or [str(i) for i in range(len(outs))]
+                raise ResolveError(f"{base!r} has no output {suffix!r}", loc, expected=choices,
+                                   hint=did_you_mean(suffix, choices))
+        if text not in table:
+            raise ResolveError(f"unknown node or input {text!r}", loc, expected=list(table),
+                               hint=did_you_mean(text, table))
+        if entry is FAILED:
+            return None
+        if entry is None:
+            raise ResolveError(f"{text!r} is switched off by its `when:` and has no outputs", loc)
+        if not entry:
+            raise ResolveError(f"{text!r} has no outputs", loc)
+        return entry[0]  # type: ignore[no-any-return]
+
+    def _warn_unused(self, ctx: Ctx, body: BlockBody, table: dict[str, Any]) -> None:
+        raw = body.outputs
+        out_refs = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else list(raw.values())
+        used: set[str] = set()
+        for spec in body.nodes.values():
+            try:
+                used |= {r.split(".")[0] for r in _ref_strings(resolve_value(spec.in_, ctx.env))}
+                used |= set(_ref_strings(resolve_value(spec.in_, ctx.env)))
+            except NetdslError:
+                continue
+        for r in out_refs:
+            try:
+                text = str(resolve_value(r, ctx.env))
+            except NetdslError:
+                continue
+            used |= {text, text.rsplit(".", 1)[0]}
+        for name, spec in body.nodes.items():
+            if name not in used and table.get(name) not in (None, FAILED) and spec.op != "parameter":
+                self.errors.warn(f"node {name!r} is not used by any output", ctx.doc.key_loc((*ctx.base, "nodes",
+                                                                                               name)))
+
+
+def _find_cycle(stuck: list[str], deps: dict[str, set[str]]) -> list[str]:
+    stuck_set = set(stuck)
+    start = stuck[0]
+    seen: dict[str, int] = {}
+    path: list[str] = []
+    node = start
+    while node not in seen:
+        seen[node] = len(path)
+        path.append(node)
+        node = sorted(d for d in deps[node] if d in stuck_set)[0]
+    return path[seen[node]:]
+
+
+def _ref_strings(raw: Any) -> list[str]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return [raw]
+    if isinstance(raw, list):
+        return [str(r) for r in raw]
+    if isinstance(raw, dict):
+        return [str(v) for v in raw.values()]
+    return []
+
+
+def _order_inputs(refs: list[tuple[str | None, Ref]], names: tuple[str, ...], variadic: bool, what: str,
+                  loc: SourceLoc) -> list[Ref]:
+    if not any(k is not None for k, _ in refs):
+        return [r for _, r in refs]
+    if variadic:
+        raise ResolveError(f"{what!r} takes a list of inputs, not a mapping", loc)
+    by_name = {k: r for k, r in refs}
+    for k in by_name:
+        if k not in names:
+            raise ResolveError(f"{what!r} has no input named {k!r}", loc, expected=names, hint=did_you_mean(str(k),
+                                                                                                            names))
+    out = []
+    for n in names:
+        if n in by_name:
+            out.append(by_name[n])
+        else:
+            break
+    if len(out) != len(by_name):
+        missing = [n for n in names[: len(by_name)] if n not in by_name]
+        raise ResolveError(f"{what!r}: input {missing[0]!r} is missing (inputs are {', '.join(names)})", loc)
+    return out
+
+
+def _dims(shape: Any, loc: SourceLoc) -> list[int | str]:
+    if not isinstance(shape, list):
+        raise ResolveError(f"a shape is a list of dims, got {describe(shape)}", loc)
+    out: list[int | str] = []
+    for d in shape:
+        if isinstance(d, bool) or not isinstance(d, int | str):
+            raise ResolveError(f"a dim is an integer or a name, got {describe(d)}", loc)
+        if isinstance(d, int) and d < 0:
+            raise ResolveError(f"a dim must be >= 0, got {d}", loc)
+        out.append(d)
+    return out
+
+
+_PARAM_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "list": (list,), "dim": (int, str),
+}
+
+
+def _check_param(decl: ParamDecl, value: Any) -> str | None:
+    if decl.type != "any":
+        ok = isinstance(value, _PARAM_TYPES[decl.type]) and (decl.type == "bool" or not isinstance(value, bool))
+        if not ok:
+            return f"expected {decl.type}, got {describe(value)}"
+    if value is None and not decl.required:
+        return None
+    if decl.choices is not None and value not in decl.choices:
+        return f"{value!r} is not one of {decl.choices}"
+    return None
+
+
+def _op_hint(name: str, library: BlockLibrary, inline: Mapping[str, BlockSource]) -> str | None:
+    if name in library or name in inline:
+        return f"{name!r} is a block: use `block: {name}`"
+    return did_you_mean(name, REGISTRY)
+
+
+__all__ = ["Resolver", "RequireRule"]

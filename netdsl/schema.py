@@ -1,0 +1,158 @@
+"""The spec format as pydantic models: structure only (values may still be expressions).
+
+Every field is strict and closed (``extra="forbid"``) except node attributes, which
+are checked against the op registry or the block's parameters by the resolver.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NODE_RE = re.compile(r"^[A-Za-z_0-9][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+DimEntry = int | str
+ParamType = Literal["int", "float", "bool", "str", "list", "dim", "any"]
+RESERVED_NODE_KEYS = ("op", "block", "in", "repeat", "repeat_var", "when", "init", "expect", "doc")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class InputDecl(Strict):
+    """A named input: its shape (ints, symbolic dims, expressions) and dtype."""
+
+    shape: list[DimEntry] = Field(description="dims: ints, symbolic names (B, H) or ${expr}")
+    dtype: Literal["float32", "float64", "float16", "bfloat16", "int64", "int32", "bool"] = "float32"
+    doc: str | None = None
+
+
+class ParamDecl(Strict):
+    """A block parameter: type, default (no default = required), allowed values."""
+
+    type: ParamType = "any"
+    default: Any = None
+    required: bool = False
+    choices: list[Any] | None = None
+    doc: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _required_when_no_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "default" not in data and "required" not in data:
+            data = {**data, "required": True}
+        return data
+
+
+class RequireRule(Strict):
+    check: str = Field(description="an expression over the parameters that must be true")
+    message: str | None = None
+
+
+class NodeSpec(BaseModel):
+    """One node: an op or a block instance; other keys are the op's attributes or the block's parameters."""
+
+    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
+
+    op: str | None = None
+    block: str | None = None
+    in_: str | list[str] | dict[str, str] | None = Field(None, alias="in")
+    repeat: int | str | None = Field(None, description="stack this node N times (module paths name.0 .. name.N-1)")
+    repeat_var: str | None = Field(None, description="name of the repeat index, visible in this node's attributes")
+    when: bool | str | None = Field(None, description="keep this node only if the expression is true")
+    init: dict[str, str | dict[str, Any]] | None = Field(None, description="initialiser per parameter name")
+    expect: list[DimEntry] | None = Field(None, description="assert the output shape; new names bind dims")
+    doc: str | None = None
+
+    @model_validator(mode="after")
+    def _op_or_block(self) -> NodeSpec:
+        if (self.op is None) == (self.block is None):
+            raise ValueError("a node needs exactly one of `op` or `block`")
+        return self
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class BlockBody(Strict):
+    """What blocks and networks share: inputs, variables, nodes, outputs."""
+
+    description: str | None = None
+    doc: str | None = None
+    inputs: dict[str, list[DimEntry] | InputDecl]
+    vars: dict[str, Any] = Field(default_factory=dict)
+    dims: dict[str, int] = Field(default_factory=dict, description="example sizes of symbolic dims for `build`")
+    nodes: dict[str, NodeSpec]
+    outputs: dict[str, str] | list[str] | str
+
+    @field_validator("inputs", "nodes")
+    @classmethod
+    def _names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for name in v:
+            if not NODE_RE.match(name):
+                raise ValueError(f"invalid name {name!r}: use letters, digits, '_' and '.' between parts")
+        return v
+
+    @field_validator("nodes")
+    @classmethod
+    def _non_empty(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if not v:
+            raise ValueError("a spec needs at least one node")
+        return v
+
+
+class BlockDef(BlockBody):
+    """A reusable block: a graph with typed parameters and constraints."""
+
+    params: dict[str, ParamDecl] = Field(default_factory=dict)
+    require: list[str | RequireRule] = Field(default_factory=list)
+
+
+class BlockFile(BlockDef):
+    """A file in blocks/: `block: <name>` plus the block definition."""
+
+    block: str
+    blocks: dict[str, BlockDef] = Field(default_factory=dict)
+
+
+class NetworkFile(BlockBody):
+    """A network spec: `network: <name>`, variables, variants and inline blocks."""
+
+    network: str
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    blocks: dict[str, BlockDef] = Field(default_factory=dict)
+    default_variant: str | None = None
+
+
+def schema_json() -> dict[str, Any]:
+    """The JSON Schema of a spec file (network or block), for editors."""
+    from .ops import REGISTRY
+
+    net = NetworkFile.model_json_schema()
+    blk = BlockFile.model_json_schema()
+    node_defs = net["$defs"]["NodeSpec"]
+    node_defs["properties"]["op"] = {"enum": sorted(REGISTRY), "description": "a primitive op"}
+    variants = []
+    for name, op in sorted(REGISTRY.items()):
+        props = {k: {"description": f"{name} attribute"} for k in op.attrs.model_fields}
+        variants.append({"properties": {"op": {"const": name}, **props}, "description": op.doc,
+                         "if": {"required": ["op"], "properties": {"op": {"const": name}}}})
+    defs = {**blk.get("$defs", {}), **net["$defs"]}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "netdsl spec",
+        "oneOf": [
+            {"$ref": "#/$defs/NetworkFile"},
+            {"$ref": "#/$defs/BlockFile"},
+        ],
+        "$defs": {
+            **defs,
+            "NetworkFile": {k: v for k, v in net.items() if k != "$defs"},
+            "BlockFile": {k: v for k, v in blk.items() if k != "$defs"},
+            "OpAttributes": {"description": "attributes per op", "anyOf": variants},
+        },
+    }

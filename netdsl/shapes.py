@@ -1,0 +1,213 @@
+"""Static shape inference over the IR, torch-free.
+
+Dims are :class:`~netdsl.symbolic.Sym` values: symbolic (``B``, ``H``, ``(H - 1)//4 + 1``)
+or concrete.  Every node gets the types of its outputs; every mismatch is a
+:class:`ShapeError` at the node's location naming the shapes involved.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ErrorCollector, NetdslError, ShapeError, SourceLoc
+from .expr import evaluate, parse
+from .ir import Graph, Node, Ref, Scope
+from .ops.base import Attrs
+from .symbolic import Sym, SymbolicError, format_shape
+from .types import ParamSpec, TensorType
+
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class ShapeResult:
+    graph: Graph
+    types: dict[str, list[TensorType]] = field(default_factory=dict)
+    attrs: dict[str, Attrs] = field(default_factory=dict)
+    params: dict[str, dict[str, ParamSpec]] = field(default_factory=dict)
+    envs: dict[int, dict[str, Sym]] = field(default_factory=dict)
+
+    def type_of(self, ref: Ref) -> TensorType:
+        return self.types[ref.node][ref.index]
+
+    @property
+    def outputs(self) -> list[tuple[str, TensorType]]:
+        return [(n, self.type_of(r)) for n, r, _ in self.graph.outputs if r.node in self.types]
+
+
+def dim_value(entry: int | str | Sym, env: Mapping[str, Sym], loc: SourceLoc) -> Sym:
+    """Evaluate one dim entry (int, symbol name or dim expression such as 'H*W') over ``env``."""
+    if isinstance(entry, Sym):
+        return entry
+    if isinstance(entry, int):
+        return Sym.const(entry)
+    try:
+        value = evaluate(parse(entry), dict(env))
+        return Sym.of(value)  # type: ignore[arg-type]
+    except NetdslError as e:
+        raise ShapeError(f"dim {entry!r}: {e.message}", loc, expected=e.expected, hint=e.hint) from None
+    except (SymbolicError, TypeError) as e:
+        raise ShapeError(f"dim {entry!r} is not an integer dim expression: {e}", loc) from None
+
+
+def unify(decl: list[int | str], actual: TensorType, env: dict[str, Sym], loc: SourceLoc, what: str) -> None:
+    """Match a declared shape against an actual type, binding new symbol names into ``env``."""
+    if len(decl) != actual.rank:
+        raise ShapeError(f"{what} expects rank {len(decl)} {format_shape(decl)}, got {actual} (rank {actual.rank})",
+                         loc)
+    for i, (d, a) in enumerate(zip(decl, actual.shape, strict=True)):
+        if isinstance(d, str) and IDENT.match(d) and d not in env:
+            env[d] = a
+            continue
+        want = dim_value(d, env, loc)
+        if want != a:
+            named = f" ({d} = {want})" if isinstance(d, str) else ""
+            raise ShapeError(f"{what} expects {format_shape(decl)}, got {actual}: dim {i} is {a}, "
+                             f"not {d}{named}", loc)
+
+
+class ShapeInference:
+    def __init__(self, graph: Graph, errors: ErrorCollector) -> None:
+        self.graph = graph
+        self.errors = errors
+        self.result = ShapeResult(graph)
+        self.bound: set[int] = set()
+
+    def run(self, inputs: Mapping[str, TensorType] | None) -> ShapeResult:
+        g = self.graph
+        root_env: dict[str, Sym] = {}
+        for gi in g.inputs:
+            if inputs is not None and gi.name in inputs:
+                t = inputs[gi.name]
+                try:
+                    unify(gi.shape, t, root_env, gi.loc, f"input {gi.name!r}")
+                except NetdslError as e:
+                    self.errors.add(e)
+                    continue
+            else:
+                dims = [Sym.const(d) if isinstance(d, int) else self._input_dim(d, root_env, gi.loc)
+                        for d in gi.shape]
+                t = TensorType(tuple(dims), gi.dtype)
+            self.result.types[gi.name] = [TensorType(t.shape, gi.dtype)]
+        self.result.envs[id(g.root)] = root_env
+        self.bound.add(id(g.root))
+        for node in g.nodes:
+            try:
+                self._node(node)
+            except NetdslError as e:
+                self.errors.add(_in_context(e, node))
+        return self.result
+
+    def _input_dim(self, d: str, env: dict[str, Sym], loc: SourceLoc) -> Sym:
+        if d not in env:
+            if not IDENT.match(d):
+                raise ShapeError(f"an input dim is an integer or a name, got {d!r}", loc)
+            env[d] = Sym.var(d)
+        return env[d]
+
+    def env(self, scope: Scope) -> dict[str, Sym] | None:
+        """The symbol table of a block instance, bound on first use."""
+        key = id(scope)
+        if key in self.bound:
+            return self.result.envs.get(key)
+        self.bound.add(key)
+        assert scope.parent is not None
+        parent = self.env(scope.parent)
+        if parent is None:
+            return None
+        env: dict[str, Sym] = {}
+        try:
+            for name, (value, loc) in scope.dim_params.items():
+                env[name] = dim_value(value, parent, loc)
+            for name, (decl, loc) in scope.input_decls.items():
+                ref = scope.input_refs[name]
+                if ref.node not in self.result.types:
+                    return None
+                unify(decl, self.result.type_of(ref), env, loc,
+                      f"block {scope.block!r} ({scope.path}) input {name!r}")
+        except NetdslError as e:
+            self.errors.add(e)
+            return None
+        self.result.envs[key] = env
+        return env
+
+    def _node(self, node: Node) -> None:
+        if any(r.node not in self.result.types for r in node.inputs):
+            return  # an earlier error explains this
+        env = self.env(node.scope)
+        if env is None:
+            return
+        ins = [self.result.type_of(r) for r in node.inputs]
+        opdef = node.opdef
+        attrs = node.attrs
+        dim_fields = getattr(attrs, "dim_fields", ())
+        if dim_fields:
+            update = {}
+            for f in dim_fields:
+                value = getattr(attrs, f)
+                if value is not None:
+                    update[f] = [dim_value(v, env, node.loc) for v in value]
+            attrs = attrs.model_copy(update=update)
+        try:
+            outs = opdef.infer(attrs, ins)
+            params = opdef.param_specs(attrs, ins)
+        except SymbolicError as e:
+            raise ShapeError(f"{node.op}: {e}", node.loc) from None
+        except NetdslError as e:
+            raise type(e)(f"{node.op}: {e.message}", node.loc, expected=e.expected, hint=e.hint) from None
+        if len(outs) != node.num_outputs:
+            raise ShapeError(f"{node.op} produced {len(outs)} outputs, expected {node.num_outputs}", node.loc)
+        if node.expect is not None:
+            unify(node.expect, outs[0], env, node.loc, f"`expect` of {node.id!r}")
+        self.result.attrs[node.id] = attrs
+        self.result.params[node.id] = params
+        self.result.types[node.id] = outs
+
+
+def _in_context(err: NetdslError, node: Node) -> NetdslError:
+    chain = [s for s in node.scope.chain() if s.block is not None and s.parent is not None]
+    if not chain or err.hint:
+        return err
+    calls = " <- ".join(f"{s.path} ({s.block}, {s.loc.file}:{s.loc.line})" for s in reversed(chain))
+    return type(err)(err.message, err.loc, expected=err.expected, hint=f"in block instance {calls}")
+
+
+def infer_shapes(graph: Graph, inputs: Mapping[str, TensorType] | None = None,
+                 errors: ErrorCollector | None = None) -> ShapeResult:
+    """Infer every node's output types; raise all shape errors at once."""
+    own = errors is None
+    errs = errors or ErrorCollector()
+    result = ShapeInference(graph, errs).run(inputs)
+    if own:
+        errs.raise_if_any()
+    return result
+
+
+def concrete_inputs(graph: Graph, sizes: Mapping[str, int], shapes: Mapping[str, tuple[int, ...]] | None = None,
+                    ) -> dict[str, TensorType]:
+    """Concrete input types from explicit shapes, or from symbol sizes (``dims:``, ``--dim``)."""
+    out: dict[str, TensorType] = {}
+    for gi in graph.inputs:
+        if shapes and gi.name in shapes:
+            out[gi.name] = TensorType.of(shapes[gi.name], gi.dtype)
+            continue
+        dims: list[int] = []
+        for d in gi.shape:
+            if isinstance(d, int):
+                dims.append(d)
+            elif d in sizes:
+                dims.append(sizes[d])
+            else:
+                from .errors import UsageError
+
+                raise UsageError(
+                    f"no size for dim {d!r} of input {gi.name!r}",
+                    gi.loc,
+                    hint=f"declare `dims: {{{d}: ...}}` in the spec, or pass --dim {d}=N or "
+                         f"--input-shape {gi.name}=" + "x".join(str(x) if isinstance(x, int) else "N" for x in gi.shape),
+                )
+        out[gi.name] = TensorType.of(dims, gi.dtype)
+    return out

@@ -1,0 +1,385 @@
+"""Symbolic integer arithmetic for tensor dimensions (dependency-free).
+
+A :class:`Sym` is a polynomial with integer coefficients over *atoms*: symbol
+names (``B``, ``H``) and floor divisions ``numerator // k`` with ``k > 1``.
+Every value is kept in a normal form, so equal constructions compare equal and
+``str`` is deterministic, valid Python: ``(H - 1)//4 + 1``, ``B*H*W``, ``H**2``.
+All rewrite rules hold for every integer value of the symbols.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Mapping, Sequence
+
+__all__ = ["FloorDiv", "Sym", "SymbolicError", "format_shape", "is_concrete"]
+
+MAX_TERMS = 1000
+MAX_COEFF = 2**63
+
+
+class SymbolicError(ArithmeticError):
+    """An unsupported or unprovable symbolic operation."""
+
+
+class FloorDiv:
+    """The atom ``numerator // divisor`` (``divisor > 1``); made by ``Sym // k``."""
+
+    __slots__ = ("divisor", "key", "numerator")
+
+    def __init__(self, numerator: Sym, divisor: int) -> None:
+        self.numerator = numerator
+        self.divisor = divisor
+        num = str(numerator)
+        self.key = f"{num}//{divisor}" if num.isidentifier() else f"({num})//{divisor}"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FloorDiv):
+            return NotImplemented
+        return self.divisor == other.divisor and self.numerator == other.numerator
+
+    def __hash__(self) -> int:
+        return hash((self.numerator, self.divisor))
+
+    def __str__(self) -> str:
+        return self.key
+
+    def __repr__(self) -> str:
+        return f"FloorDiv({self.numerator!r}, {self.divisor})"
+
+
+Atom = str | FloorDiv
+Mono = tuple[tuple[Atom, int], ...]  # sorted (atom, power > 0) pairs; () is the constant
+
+
+def _atom_key(atom: Atom) -> tuple[int, str]:
+    return (0, atom) if isinstance(atom, str) else (1, atom.key)
+
+
+def _term_key(mono: Mono) -> tuple[int, tuple[tuple[tuple[int, str], int], ...]]:
+    return (-sum(p for _, p in mono), tuple((_atom_key(a), -p) for a, p in mono))
+
+
+def _mono_mul(a: Mono, b: Mono) -> Mono:
+    if not a or not b:
+        return a or b
+    powers = dict(a)
+    for atom, p in b:
+        powers[atom] = powers.get(atom, 0) + p
+    return tuple(sorted(powers.items(), key=lambda ap: _atom_key(ap[0])))
+
+
+def _mono_div(a: Mono, b: Mono) -> Mono | None:
+    """``a / b`` when ``b`` divides ``a`` as a monomial, else None."""
+    powers = dict(a)
+    for atom, p in b:
+        if powers.get(atom, 0) < p:
+            return None
+        powers[atom] -= p
+    return tuple((atom, powers[atom]) for atom, _ in a if powers[atom])
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+class Sym:
+    """An immutable, hashable integer-valued polynomial in normal form."""
+
+    __slots__ = ("_free", "_hash", "_terms")
+    _terms: dict[Mono, int]
+    _free: frozenset[str] | None
+    _hash: int | None
+
+    def __init__(self, terms: Mapping[Mono, int] | None = None) -> None:
+        """Internal: use :meth:`const`, :meth:`var` or :meth:`of`."""
+        clean = {m: c for m, c in (terms or {}).items() if c}
+        if len(clean) > MAX_TERMS:
+            raise SymbolicError(f"symbolic expression has more than {MAX_TERMS} terms")
+        if any(abs(c) > MAX_COEFF for c in clean.values()):
+            raise SymbolicError("symbolic coefficient exceeds 2**63 in magnitude")
+        object.__setattr__(self, "_terms", clean)
+        object.__setattr__(self, "_free", None)
+        object.__setattr__(self, "_hash", None)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Sym is immutable")
+
+    def __reduce__(self) -> tuple[type[Sym], tuple[dict[Mono, int]]]:
+        return (Sym, (self._terms,))
+
+    @staticmethod
+    def const(n: int) -> Sym:
+        if not _is_int(n):
+            raise TypeError(f"Sym.const needs an int, got {type(n).__name__}")
+        return Sym({(): n})
+
+    @staticmethod
+    def var(name: str) -> Sym:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"symbol name must be an identifier, got {name!r}")
+        return Sym({((name, 1),): 1})
+
+    @staticmethod
+    def of(x: int | Sym) -> Sym:
+        if isinstance(x, Sym):
+            return x
+        return Sym.const(x)
+
+    @property
+    def is_const(self) -> bool:
+        return not self._terms or (len(self._terms) == 1 and () in self._terms)
+
+    @property
+    def value(self) -> int:
+        if not self.is_const:
+            raise SymbolicError(f"{self} is not a constant")
+        return self._terms.get((), 0)
+
+    @property
+    def free_symbols(self) -> frozenset[str]:
+        if self._free is None:
+            atoms = {atom for mono in self._terms for atom, _ in mono}
+            names = {a for a in atoms if isinstance(a, str)}
+            names.update(*(a.numerator.free_symbols for a in atoms if isinstance(a, FloorDiv)))
+            object.__setattr__(self, "_free", frozenset(names))
+        assert self._free is not None
+        return self._free
+
+    def _sorted(self) -> list[tuple[Mono, int]]:
+        return sorted(self._terms.items(), key=lambda mc: _term_key(mc[0]))
+
+    def __add__(self, other: int | Sym) -> Sym:
+        if (o := _coerce(other)) is None:
+            return NotImplemented
+        terms = dict(self._terms)
+        for m, c in o._terms.items():
+            terms[m] = terms.get(m, 0) + c
+        return Sym(terms)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> Sym:
+        return Sym({m: -c for m, c in self._terms.items()})
+
+    def __pos__(self) -> Sym:
+        return self
+
+    def __sub__(self, other: int | Sym) -> Sym:
+        return NotImplemented if (o := _coerce(other)) is None else self + -o
+
+    def __rsub__(self, other: int) -> Sym:
+        return NotImplemented if (o := _coerce(other)) is None else o + -self
+
+    def __mul__(self, other: int | Sym) -> Sym:
+        if (o := _coerce(other)) is None:
+            return NotImplemented
+        terms: dict[Mono, int] = {}
+        for ma, ca in self._terms.items():
+            for mb, cb in o._terms.items():
+                m = _mono_mul(ma, mb)
+                terms[m] = terms.get(m, 0) + ca * cb
+        return Sym(terms)
+
+    __rmul__ = __mul__
+
+    def __pow__(self, n: int) -> Sym:
+        if not _is_int(n):
+            return NotImplemented
+        if n < 0:
+            raise SymbolicError(f"negative power of {self}")
+        out = Sym.const(1)
+        for _ in range(n):
+            out = out * self
+        return out
+
+    def __floordiv__(self, other: int | Sym) -> Sym:
+        if (o := _coerce(other)) is None:
+            return NotImplemented
+        return _floordiv(self, _divisor(self, o))
+
+    def __rfloordiv__(self, other: int) -> Sym:
+        return NotImplemented if (o := _coerce(other)) is None else o // self
+
+    def __mod__(self, other: int | Sym) -> Sym:
+        if (o := _coerce(other)) is None:
+            return NotImplemented
+        k = _divisor(self, o)
+        return self - k * _floordiv(self, k)
+
+    def __rmod__(self, other: int) -> Sym:
+        return NotImplemented if (o := _coerce(other)) is None else o % self
+
+    def __truediv__(self, other: int | Sym) -> Sym:
+        if (o := _coerce(other)) is None:
+            return NotImplemented
+        q = self.exact_div(o)
+        if q is None:
+            raise SymbolicError(f"{self} is not provably divisible by {o}")
+        return q
+
+    def __rtruediv__(self, other: int) -> Sym:
+        return NotImplemented if (o := _coerce(other)) is None else o / self
+
+    def exact_div(self, other: int | Sym) -> Sym | None:
+        """The quotient if ``self`` is provably an exact multiple of ``other``, else None."""
+        d = Sym.of(other)
+        if not d._terms:
+            raise SymbolicError(f"division of {self} by zero")
+        if len(d._terms) != 1:  # polynomial divisor: only monomial quotients are found
+            if len(d._terms) != len(self._terms):
+                return None
+            lead_m, lead_c = d._sorted()[0]
+            for m, c in self._terms.items():
+                qm = _mono_div(m, lead_m)
+                if qm is not None and c % lead_c == 0:
+                    cand = Sym({qm: c // lead_c})
+                    if cand * d == self:
+                        return cand
+            return None
+        ((dm, dc),) = d._terms.items()
+        out: dict[Mono, int] = {}
+        for m, c in self._terms.items():
+            qm = _mono_div(m, dm)
+            if qm is None or c % dc:
+                return None
+            out[qm] = c // dc
+        return Sym(out)
+
+    def subs(self, mapping: Mapping[str, int | Sym]) -> Sym:
+        """Replace symbols and re-normalize (all-constant results fold to ints)."""
+        repl = {name: Sym.of(v) for name, v in mapping.items()}
+        if self.free_symbols.isdisjoint(repl):
+            return self
+        total = Sym()
+        for mono, c in self._terms.items():
+            term = Sym.const(c)
+            for atom, p in mono:
+                if isinstance(atom, str):
+                    base = repl[atom] if atom in repl else Sym.var(atom)
+                else:
+                    base = atom.numerator.subs(repl) // atom.divisor
+                term = term * base**p
+            total = total + term
+        return total
+
+    def evaluate(self, env: Mapping[str, int]) -> int:
+        """The integer value under ``env``; SymbolicError names a missing symbol."""
+        total = 0
+        for mono, c in self._terms.items():
+            v = c
+            for atom, p in mono:
+                if isinstance(atom, str):
+                    if atom not in env:
+                        raise SymbolicError(f"no value for symbol {atom!r} in {self}")
+                    base = operator.index(env[atom])
+                else:
+                    base = atom.numerator.evaluate(env) // atom.divisor
+                v *= base**p
+            total += v
+        return total
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sym):
+            return self._terms == other._terms
+        if _is_int(other):
+            return self.is_const and self.value == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            h = hash(self.value) if self.is_const else hash(frozenset(self._terms.items()))
+            object.__setattr__(self, "_hash", h)
+        assert self._hash is not None
+        return self._hash
+
+    def __int__(self) -> int:
+        return self.value
+
+    def __index__(self) -> int:
+        return self.value
+
+    def __bool__(self) -> bool:
+        return self.value != 0
+
+    def __str__(self) -> str:
+        if not self._terms:
+            return "0"
+        out = ""
+        for i, (mono, c) in enumerate(self._sorted()):
+            if i == 0:
+                out = _term_str(mono, c)
+            else:
+                out += (" - " if c < 0 else " + ") + _term_str(mono, abs(c))
+        return out
+
+    def __repr__(self) -> str:
+        return f"Sym({str(self)!r})"
+
+
+def _term_str(mono: Mono, c: int) -> str:
+    if not mono:
+        return str(c)
+    alone = len(mono) == 1 and mono[0][1] == 1 and c == 1
+    factors: list[str] = []
+    for atom, p in mono:
+        s = str(atom) if isinstance(atom, str) or alone else f"({atom.key})"
+        factors.append(s if p == 1 else f"{s}**{p}")
+    prefix = "" if c == 1 else "-" if c == -1 else f"{c}*"
+    return prefix + "*".join(factors)
+
+
+def _coerce(x: object) -> Sym | None:
+    if isinstance(x, Sym):
+        return x
+    return Sym.const(x) if _is_int(x) else None  # type: ignore[arg-type]
+
+
+def _divisor(num: Sym, d: Sym) -> int:
+    if not d.is_const:
+        raise SymbolicError(f"cannot divide {num} by non-constant {d}")
+    if d.value <= 0:
+        raise SymbolicError(f"cannot floor-divide {num} by non-positive {d}")
+    return d.value
+
+
+def _floordiv(x: Sym, k: int) -> Sym:
+    """Normalized ``x // k`` for ``k >= 1``."""
+    if k == 1:
+        return x
+    if x.is_const:
+        return Sym.const(x.value // k)
+    # x == k*quot + rest; rest keeps coefficients in [0, k) and a constant in (-k, 0].
+    quot: dict[Mono, int] = {}
+    rest: dict[Mono, int] = {}
+    for m, c in x._terms.items():
+        r = c % k if m else -(-c % k)
+        quot[m], rest[m] = (c - r) // k, r
+    q, r_sym = Sym(quot), Sym(rest)
+    if r_sym.is_const:
+        return q + r_sym.value // k
+    for m, c in r_sym._sorted():  # (a//b + s)//k == (a + b*s)//(b*k)
+        if c != 1 or len(m) != 1:
+            continue
+        atom, p = m[0]
+        if p == 1 and isinstance(atom, FloorDiv):
+            inner = atom.numerator + atom.divisor * (r_sym - Sym({m: 1}))
+            return q + _floordiv(inner, atom.divisor * k)
+    g = math.gcd(k, *r_sym._terms.values())
+    if g > 1:
+        r_sym, k = Sym({m: c // g for m, c in r_sym._terms.items()}), k // g
+    return q + Sym({((FloorDiv(r_sym, k), 1),): 1})
+
+
+def is_concrete(shape: Sequence[Sym | int]) -> bool:
+    """True when every dimension is a known integer."""
+    return all(not isinstance(d, Sym) or d.is_const for d in shape)
+
+
+def format_shape(shape: Sequence[Sym | int | str]) -> str:
+    """``(B, 3, H, W)``; a 1-tuple as ``(64,)``; empty as ``()``."""
+    parts = [str(d) for d in shape]
+    if len(parts) == 1:
+        return f"({parts[0]},)"
+    return "(" + ", ".join(parts) + ")"

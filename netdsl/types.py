@@ -1,0 +1,53 @@
+"""Static tensor types: a shape of symbolic dims and a dtype (torch-free)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .symbolic import Sym, format_shape
+
+DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "bool")
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """The statically known type of one tensor."""
+
+    shape: tuple[Sym, ...]
+    dtype: str = "float32"
+
+    @staticmethod
+    def of(shape: Sequence[Sym | int], dtype: str = "float32") -> TensorType:
+        return TensorType(tuple(Sym.of(d) for d in shape), dtype)
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def numel(self) -> Sym:
+        n = Sym.const(1)
+        for d in self.shape:
+            n = n * d
+        return n
+
+    def with_shape(self, shape: Sequence[Sym | int]) -> TensorType:
+        return TensorType(tuple(Sym.of(d) for d in shape), self.dtype)
+
+    def __str__(self) -> str:
+        return format_shape(self.shape)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A parameter or buffer an op owns: its shape, and whether it is trained."""
+
+    shape: tuple[Sym, ...]
+    kind: str = "parameter"  # or "buffer"
+
+    @property
+    def numel(self) -> Sym:
+        n = Sym.const(1)
+        for d in self.shape:
+            n = n * d
+        return n

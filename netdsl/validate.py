@@ -1,0 +1,170 @@
+"""Validation pass: YAML data -> pydantic models, errors mapped to file:line:col."""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import NetdslError, NetdslErrors, PathT, SpecValidationError
+from .schema import BlockFile, NetworkFile
+from .suggest import did_you_mean
+from .yaml_loader import Doc
+
+SpecModel = NetworkFile | BlockFile
+_TYPE_NAMES = {
+    "int_type": "an integer",
+    "string_type": "a string",
+    "bool_type": "a boolean (true/false)",
+    "float_type": "a number",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "int_from_float": "an integer",
+}
+
+
+def describe(value: object) -> str:
+    kind = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
+    if isinstance(value, str | int | float | bool) and not isinstance(value, dict | list):
+        text = repr(value)
+        return f"{kind} {text[:40]}"
+    return kind
+
+
+def _data_path(data: object, loc: Iterable[int | str]) -> tuple[PathT, object, bool]:
+    """Keep the parts of a pydantic loc that exist in the data (drops union tags)."""
+    path: list[str | int] = []
+    cur = data
+    complete = True
+    for part in loc:
+        if isinstance(cur, dict) and isinstance(part, str) and part in cur:
+            path.append(part)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            path.append(part)
+            cur = cur[part]
+        elif isinstance(part, str) and ("[" in part or part in ("str", "int", "dict", "list", "float", "bool")):
+            continue  # a union member tag
+        else:
+            complete = False
+            path.append(part)
+            break
+    return tuple(path), cur, complete
+
+
+def _model_at(model: type[BaseModel], path: PathT) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at ``path`` (for suggestions)."""
+    current: Any = model
+    for part in path:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return None
+            current = field.annotation
+            continue
+        current = _element_model(current)
+        if current is None:
+            return None
+    current = _element_model(current) if not (isinstance(current, type) and issubclass(current, BaseModel)) else current
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _element_model(tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (dict, list):
+        return typing.get_args(tp)[-1]
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            found = _element_model(arg) if typing.get_origin(arg) else arg
+            if isinstance(found, type) and issubclass(found, BaseModel):
+                return found
+    return tp
+
+
+def field_names(model: type[BaseModel]) -> list[str]:
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _convert(
+    doc: Doc, model: type[BaseModel], err: Any, data: object = None, prefix: PathT = ()
+) -> tuple[PathT, NetdslError]:
+    rel, value, complete = _data_path(doc.data if data is None else data, err["loc"])
+    path = prefix + rel
+    kind = err["type"]
+    last = path[-1] if path else ""
+    if kind == "missing":
+        parent = path[:-1]
+        return path, SpecValidationError(f"missing required key '{last}'", doc.loc(parent).with_path(path))
+    if kind == "extra_forbidden":
+        owner = _model_at(model, rel[:-1])
+        allowed = field_names(owner) if owner else []
+        hint = did_you_mean(str(last), allowed) if allowed else None
+        return path, SpecValidationError(
+            f"unknown key '{last}'", doc.key_loc(path), expected=allowed or None, hint=hint
+        )
+    loc = doc.loc(path) if complete else doc.loc(path[:-1]).with_path(path)
+    if kind in _TYPE_NAMES:
+        return path, SpecValidationError(f"expected {_TYPE_NAMES[kind]}, got {describe(value)}", loc)
+    if kind == "literal_error":
+        expected = [e.strip(" '") for e in str(err.get("ctx", {}).get("expected", "")).replace(" or ", ",").split(",")]
+        hint = did_you_mean(str(value), expected) if isinstance(value, str) else None
+        return path, SpecValidationError(
+            f"invalid value {describe(value)}", loc, expected=[e for e in expected if e], hint=hint
+        )
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return path, SpecValidationError(msg[0].lower() + msg[1:] if msg else "invalid value", loc)
+
+
+def _merge(errors: list[tuple[PathT, NetdslError]]) -> list[NetdslError]:
+    """One error per spec path: union members each report; keep the most specific."""
+    by_path: dict[PathT, list[NetdslError]] = {}
+    for path, e in errors:
+        by_path.setdefault(path, []).append(e)
+    out = []
+    for path, errs in by_path.items():
+        if any(p[: len(path)] == path and p != path for p in by_path):
+            continue  # a deeper error explains this one
+        if len(errs) == 1:
+            out.append(errs[0])
+            continue
+        messages = list(dict.fromkeys(e.message.removeprefix("expected ").split(", got ")[0] for e in errs))
+        got = errs[0].message.split(", got ")[-1] if ", got " in errs[0].message else None
+        text = "expected " + " or ".join(messages) + (f", got {got}" if got else "")
+        out.append(SpecValidationError(text, errs[0].loc, hint=errs[0].hint))
+    return out
+
+
+def model_errors(
+    doc: Doc, exc: ValidationError, model: type[BaseModel], data: object, prefix: PathT
+) -> list[NetdslError]:
+    """Errors of validating ``data`` (which sits at ``prefix`` in ``doc``) against ``model``."""
+    return _merge([_convert(doc, model, e, data, prefix) for e in exc.errors()])
+
+
+def parse_spec(doc: Doc) -> SpecModel:
+    """Validate the document's structure; raise every error at once."""
+    data = doc.data
+    if not isinstance(data, dict):
+        raise SpecValidationError(
+            f"a spec must be a mapping with `network:` or `block:` at the top, got {describe(data)}",
+            doc.loc(()),
+        )
+    if ("network" in data) == ("block" in data):
+        which = "both" if "network" in data else "neither"
+        raise SpecValidationError(
+            f"a spec has exactly one of `network: <name>` (a network) or `block: <name>` (a block); found {which}",
+            doc.loc(()),
+        )
+    model: type[SpecModel] = NetworkFile if "network" in data else BlockFile
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errs = _merge([_convert(doc, model, e) for e in exc.errors()])
+        errs.sort(key=lambda e: (e.loc.line, e.loc.col))
+        raise (errs[0] if len(errs) == 1 else NetdslErrors(errs)) from None

@@ -1,0 +1,356 @@
+"""Tests for netdsl.symbolic."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netdsl.symbolic import Sym, SymbolicError, format_shape, is_concrete
+
+B, C, H, W = (Sym.var(n) for n in "BCHW")
+
+
+def conv(h: Sym | int, k: int, s: int = 1, p: int = 0, d: int = 1) -> Sym:
+    return (Sym.of(h) + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+# -- construction and basics -------------------------------------------------
+
+
+def test_const_var_of() -> None:
+    assert Sym.const(3) == 3
+    assert 3 == Sym.const(3)
+    assert hash(Sym.const(3)) == hash(3)
+    assert hash(Sym.const(0)) == hash(0)
+    assert Sym.of(H) is H
+    assert Sym.of(5) == Sym.const(5)
+    assert Sym.var("H") == H
+    assert hash(Sym.var("H")) == hash(H)
+    assert H != 3 and H != W
+    with pytest.raises(TypeError):
+        Sym.const(True)
+    with pytest.raises(TypeError):
+        Sym.const(1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Sym.var("not a name")
+
+
+def test_immutable_and_hashable() -> None:
+    with pytest.raises(AttributeError):
+        H._terms = {}
+    assert len({H * W, W * H, H * W + 0, Sym.const(2), 2}) == 2
+    assert {H: 1}[Sym.var("H")] == 1
+
+
+def test_is_const_value_int_index() -> None:
+    assert Sym.const(7).is_const and Sym.const(0).is_const
+    assert not H.is_const
+    assert (H - H).is_const and (H - H).value == 0
+    assert int(Sym.const(4)) == 4
+    assert list(range(Sym.const(3))) == [0, 1, 2]
+    assert [10, 20, 30][Sym.const(1)] == 20
+    bads: list[Callable[[], object]] = [
+        lambda: H.value,
+        lambda: int(H),
+        lambda: H.__index__(),
+        lambda: bool(H),
+    ]
+    for bad in bads:
+        with pytest.raises(SymbolicError):
+            bad()
+    assert not Sym.const(0) and Sym.const(2)
+
+
+def test_free_symbols() -> None:
+    assert Sym.const(1).free_symbols == frozenset()
+    assert (B * H + W).free_symbols == {"B", "H", "W"}
+    assert ((H - 1) // 4 + C).free_symbols == {"H", "C"}
+
+
+# -- printing ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expr", "text"),
+    [
+        (H, "H"),
+        (H * W, "H*W"),
+        (W * H, "H*W"),
+        (2 * C, "2*C"),
+        (W * H * B, "B*H*W"),
+        ((H - 1) // 4 + 1, "(H - 1)//4 + 1"),
+        (H + 2, "H + 2"),
+        (5 - H, "-H + 5"),
+        (H * H, "H**2"),
+        (Sym.const(-3), "-3"),
+        (Sym.const(0), "0"),
+        (H // 2, "H//2"),
+        (-(H // 2), "-(H//2)"),
+        (H - H // 2, "H - H//2"),
+        (W * ((H - 1) // 4), "W*((H - 1)//4)"),
+        (3 * (H // 2), "3*(H//2)"),
+        ((H // 2) * (H // 2), "(H//2)**2"),
+        ((H * W) // 4, "(H*W)//4"),
+        (H % 2, "H - 2*(H//2)"),
+        (-H * W, "-H*W"),
+    ],
+)
+def test_str(expr: Sym, text: str) -> None:
+    assert str(expr) == text
+
+
+def test_repr() -> None:
+    assert repr(H * W) == "Sym('H*W')"
+    assert repr(Sym.const(3)) == "Sym('3')"
+
+
+def test_str_is_python() -> None:
+    env = {"H": 37, "W": 5, "B": -3, "C": 2}
+    for e in [(H - 1) // 4 + 1, -(H // 2) * W + 3, W * ((H - 1) // 4) ** 2 - B, (H * W + C) % 3]:
+        assert eval(str(e), {}, dict(env)) == e.evaluate(env)
+
+
+# -- floor division ----------------------------------------------------------
+
+
+def test_floordiv_rules() -> None:
+    assert Sym.const(7) // 2 == 3
+    assert Sym.const(-7) // 2 == -4
+    assert (H + 2 * 3 - 6 - 1) // 1 + 1 == H
+    assert (4 * H + 3) // 4 == H
+    assert (H - 1) // 1 == H - 1
+    assert H // 1 == H
+    assert (H // 2) // 3 == H // 6
+    assert (H // 2) // Sym.const(3) == H // 6
+    assert (6 * H + 2 * W) // 2 == 3 * H + W
+    assert (6 * H + W) // 2 == 3 * H + W // 2
+    assert (2 * H + 2) // 4 == (H + 1) // 2
+    assert (2 * H) % 2 == 0
+    assert (4 * H + 6) % 2 == 0
+    assert H % 1 == 0
+
+
+def test_conv_formulas() -> None:
+    a = (H + 2 * 1 - 3) // 2 + 1
+    b = (H + 2 * 1 - 3) // 2 + 1
+    assert a == b and hash(a) == hash(b)
+    assert a == conv(H, 3, 2, 1)
+    assert (H - 1) // 2 + 1 != H // 2
+    assert conv(H, 3, 1, 1) == H  # "same" conv
+    assert conv(H, 1) == H
+    assert conv(H, 2, 2) == H // 2
+    assert conv(conv(H, 3, 2, 1), 3, 2, 1) == conv(conv(H, 3, 2, 1), 3, 2, 1)
+    assert conv(224, 7, 2, 3) == 112
+    assert conv(H, 7, 2, 3).subs({"H": 224}) == 112
+
+
+def test_division_errors() -> None:
+    bads: list[Callable[[], object]] = [
+        lambda: H // W,
+        lambda: H // 0,
+        lambda: H // -2,
+        lambda: H % W,
+        lambda: H % 0,
+        lambda: 7 // H,
+        lambda: H / W,
+        lambda: H / 0,
+    ]
+    for bad in bads:
+        with pytest.raises(SymbolicError):
+            bad()
+    assert 7 // Sym.const(2) == 3
+    assert 7 % Sym.const(4) == 3
+
+
+# -- exact division ----------------------------------------------------------
+
+
+def test_exact_div() -> None:
+    assert (B * C * H * W).exact_div(B * C) == H * W
+    assert (6 * H).exact_div(3) == 2 * H
+    assert (2 * H * W + 4 * W).exact_div(2 * W) == H + 2
+    assert Sym.const(12).exact_div(4) == 3
+    assert Sym.const(12).exact_div(5) is None
+    assert (6 * H + 1).exact_div(3) is None
+    assert (H * W).exact_div(B) is None
+    assert (H + 1).exact_div(H + 1) == 1
+    assert (2 * H * W + 2 * W).exact_div(H + 1) == 2 * W
+    assert (H * W + 1).exact_div(H + 1) is None
+    assert Sym.const(0).exact_div(H) == 0
+    assert (-2 * H).exact_div(-2) == H
+    assert (6 * H) / 3 == 2 * H
+    assert 12 / Sym.const(4) == 3
+    assert (B * H * W * C) / (H * W) == B * C
+    with pytest.raises(SymbolicError, match="is not provably divisible by"):
+        _ = (H * W) / 3
+    with pytest.raises(SymbolicError):
+        H.exact_div(0)
+
+
+# -- arithmetic --------------------------------------------------------------
+
+
+def test_polynomial_arithmetic() -> None:
+    assert (H + 1) * (H - 1) == H * H - 1
+    assert (H + W) ** 2 == H**2 + 2 * H * W + W**2
+    assert H**0 == 1
+    assert H - H == 0
+    assert 3 - H == -H + 3
+    neg = -H
+    assert -neg == H and +H is H
+    assert 2 * H + H == 3 * H
+    with pytest.raises(SymbolicError):
+        _ = H**-1
+    with pytest.raises(TypeError):
+        _ = H + 1.5  # type: ignore[operator]
+    with pytest.raises(TypeError):
+        _ = H * 1.5  # type: ignore[operator]
+
+
+def test_limits() -> None:
+    with pytest.raises(SymbolicError):
+        Sym.const(2**63 + 1)
+    assert Sym.const(-(2**63)) == -(2**63)
+    with pytest.raises(SymbolicError):
+        _ = (H + 1) ** 80  # binomial coefficients overflow
+    big = sum((Sym.var(f"x{i}") for i in range(40)), Sym.const(0))
+    square = big * big  # 40 + 780 = 820 terms: still fine
+    with pytest.raises(SymbolicError, match="terms"):
+        _ = square * (H + W)
+
+
+# -- subs / evaluate ---------------------------------------------------------
+
+
+def test_subs() -> None:
+    e = (H - 1) // 4 + 1
+    assert e.subs({"H": 9}) == 3
+    assert e.subs({"H": 9}).is_const
+    assert e.subs({"W": 9}) is e
+    assert (H * W).subs({"H": 2 * C}) == 2 * C * W
+    assert e.subs({"H": 4 * H + 1}) == H + 1
+    assert (H * W + B).subs({"H": 2, "W": 3, "B": Sym.const(1)}) == 7
+
+
+def test_evaluate() -> None:
+    e = B * ((H - 1) // 4 + 1) * W
+    assert e.evaluate({"B": 2, "H": 9, "W": 5}) == 30
+    assert Sym.const(4).evaluate({}) == 4
+    with pytest.raises(SymbolicError, match="'W'"):
+        e.evaluate({"B": 2, "H": 9})
+
+
+# -- shapes ------------------------------------------------------------------
+
+
+def test_format_shape_and_is_concrete() -> None:
+    assert format_shape((B, 3, H, W)) == "(B, 3, H, W)"
+    assert format_shape([Sym.const(1), 64]) == "(1, 64)"
+    assert format_shape((64,)) == "(64,)"
+    assert format_shape(()) == "()"
+    assert format_shape((B, (H - 1) // 2 + 1)) == "(B, (H - 1)//2 + 1)"
+    assert is_concrete((Sym.const(1), 3))
+    assert is_concrete(())
+    assert not is_concrete((B, 3))
+    assert is_concrete(((H - H) + 2,))
+
+
+def test_copy_and_pickle() -> None:
+    e = B * ((H - 1) // 4 + 1)
+    assert copy.copy(e) == e
+    assert copy.deepcopy(e) == e
+    f = pickle.loads(pickle.dumps(e))
+    assert f == e and hash(f) == hash(e) and str(f) == str(e)
+
+
+# -- property tests ----------------------------------------------------------
+
+NAMES = ("B", "H", "W")
+Pair = tuple[Sym, Callable[[dict[str, int]], int]]
+
+
+def _leaf(draw: st.DrawFn) -> Pair:
+    if draw(st.booleans()):
+        name = draw(st.sampled_from(NAMES))
+        return Sym.var(name), lambda env: env[name]
+    n = draw(st.integers(-6, 6))
+    return Sym.const(n), lambda env: n
+
+
+@st.composite
+def exprs(draw: st.DrawFn, depth: int = 3) -> Pair:
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        return _leaf(draw)
+    op = draw(st.sampled_from(["+", "-", "*", "//", "%", "neg"]))
+    a, fa = draw(exprs(depth - 1))
+    if op == "neg":
+        return -a, lambda env: -fa(env)
+    if op in ("//", "%"):
+        k = draw(st.integers(1, 6))
+        if op == "//":
+            return a // k, lambda env: fa(env) // k
+        return a % k, lambda env: fa(env) % k
+    b, fb = draw(exprs(depth - 1))
+    if op == "+":
+        return a + b, lambda env: fa(env) + fb(env)
+    if op == "-":
+        return a - b, lambda env: fa(env) - fb(env)
+    return a * b, lambda env: fa(env) * fb(env)
+
+
+envs = st.fixed_dictionaries({n: st.integers(-40, 40) for n in NAMES})
+
+
+@settings(max_examples=400, deadline=None)
+@given(exprs(), envs)
+def test_substitution_agrees_with_python(pair: Pair, env: dict[str, int]) -> None:
+    expr, fn = pair
+    want = fn(env)
+    assert expr.subs(env) == want
+    assert expr.subs(env).is_const
+    assert expr.evaluate(env) == want
+    assert eval(str(expr), {}, dict(env)) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(exprs(), envs)
+def test_partial_substitution(pair: Pair, env: dict[str, int]) -> None:
+    expr, fn = pair
+    step = expr.subs({"H": env["H"]}).subs({"B": env["B"], "W": env["W"]})
+    assert step == fn(env)
+
+
+@settings(max_examples=200, deadline=None)
+@given(exprs(), st.integers(1, 5), st.integers(-10, 10), envs)
+def test_floordiv_of_affine(pair: Pair, k: int, c: int, env: dict[str, int]) -> None:
+    expr, fn = pair
+    e = (k * expr + c) // k
+    assert e.evaluate(env) == (k * fn(env) + c) // k
+    assert e == expr + c // k
+
+
+@settings(max_examples=100, deadline=None)
+@given(exprs(), exprs())
+def test_exact_div_of_product(p1: Pair, p2: Pair) -> None:
+    a, b = p1[0], p2[0]
+    assert (a * 6).exact_div(3) == a * 2
+    if b != 0:
+        q = (a * b).exact_div(b)
+        assert q is None or q * b == a * b
+        if len(b.free_symbols) <= 1 and str(b).isidentifier():  # b is a single symbol
+            assert q == a
+
+
+@settings(max_examples=100, deadline=None)
+@given(exprs(), envs)
+def test_rebuild_is_equal_and_same_hash(pair: Pair, env: dict[str, int]) -> None:
+    expr, _ = pair
+    again = expr.subs({})
+    assert again == expr and hash(again) == hash(expr)
+    renamed = expr.subs({"H": Sym.var("Z")}).subs({"Z": H})
+    assert renamed == expr and hash(renamed) == hash(expr) and str(renamed) == str(expr)
