@@ -76,7 +76,7 @@ def load(path_or_text: PathLike | Spec, *, text: str | None = None) -> Spec:
     if text is not None:
         doc = load_text(text, str(path_or_text))
     else:
-        doc = load_file(path_or_text, display=display_path(path_or_text))
+        doc = load_file(path_or_text, display=display_path(os.fspath(path_or_text)))
     return Spec(doc, parse_spec(doc))
 
 
@@ -117,7 +117,9 @@ def check(
             graph = resolver.network(m, loaded.doc, variant, overrides or {})
         else:
             if variant is not None:
-                raise UsageError(f"{loaded.name!r} is a block: it has no variants (use --set for its parameters)")
+                raise UsageError(
+                    f"{loaded.name!r} is a block: it has no variants (use --set for its parameters)"
+                )
             graph = resolver.block_file(m, loaded.doc, overrides or {})
         if not errors.errors:
             graph.lint()
@@ -163,8 +165,12 @@ def compile(module: Any, **kwargs: Any) -> Any:
     return torch.compile(module, **kwargs)
 
 
-def example_inputs(res: CheckResult, shapes: Mapping[str, tuple[int, ...]] | None = None,
-                   dims: Mapping[str, int] | None = None, seed: int = 0) -> list[torch.Tensor]:
+def example_inputs(
+    res: CheckResult,
+    shapes: Mapping[str, tuple[int, ...]] | None = None,
+    dims: Mapping[str, int] | None = None,
+    seed: int = 0,
+) -> list[torch.Tensor]:
     """Random inputs for a forward pass, one per spec input, in order."""
     import torch
 

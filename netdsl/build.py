@@ -21,7 +21,9 @@ def runtime_shapes_match(res: CheckResult, concrete: Any, outputs: Any) -> None:
     for (name, t), o in zip(concrete.outputs, outs, strict=True):
         want = tuple(d.value for d in t.shape)
         if tuple(o.shape) != want:
-            raise BuildError(f"output {name!r}: runtime shape {tuple(o.shape)} differs from the static {want}")
+            raise BuildError(
+                f"output {name!r}: runtime shape {tuple(o.shape)} differs from the static {want}"
+            )
 
 
 def atomic_write(path: str | os.PathLike[str], write: Any) -> None:
@@ -39,8 +41,9 @@ def atomic_write(path: str | os.PathLike[str], write: Any) -> None:
         raise
 
 
-def run_build(res: CheckResult, args: argparse.Namespace, shapes: Mapping[str, tuple[int, ...]],
-              dims: Mapping[str, int]) -> int:
+def run_build(
+    res: CheckResult, args: argparse.Namespace, shapes: Mapping[str, tuple[int, ...]], dims: Mapping[str, int]
+) -> int:
     import torch
 
     from .lower import lower
@@ -76,8 +79,10 @@ def run_build(res: CheckResult, args: argparse.Namespace, shapes: Mapping[str, t
         ref = outputs if isinstance(outputs, tuple) else (outputs,)
         got = c_out if isinstance(c_out, tuple) else (c_out,)
         diff = max(float((a - b).abs().max()) for a, b in zip(ref, got, strict=True))
-        print(f"torch.compile: first call (compile) {t_compile:.1f} s, then {t_run * 1000:.1f} ms; "
-              f"max |compiled - eager| = {diff:.2e}")
+        print(
+            f"torch.compile: first call (compile) {t_compile:.1f} s, then {t_run * 1000:.1f} ms; "
+            f"max |compiled - eager| = {diff:.2e}"
+        )
     if out:
         if Path(out).suffix == ".pt2":
             program = torch.export.export(gm, tuple(inputs))

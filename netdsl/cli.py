@@ -91,12 +91,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for f in files:
         res = check(f, blocks_path=args.blocks_path, concrete=True)
         n_err += len(res.errors)
-        report.append({"file": str(f), "ok": res.ok,
-                       "errors": [e.to_dict() for e in res.errors],
-                       "warnings": [w.to_dict() for w in res.warnings]})
+        report.append(
+            {
+                "file": str(f),
+                "ok": res.ok,
+                "errors": [e.to_dict() for e in res.errors],
+                "warnings": [w.to_dict() for w in res.warnings],
+            }
+        )
         if args.format != "json":
-            _print_diagnostics(res.errors + ([] if args.quiet else res.warnings), args.format,
-                               sys.stdout if args.format == "github" else sys.stderr)
+            _print_diagnostics(
+                res.errors + ([] if args.quiet else res.warnings),
+                args.format,
+                sys.stdout if args.format == "github" else sys.stderr,
+            )
     if args.format == "json":
         print(json.dumps({"files": report, "errors": n_err, "ok": n_err == 0}, indent=2))
     elif args.format == "text":
@@ -108,8 +116,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _check_for_build(args: argparse.Namespace) -> Any:
     from .api import check
 
-    res = check(args.spec, args.variant, _overrides(args.set), blocks_path=args.blocks_path,
-                input_shapes=_shapes(args.input_shape), dims=_ints(args.dim, "--dim"), concrete=True)
+    res = check(
+        args.spec,
+        args.variant,
+        _overrides(args.set),
+        blocks_path=args.blocks_path,
+        input_shapes=_shapes(args.input_shape),
+        dims=_ints(args.dim, "--dim"),
+        concrete=True,
+    )
     if res.warnings and not getattr(args, "quiet", False):
         _print_diagnostics(res.warnings, "text")
     res.raise_if_errors()
@@ -139,22 +154,36 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="netdsl", description="Declarative YAML network specs -> shape-checked torch.fx modules.")
+    p = _Parser(
+        prog="netdsl", description="Declarative YAML network specs -> shape-checked torch.fx modules."
+    )
     p.add_argument("--version", action="version", version="netdsl 0.1.0")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--blocks-path", action="append", metavar="DIR",
-                        help="extra folder of block specs (repeatable; also $NETDSL_BLOCKS_PATH)")
+        sp.add_argument(
+            "--blocks-path",
+            action="append",
+            metavar="DIR",
+            help="extra folder of block specs (repeatable; also $NETDSL_BLOCKS_PATH)",
+        )
 
     def spec_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("spec", help="a network or block spec (.yaml)")
         sp.add_argument("--variant", help="a variant of the network (its `variants:`)")
-        sp.add_argument("--set", action="append", metavar="NAME=VALUE",
-                        help="override a variable (network) or parameter (block); YAML value")
+        sp.add_argument(
+            "--set",
+            action="append",
+            metavar="NAME=VALUE",
+            help="override a variable (network) or parameter (block); YAML value",
+        )
         sp.add_argument("--dim", action="append", metavar="NAME=N", help="size of a symbolic dim, e.g. H=224")
-        sp.add_argument("--input-shape", action="append", metavar="INPUT=AxBxC",
-                        help="concrete shape of an input, e.g. image=1x3x224x224")
+        sp.add_argument(
+            "--input-shape",
+            action="append",
+            metavar="INPUT=AxBxC",
+            help="concrete shape of an input, e.g. image=1x3x224x224",
+        )
         sp.add_argument("-q", "--quiet", action="store_true", help="no warnings")
         common(sp)
 
@@ -201,8 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # a bug in netdsl, not in the spec
         if os.environ.get("NETDSL_DEBUG"):
             raise
-        print(f"netdsl: internal error: {type(e).__name__}: {e} (set NETDSL_DEBUG=1 for a traceback; "
-              "please report it)", file=sys.stderr)
+        print(
+            f"netdsl: internal error: {type(e).__name__}: {e} (set NETDSL_DEBUG=1 for a traceback; "
+            "please report it)",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
 
 

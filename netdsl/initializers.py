@@ -115,5 +115,7 @@ def apply_init(tensor: torch.Tensor, spec: object) -> None:
     fn = getattr(torch.nn.init, INITIALIZERS[name][1])
     with torch.no_grad():
         if tensor.dim() < 2 and name.startswith(("kaiming", "xavier")):
-            raise SpecValidationError(f"initialiser {name!r} needs a tensor with >= 2 dims, got {tuple(tensor.shape)}")
+            raise SpecValidationError(
+                f"initialiser {name!r} needs a tensor with >= 2 dims, got {tuple(tensor.shape)}"
+            )
         fn(tensor, **kwargs)

@@ -134,11 +134,13 @@ class Graph:
                 if r.node not in seen:
                     raise GraphError(f"node {n.id!r} uses {r} before it is defined", n.loc)
                 if r.index >= seen[r.node]:
-                    raise GraphError(f"node {n.id!r} uses output {r.index} of {r.node!r}, which has "
-                                     f"{seen[r.node]}", n.loc)
+                    raise GraphError(
+                        f"node {n.id!r} uses output {r.index} of {r.node!r}, which has {seen[r.node]}", n.loc
+                    )
             if not n.opdef.arity_ok(len(n.inputs)):
-                raise GraphError(f"op {n.op!r} takes {n.opdef.arity_text()}, node {n.id!r} gives "
-                                 f"{len(n.inputs)}", n.loc)
+                raise GraphError(
+                    f"op {n.op!r} takes {n.opdef.arity_text()}, node {n.id!r} gives {len(n.inputs)}", n.loc
+                )
             seen[n.id] = n.num_outputs
             if n.opdef.params is not None:
                 owners.add(n.id)
@@ -150,7 +152,9 @@ class Graph:
                     node = self.node_map()[o]
                     raise GraphError(
                         f"module path clash: {prefix!r} has weights, so {o!r} cannot live below it",
-                        node.loc, hint=f"rename one of the nodes '{prefix}' / '{o}'")
+                        node.loc,
+                        hint=f"rename one of the nodes '{prefix}' / '{o}'",
+                    )
         for name, r, loc in self.outputs:
             if r.node not in seen or r.index >= seen[r.node]:
                 raise GraphError(f"output {name!r} refers to {r}, which does not exist", loc)

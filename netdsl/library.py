@@ -81,10 +81,13 @@ class BlockLibrary:
             doc = load_file(path, display=display_path(path))
             spec = parse_spec(doc)
             if not isinstance(spec, BlockFile):
-                raise ResolveError(f"{display_path(path)} is not a block file (it has no `block:` key)",
-                                   doc.loc(()))
+                raise ResolveError(
+                    f"{display_path(path)} is not a block file (it has no `block:` key)", doc.loc(())
+                )
             if spec.block != name:
-                raise ResolveError(f"the block in {name}.yaml is named {spec.block!r}; name the file after the block",
-                                   doc.loc(("block",)))
+                raise ResolveError(
+                    f"the block in {name}.yaml is named {spec.block!r}; name the file after the block",
+                    doc.loc(("block",)),
+                )
             self._cache[name] = BlockSource(name, spec, doc, (), origin)
         return self._cache[name]

@@ -82,8 +82,11 @@ class LowerCtx:
         for mono, coeff in d._terms.items():  # the polynomial's terms
             term: Any = coeff
             for atom, power in mono:
-                base = self.dim(Sym.var(atom)) if isinstance(atom, str) else self.fn(
-                    operator.floordiv, self.dim(atom.numerator), atom.divisor)
+                base = (
+                    self.dim(Sym.var(atom))
+                    if isinstance(atom, str)
+                    else self.fn(operator.floordiv, self.dim(atom.numerator), atom.divisor)
+                )
                 for _ in range(power):
                     term = base if term == 1 and isinstance(term, int) else self.fn(operator.mul, term, base)
             total = term if isinstance(total, int) and total == 0 else self.fn(operator.add, total, term)
@@ -148,8 +151,11 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
     fxg.output(results[0] if len(results) == 1 else tuple(results))
     fxg.lint()
     gm = fx.GraphModule(root, fxg, class_name=_class_name(graph.name))
-    gm.meta["netdsl"] = {"name": graph.name, "variant": graph.variant,
-                         "outputs": [n for n, _, _ in graph.outputs]}
+    gm.meta["netdsl"] = {
+        "name": graph.name,
+        "variant": graph.variant,
+        "outputs": [n for n, _, _ in graph.outputs],
+    }
     return gm
 
 
@@ -161,7 +167,9 @@ def _apply_inits(root: nn.Module, node: Node) -> None:
         tensor = getattr(mod, name, None)
         if not isinstance(tensor, torch.Tensor):
             have = [n for n, _ in mod.named_parameters(recurse=False)]
-            raise BuildError(f"`init`: {node.op} has no parameter {name!r} (it has {', '.join(have)})", node.loc)
+            raise BuildError(
+                f"`init`: {node.op} has no parameter {name!r} (it has {', '.join(have)})", node.loc
+            )
         apply_init(tensor, spec)
 
 

@@ -57,33 +57,49 @@ class Resolver:
 
     # ------------------------------------------------------------ entry points
 
-    def network(self, spec: NetworkFile, doc: Doc, variant: str | None, overrides: Mapping[str, Any]) -> Graph:
+    def network(
+        self, spec: NetworkFile, doc: Doc, variant: str | None, overrides: Mapping[str, Any]
+    ) -> Graph:
         values = dict(spec.vars)
         variant = variant if variant is not None else spec.default_variant
         if variant is not None:
             if variant not in spec.variants:
-                raise ResolveError(f"unknown variant {variant!r} of {spec.network!r}", doc.loc(("variants",)),
-                                   expected=spec.variants, hint=did_you_mean(variant, spec.variants))
+                raise ResolveError(
+                    f"unknown variant {variant!r} of {spec.network!r}",
+                    doc.loc(("variants",)),
+                    expected=spec.variants,
+                    hint=did_you_mean(variant, spec.variants),
+                )
             for key, value in spec.variants[variant].items():
                 if key not in spec.vars:
-                    self.errors.add(ResolveError(f"variant {variant!r} sets {key!r}, which is not a variable",
-                                                 doc.key_loc(("variants", variant, key)), expected=spec.vars,
-                                                 hint=did_you_mean(key, spec.vars)))
+                    self.errors.add(
+                        ResolveError(
+                            f"variant {variant!r} sets {key!r}, which is not a variable",
+                            doc.key_loc(("variants", variant, key)),
+                            expected=spec.vars,
+                            hint=did_you_mean(key, spec.vars),
+                        )
+                    )
                 values[key] = value
         for key, value in overrides.items():
             if key not in spec.vars:
                 from .errors import UsageError
 
-                raise UsageError(f"--set {key}: {spec.network!r} has no variable {key!r}", expected=spec.vars,
-                                 hint=did_you_mean(key, spec.vars))
+                raise UsageError(
+                    f"--set {key}: {spec.network!r} has no variable {key!r}",
+                    expected=spec.vars,
+                    hint=did_you_mean(key, spec.vars),
+                )
             values[key] = value
-        env = self._vars(values, doc, ("vars",), {}, overridden=set(overrides))
+        env = self._vars(values, doc, ("vars",), {}, overridden=frozenset(overrides))
         root = Scope("", None, None, doc.loc(()))
         inputs = self._graph_inputs(spec, doc, env)
         inline = self._inline(spec.blocks, doc)
         ctx = Ctx(doc, (), env, inline, root, ())
         outs = self._body(ctx, spec, {i.name: Ref(i.name) for i in inputs})
-        return Graph(spec.network, "network", doc.file, inputs, self.nodes, outs, root, dict(spec.dims), variant)
+        return Graph(
+            spec.network, "network", doc.file, inputs, self.nodes, outs, root, dict(spec.dims), variant
+        )
 
     def block_file(self, spec: BlockFile, doc: Doc, overrides: Mapping[str, Any]) -> Graph:
         """A block built on its own: its parameters come from ``overrides``."""
@@ -92,8 +108,11 @@ class Resolver:
         for k in unknown:
             from .errors import UsageError
 
-            raise UsageError(f"--set {k}: block {spec.block!r} has no parameter {k!r}", expected=spec.params,
-                             hint=did_you_mean(k, spec.params))
+            raise UsageError(
+                f"--set {k}: block {spec.block!r} has no parameter {k!r}",
+                expected=spec.params,
+                hint=did_you_mean(k, spec.params),
+            )
         root = Scope("", spec.block, None, loc)
         given = {k: (v, loc) for k, v in overrides.items()}
         env = self._params(spec, given, doc, loc, spec.block, root, cli=True)
@@ -107,8 +126,14 @@ class Resolver:
 
     # ------------------------------------------------------------ variables and parameters
 
-    def _vars(self, values: Mapping[str, Any], doc: Doc, base: PathT, env: dict[str, Any],
-              overridden: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+    def _vars(
+        self,
+        values: Mapping[str, Any],
+        doc: Doc,
+        base: PathT,
+        env: dict[str, Any],
+        overridden: frozenset[str] = frozenset(),
+    ) -> dict[str, Any]:
         """Evaluate variables that may refer to each other (any order, no cycles)."""
         out = dict(env)
         state: dict[str, str] = {}
@@ -117,8 +142,10 @@ class Resolver:
             if state.get(name) == "done":
                 return
             if state.get(name) == "active":
-                cycle = " -> ".join((*chain[chain.index(name):], name))
-                raise ResolveError(f"variables refer to each other in a cycle: {cycle}", doc.loc((*base, name)))
+                cycle = " -> ".join((*chain[chain.index(name) :], name))
+                raise ResolveError(
+                    f"variables refer to each other in a cycle: {cycle}", doc.loc((*base, name))
+                )
             state[name] = "active"
             value = values[name]
             loc = doc.loc((*base, name)) if name not in overridden else SourceLoc("--set", 0, 0, (name,))
@@ -137,8 +164,16 @@ class Resolver:
                 state[name] = "done"
         return out
 
-    def _params(self, bdef: BlockDef, given: Mapping[str, tuple[Any, SourceLoc]], doc: Doc, call_loc: SourceLoc,
-                name: str, scope: Scope, cli: bool = False) -> dict[str, Any] | None:
+    def _params(
+        self,
+        bdef: BlockDef,
+        given: Mapping[str, tuple[Any, SourceLoc]],
+        doc: Doc,
+        call_loc: SourceLoc,
+        name: str,
+        scope: Scope,
+        cli: bool = False,
+    ) -> dict[str, Any] | None:
         env: dict[str, Any] = {}
         ok = True
         for pname, decl in bdef.params.items():
@@ -146,8 +181,11 @@ class Resolver:
                 value, vloc = given[pname]
             elif decl.required:
                 how = f"pass --set {pname}=..." if cli else f"add `{pname}: ...` to the node"
-                self.errors.add(ResolveError(f"block {name!r} needs parameter {pname!r} ({decl.type})", call_loc,
-                                             hint=how))
+                self.errors.add(
+                    ResolveError(
+                        f"block {name!r} needs parameter {pname!r} ({decl.type})", call_loc, hint=how
+                    )
+                )
                 ok = False
                 continue
             else:
@@ -160,8 +198,13 @@ class Resolver:
                     continue
             problem = _check_param(decl, value)
             if problem:
-                self.errors.add(ResolveError(f"parameter {pname!r} of block {name!r}: {problem}", vloc,
-                                             expected=[str(c) for c in decl.choices] if decl.choices else None))
+                self.errors.add(
+                    ResolveError(
+                        f"parameter {pname!r} of block {name!r}: {problem}",
+                        vloc,
+                        expected=[str(c) for c in decl.choices] if decl.choices else None,
+                    )
+                )
                 ok = False
                 continue
             if decl.type == "dim":
@@ -209,8 +252,13 @@ class Resolver:
         out = {}
         for name, bdef in blocks.items():
             if name in self.library:
-                self.errors.add(ResolveError(f"inline block {name!r} has the name of a library block",
-                                             doc.key_loc(("blocks", name)), hint="rename it"))
+                self.errors.add(
+                    ResolveError(
+                        f"inline block {name!r} has the name of a library block",
+                        doc.key_loc(("blocks", name)),
+                        hint="rename it",
+                    )
+                )
             out[name] = BlockSource(name, bdef, doc, ("blocks", name), "inline")
         return out
 
@@ -228,11 +276,17 @@ class Resolver:
         self._warn_unused(ctx, body, table)
         outs: list[tuple[str, Ref, SourceLoc]] = []
         raw = body.outputs
-        items = [(raw, raw)] if isinstance(raw, str) else [(r, r) for r in raw] if isinstance(raw, list) else list(
-            raw.items())
+        items = (
+            [(raw, raw)]
+            if isinstance(raw, str)
+            else [(r, r) for r in raw]
+            if isinstance(raw, list)
+            else list(raw.items())
+        )
         for i, (oname, ref) in enumerate(items):
-            path = (*ctx.base, "outputs") + ((oname,) if isinstance(raw, dict) else (i,) if isinstance(raw, list)
-                                             else ())
+            path = (*ctx.base, "outputs") + (
+                (oname,) if isinstance(raw, dict) else (i,) if isinstance(raw, list) else ()
+            )
             loc = ctx.doc.loc(path)
             try:
                 target = resolve_value(ref, ctx.env, loc)
@@ -278,22 +332,27 @@ class Resolver:
             stuck = [n for n in names if pending[n] > 0]
             cycle = _find_cycle(stuck, deps)
             first = cycle[0]
-            self.errors.add(ResolveError(
-                "the graph has a cycle: " + " -> ".join((*cycle, first)),
-                ctx.doc.loc((*ctx.base, "nodes", first, "in")),
-                hint="a node cannot use its own output, directly or through other nodes",
-            ))
+            self.errors.add(
+                ResolveError(
+                    "the graph has a cycle: " + " -> ".join((*cycle, first)),
+                    ctx.doc.loc((*ctx.base, "nodes", first, "in")),
+                    hint="a node cannot use its own output, directly or through other nodes",
+                )
+            )
         return order
 
-    def _node(self, ctx: Ctx, name: str, spec: NodeSpec, table: dict[str, Any],
-              named: dict[str, dict[str, Ref]]) -> Any:
+    def _node(
+        self, ctx: Ctx, name: str, spec: NodeSpec, table: dict[str, Any], named: dict[str, dict[str, Ref]]
+    ) -> Any:
         path = (*ctx.base, "nodes", name)
         doc = ctx.doc
         loc = doc.key_loc(path)
         if spec.when is not None:
             keep = resolve_value(spec.when, ctx.env, doc.loc((*path, "when")))
             if not isinstance(keep, bool):
-                raise ResolveError(f"`when` must be true or false, got {describe(keep)}", doc.loc((*path, "when")))
+                raise ResolveError(
+                    f"`when` must be true or false, got {describe(keep)}", doc.loc((*path, "when"))
+                )
             if not keep:
                 return None
         count = 1
@@ -301,8 +360,9 @@ class Resolver:
             rloc = doc.loc((*path, "repeat"))
             count_v = resolve_value(spec.repeat, ctx.env, rloc)
             if not isinstance(count_v, int) or isinstance(count_v, bool) or not 1 <= count_v <= MAX_REPEAT:
-                raise ResolveError(f"`repeat` must be an integer from 1 to {MAX_REPEAT}, got {describe(count_v)}",
-                                   rloc)
+                raise ResolveError(
+                    f"`repeat` must be an integer from 1 to {MAX_REPEAT}, got {describe(count_v)}", rloc
+                )
             count = count_v
         raw_in = resolve_value(spec.in_, ctx.env, doc.loc((*path, "in")))
         if isinstance(raw_in, str):
@@ -335,23 +395,47 @@ class Resolver:
             else:
                 outputs = self._block(ctx, spec, node_id, path, attrs, refs, loc, repeat, named, name)
         kind = spec.op if spec.op is not None else str(spec.block)
-        ctx.scope.entries.append(Entry(name, prefix, kind, spec.block is not None,
-                                       count if spec.repeat is not None else None, tuple(outputs)))
+        ctx.scope.entries.append(
+            Entry(
+                name,
+                prefix,
+                kind,
+                spec.block is not None,
+                count if spec.repeat is not None else None,
+                tuple(outputs),
+            )
+        )
         return outputs
 
-    def _op(self, ctx: Ctx, spec: NodeSpec, node_id: str, path: PathT, attrs: dict[str, Any],
-            refs: list[tuple[str | None, Ref]], loc: SourceLoc) -> Outputs:
+    def _op(
+        self,
+        ctx: Ctx,
+        spec: NodeSpec,
+        node_id: str,
+        path: PathT,
+        attrs: dict[str, Any],
+        refs: list[tuple[str | None, Ref]],
+        loc: SourceLoc,
+    ) -> Outputs:
         doc = ctx.doc
         assert spec.op is not None
         opdef = REGISTRY.get(spec.op)
         if opdef is None:
-            raise ResolveError(f"unknown op {spec.op!r}", doc.loc((*path, "op")), expected=REGISTRY,
-                               hint=_op_hint(spec.op, self.library, ctx.inline))
+            raise ResolveError(
+                f"unknown op {spec.op!r}",
+                doc.loc((*path, "op")),
+                expected=REGISTRY,
+                hint=_op_hint(spec.op, self.library, ctx.inline),
+            )
         fields = opdef.attrs.model_fields
         for k in attrs:
             if k not in fields:
-                raise ResolveError(f"op {spec.op!r} has no attribute {k!r}", doc.key_loc((*path, k)),
-                                   expected=fields or ["(none)"], hint=did_you_mean(k, fields))
+                raise ResolveError(
+                    f"op {spec.op!r} has no attribute {k!r}",
+                    doc.key_loc((*path, k)),
+                    expected=fields or ["(none)"],
+                    hint=did_you_mean(k, fields),
+                )
         try:
             model = opdef.attrs.model_validate(attrs)
         except ValidationError as exc:
@@ -363,8 +447,10 @@ class Resolver:
             raise NetdslErrors(errs) from None
         inputs = _order_inputs(refs, opdef.inputs, opdef.variadic, spec.op, doc.loc((*path, "in")))
         if not opdef.arity_ok(len(inputs)):
-            raise ResolveError(f"op {spec.op!r} takes {opdef.arity_text()}, got {len(inputs)}",
-                               doc.loc((*path, "in")) if spec.in_ is not None else loc)
+            raise ResolveError(
+                f"op {spec.op!r} takes {opdef.arity_text()}, got {len(inputs)}",
+                doc.loc((*path, "in")) if spec.in_ is not None else loc,
+            )
         for pname in spec.init or {}:
             self._check_init(opdef, model, pname, (spec.init or {})[pname], doc, path)
         n_out = opdef.outputs(model)
@@ -386,9 +472,19 @@ class Resolver:
         except NetdslError as e:
             raise e.at(iloc) from None
 
-    def _block(self, ctx: Ctx, spec: NodeSpec, node_id: str, path: PathT, attrs: dict[str, Any],
-               refs: list[tuple[str | None, Ref]], loc: SourceLoc, repeat: tuple[str, int, int] | None,
-               named: dict[str, dict[str, Ref]], local: str) -> Outputs:
+    def _block(
+        self,
+        ctx: Ctx,
+        spec: NodeSpec,
+        node_id: str,
+        path: PathT,
+        attrs: dict[str, Any],
+        refs: list[tuple[str | None, Ref]],
+        loc: SourceLoc,
+        repeat: tuple[str, int, int] | None,
+        named: dict[str, dict[str, Ref]],
+        local: str,
+    ) -> Outputs:
         doc = ctx.doc
         assert spec.block is not None
         bname = spec.block
@@ -398,18 +494,28 @@ class Resolver:
             src = self.library.get(bname)
         else:
             known = [*ctx.inline, *self.library.names()]
-            raise ResolveError(f"unknown block {bname!r}", doc.loc((*path, "block")), expected=known,
-                               hint=did_you_mean(bname, known) or (f"{bname!r} is an op: use `op: {bname}`"
-                                                                  if bname in REGISTRY else None))
+            raise ResolveError(
+                f"unknown block {bname!r}",
+                doc.loc((*path, "block")),
+                expected=known,
+                hint=did_you_mean(bname, known)
+                or (f"{bname!r} is an op: use `op: {bname}`" if bname in REGISTRY else None),
+            )
         if bname in ctx.stack or len(ctx.stack) >= MAX_BLOCK_DEPTH:
             raise ResolveError(f"block {bname!r} uses itself: " + " -> ".join((*ctx.stack, bname)), loc)
         bdef = src.definition
         for k in attrs:
             if k not in bdef.params:
-                raise ResolveError(f"block {bname!r} has no parameter {k!r}", doc.key_loc((*path, k)),
-                                   expected=bdef.params or ["(none)"], hint=did_you_mean(k, bdef.params))
+                raise ResolveError(
+                    f"block {bname!r} has no parameter {k!r}",
+                    doc.key_loc((*path, k)),
+                    expected=bdef.params or ["(none)"],
+                    hint=did_you_mean(k, bdef.params),
+                )
         if spec.init:
-            raise ResolveError("`init` applies to ops; set initialisers inside the block", doc.loc((*path, "init")))
+            raise ResolveError(
+                "`init` applies to ops; set initialisers inside the block", doc.loc((*path, "init"))
+            )
         scope = Scope(node_id, bname, ctx.scope, loc, repeat=repeat)
         given = {k: (v, doc.loc((*path, k))) for k, v in attrs.items()}
         env = self._params(bdef, given, src.doc, loc, bname, scope)
@@ -418,15 +524,23 @@ class Resolver:
         names = list(bdef.inputs)
         inputs = _order_inputs(refs, tuple(names), False, bname, doc.loc((*path, "in")))
         if len(inputs) != len(names):
-            raise ResolveError(f"block {bname!r} takes {len(names)} input(s) ({', '.join(names)}), got {len(inputs)}",
-                               doc.loc((*path, "in")) if spec.in_ is not None else loc)
+            raise ResolveError(
+                f"block {bname!r} takes {len(names)} input(s) ({', '.join(names)}), got {len(inputs)}",
+                doc.loc((*path, "in")) if spec.in_ is not None else loc,
+            )
         scope.input_refs = dict(zip(names, inputs, strict=True))
         for iname, decl in bdef.inputs.items():
             d = decl if isinstance(decl, InputDecl) else InputDecl(shape=decl)
             iloc = src.doc.loc((*src.path, "inputs", iname))
             scope.input_decls[iname] = (_dims(resolve_value(list(d.shape), env, iloc), iloc), loc)
-        inner = Ctx(src.doc, src.path, env, {**ctx.inline, **self._inline(getattr(bdef, "blocks", {}), src.doc)},
-                    scope, (*ctx.stack, bname))
+        inner = Ctx(
+            src.doc,
+            src.path,
+            env,
+            {**ctx.inline, **self._inline(getattr(bdef, "blocks", {}), src.doc)},
+            scope,
+            (*ctx.stack, bname),
+        )
         outs = self._body(inner, bdef, scope.input_refs)
         named[local] = {n: r for n, r, _ in outs}
         return [r for _, r, _ in outs]
@@ -436,8 +550,9 @@ class Resolver:
             raise ResolveError(f"the network expands to more than {MAX_NODES} nodes", node.loc)
         self.nodes.append(node)
 
-    def _ref(self, text: str, table: dict[str, Any], named: dict[str, dict[str, Ref]],
-             loc: SourceLoc) -> Ref | None:
+    def _ref(
+        self, text: str, table: dict[str, Any], named: dict[str, dict[str, Ref]], loc: SourceLoc
+    ) -> Ref | None:
         entry = table.get(text)
         if entry is None and text not in table and "." in text:
             base, _, suffix = text.rpartition(".")
@@ -452,11 +567,16 @@ class Resolver:
                 if suffix in named.get(base, {}):
                     return named[base][suffix]
                 choices = list(named.get(base, {})) or [str(i) for i in range(len(outs))]
-                raise ResolveError(f"{base!r} has no output {suffix!r}", loc, expected=choices,
-                                   hint=did_you_mean(suffix, choices))
+                raise ResolveError(
+                    f"{base!r} has no output {suffix!r}",
+                    loc,
+                    expected=choices,
+                    hint=did_you_mean(suffix, choices),
+                )
         if text not in table:
-            raise ResolveError(f"unknown node or input {text!r}", loc, expected=list(table),
-                               hint=did_you_mean(text, table))
+            raise ResolveError(
+                f"unknown node or input {text!r}", loc, expected=list(table), hint=did_you_mean(text, table)
+            )
         if entry is FAILED:
             return None
         if entry is None:
@@ -467,7 +587,9 @@ class Resolver:
 
     def _warn_unused(self, ctx: Ctx, body: BlockBody, table: dict[str, Any]) -> None:
         raw = body.outputs
-        out_refs = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else list(raw.values())
+        out_refs = (
+            [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else list(raw.values())
+        )
         used: set[str] = set()
         for spec in body.nodes.values():
             try:
@@ -483,8 +605,9 @@ class Resolver:
             used |= {text, text.rsplit(".", 1)[0]}
         for name, spec in body.nodes.items():
             if name not in used and table.get(name) not in (None, FAILED) and spec.op != "parameter":
-                self.errors.warn(f"node {name!r} is not used by any output", ctx.doc.key_loc((*ctx.base, "nodes",
-                                                                                               name)))
+                self.errors.warn(
+                    f"node {name!r} is not used by any output", ctx.doc.key_loc((*ctx.base, "nodes", name))
+                )
 
 
 def _find_cycle(stuck: list[str], deps: dict[str, set[str]]) -> list[str]:
@@ -497,7 +620,7 @@ def _find_cycle(stuck: list[str], deps: dict[str, set[str]]) -> list[str]:
         seen[node] = len(path)
         path.append(node)
         node = sorted(d for d in deps[node] if d in stuck_set)[0]
-    return path[seen[node]:]
+    return path[seen[node] :]
 
 
 def _ref_strings(raw: Any) -> list[str]:
@@ -512,8 +635,9 @@ def _ref_strings(raw: Any) -> list[str]:
     return []
 
 
-def _order_inputs(refs: list[tuple[str | None, Ref]], names: tuple[str, ...], variadic: bool, what: str,
-                  loc: SourceLoc) -> list[Ref]:
+def _order_inputs(
+    refs: list[tuple[str | None, Ref]], names: tuple[str, ...], variadic: bool, what: str, loc: SourceLoc
+) -> list[Ref]:
     if not any(k is not None for k, _ in refs):
         return [r for _, r in refs]
     if variadic:
@@ -521,8 +645,9 @@ def _order_inputs(refs: list[tuple[str | None, Ref]], names: tuple[str, ...], va
     by_name = {k: r for k, r in refs}
     for k in by_name:
         if k not in names:
-            raise ResolveError(f"{what!r} has no input named {k!r}", loc, expected=names, hint=did_you_mean(str(k),
-                                                                                                            names))
+            raise ResolveError(
+                f"{what!r} has no input named {k!r}", loc, expected=names, hint=did_you_mean(str(k), names)
+            )
     out = []
     for n in names:
         if n in by_name:
@@ -549,13 +674,20 @@ def _dims(shape: Any, loc: SourceLoc) -> list[int | str]:
 
 
 _PARAM_TYPES: dict[str, tuple[type, ...]] = {
-    "int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "list": (list,), "dim": (int, str),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "str": (str,),
+    "list": (list,),
+    "dim": (int, str),
 }
 
 
 def _check_param(decl: ParamDecl, value: Any) -> str | None:
     if decl.type != "any":
-        ok = isinstance(value, _PARAM_TYPES[decl.type]) and (decl.type == "bool" or not isinstance(value, bool))
+        ok = isinstance(value, _PARAM_TYPES[decl.type]) and (
+            decl.type == "bool" or not isinstance(value, bool)
+        )
         if not ok:
             return f"expected {decl.type}, got {describe(value)}"
     if value is None and not decl.required:
@@ -571,4 +703,4 @@ def _op_hint(name: str, library: BlockLibrary, inline: Mapping[str, BlockSource]
     return did_you_mean(name, REGISTRY)
 
 
-__all__ = ["Resolver", "RequireRule"]
+__all__ = ["RequireRule", "Resolver"]

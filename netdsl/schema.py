@@ -60,8 +60,12 @@ class NodeSpec(BaseModel):
     op: str | None = None
     block: str | None = None
     in_: str | list[str] | dict[str, str] | None = Field(None, alias="in")
-    repeat: int | str | None = Field(None, description="stack this node N times (module paths name.0 .. name.N-1)")
-    repeat_var: str | None = Field(None, description="name of the repeat index, visible in this node's attributes")
+    repeat: int | str | None = Field(
+        None, description="stack this node N times (module paths name.0 .. name.N-1)"
+    )
+    repeat_var: str | None = Field(
+        None, description="name of the repeat index, visible in this node's attributes"
+    )
     when: bool | str | None = Field(None, description="keep this node only if the expression is true")
     init: dict[str, str | dict[str, Any]] | None = Field(None, description="initialiser per parameter name")
     expect: list[DimEntry] | None = Field(None, description="assert the output shape; new names bind dims")
@@ -85,7 +89,9 @@ class BlockBody(Strict):
     doc: str | None = None
     inputs: dict[str, list[DimEntry] | InputDecl]
     vars: dict[str, Any] = Field(default_factory=dict)
-    dims: dict[str, int] = Field(default_factory=dict, description="example sizes of symbolic dims for `build`")
+    dims: dict[str, int] = Field(
+        default_factory=dict, description="example sizes of symbolic dims for `build`"
+    )
     nodes: dict[str, NodeSpec]
     outputs: dict[str, str] | list[str] | str
 
@@ -139,8 +145,13 @@ def schema_json() -> dict[str, Any]:
     variants = []
     for name, op in sorted(REGISTRY.items()):
         props = {k: {"description": f"{name} attribute"} for k in op.attrs.model_fields}
-        variants.append({"properties": {"op": {"const": name}, **props}, "description": op.doc,
-                         "if": {"required": ["op"], "properties": {"op": {"const": name}}}})
+        variants.append(
+            {
+                "properties": {"op": {"const": name}, **props},
+                "description": op.doc,
+                "if": {"required": ["op"], "properties": {"op": {"const": name}}},
+            }
+        )
     defs = {**blk.get("$defs", {}), **net["$defs"]}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

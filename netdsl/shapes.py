@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from .errors import ErrorCollector, NetdslError, ShapeError, SourceLoc
 from .expr import evaluate, parse
@@ -56,8 +55,9 @@ def dim_value(entry: int | str | Sym, env: Mapping[str, Sym], loc: SourceLoc) ->
 def unify(decl: list[int | str], actual: TensorType, env: dict[str, Sym], loc: SourceLoc, what: str) -> None:
     """Match a declared shape against an actual type, binding new symbol names into ``env``."""
     if len(decl) != actual.rank:
-        raise ShapeError(f"{what} expects rank {len(decl)} {format_shape(decl)}, got {actual} (rank {actual.rank})",
-                         loc)
+        raise ShapeError(
+            f"{what} expects rank {len(decl)} {format_shape(decl)}, got {actual} (rank {actual.rank})", loc
+        )
     for i, (d, a) in enumerate(zip(decl, actual.shape, strict=True)):
         if isinstance(d, str) and IDENT.match(d) and d not in env:
             env[d] = a
@@ -65,8 +65,9 @@ def unify(decl: list[int | str], actual: TensorType, env: dict[str, Sym], loc: S
         want = dim_value(d, env, loc)
         if want != a:
             named = f" ({d} = {want})" if isinstance(d, str) else ""
-            raise ShapeError(f"{what} expects {format_shape(decl)}, got {actual}: dim {i} is {a}, "
-                             f"not {d}{named}", loc)
+            raise ShapeError(
+                f"{what} expects {format_shape(decl)}, got {actual}: dim {i} is {a}, not {d}{named}", loc
+            )
 
 
 class ShapeInference:
@@ -88,8 +89,10 @@ class ShapeInference:
                     self.errors.add(e)
                     continue
             else:
-                dims = [Sym.const(d) if isinstance(d, int) else self._input_dim(d, root_env, gi.loc)
-                        for d in gi.shape]
+                dims = [
+                    Sym.const(d) if isinstance(d, int) else self._input_dim(d, root_env, gi.loc)
+                    for d in gi.shape
+                ]
                 t = TensorType(tuple(dims), gi.dtype)
             self.result.types[gi.name] = [TensorType(t.shape, gi.dtype)]
         self.result.envs[id(g.root)] = root_env
@@ -126,8 +129,13 @@ class ShapeInference:
                 ref = scope.input_refs[name]
                 if ref.node not in self.result.types:
                     return None
-                unify(decl, self.result.type_of(ref), env, loc,
-                      f"block {scope.block!r} ({scope.path}) input {name!r}")
+                unify(
+                    decl,
+                    self.result.type_of(ref),
+                    env,
+                    loc,
+                    f"block {scope.block!r} ({scope.path}) input {name!r}",
+                )
         except NetdslError as e:
             self.errors.add(e)
             return None
@@ -175,8 +183,9 @@ def _in_context(err: NetdslError, node: Node) -> NetdslError:
     return type(err)(err.message, err.loc, expected=err.expected, hint=f"in block instance {calls}")
 
 
-def infer_shapes(graph: Graph, inputs: Mapping[str, TensorType] | None = None,
-                 errors: ErrorCollector | None = None) -> ShapeResult:
+def infer_shapes(
+    graph: Graph, inputs: Mapping[str, TensorType] | None = None, errors: ErrorCollector | None = None
+) -> ShapeResult:
     """Infer every node's output types; raise all shape errors at once."""
     own = errors is None
     errs = errors or ErrorCollector()
@@ -186,8 +195,11 @@ def infer_shapes(graph: Graph, inputs: Mapping[str, TensorType] | None = None,
     return result
 
 
-def concrete_inputs(graph: Graph, sizes: Mapping[str, int], shapes: Mapping[str, tuple[int, ...]] | None = None,
-                    ) -> dict[str, TensorType]:
+def concrete_inputs(
+    graph: Graph,
+    sizes: Mapping[str, int],
+    shapes: Mapping[str, tuple[int, ...]] | None = None,
+) -> dict[str, TensorType]:
     """Concrete input types from explicit shapes, or from symbol sizes (``dims:``, ``--dim``)."""
     out: dict[str, TensorType] = {}
     for gi in graph.inputs:
@@ -207,7 +219,8 @@ def concrete_inputs(graph: Graph, sizes: Mapping[str, int], shapes: Mapping[str,
                     f"no size for dim {d!r} of input {gi.name!r}",
                     gi.loc,
                     hint=f"declare `dims: {{{d}: ...}}` in the spec, or pass --dim {d}=N or "
-                         f"--input-shape {gi.name}=" + "x".join(str(x) if isinstance(x, int) else "N" for x in gi.shape),
+                    f"--input-shape {gi.name}="
+                    + "x".join(str(x) if isinstance(x, int) else "N" for x in gi.shape),
                 )
         out[gi.name] = TensorType.of(dims, gi.dtype)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .ir import Entry, Graph, Scope
+from .ir import Entry, Scope
 from .shapes import ShapeResult
 from .symbolic import Sym, SymbolicError, format_shape
 from .types import TensorType
@@ -50,8 +50,15 @@ def rows(shapes: ShapeResult, scope: Scope | None = None) -> list[Row]:
     for e in scope.entries:
         kind = e.kind + (f" x{e.count}" if e.count is not None else "")
         types = [shapes.type_of(r) for r in e.outputs if r.node in shapes.types]
-        out.append(Row(e.name, kind, ", ".join(str(t) for t in types), param_count(shapes, e.path),
-                       mac_count(shapes, e.path)))
+        out.append(
+            Row(
+                e.name,
+                kind,
+                ", ".join(str(t) for t in types),
+                param_count(shapes, e.path),
+                mac_count(shapes, e.path),
+            )
+        )
     return out
 
 
@@ -69,7 +76,9 @@ def _concrete(s: Sym, dims: Mapping[str, int]) -> str:
         return str(s)
 
 
-def render(shapes: ShapeResult, concrete: ShapeResult | None = None, dims: Mapping[str, int] | None = None) -> str:
+def render(
+    shapes: ShapeResult, concrete: ShapeResult | None = None, dims: Mapping[str, int] | None = None
+) -> str:
     """The summary table: per top-level node its output shape and parameter count, then the totals."""
     g = shapes.graph
     shown = concrete or shapes
@@ -83,9 +92,12 @@ def render(shapes: ShapeResult, concrete: ShapeResult | None = None, dims: Mappi
     out.append(f"inputs: {ins}")
     out.append(line)
     for i, row in enumerate(table):
-        out.append("  ".join(
-            (c.rjust(w) if j == 3 else c.ljust(w)) for j, (c, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip())
+        out.append(
+            "  ".join(
+                (c.rjust(w) if j == 3 else c.ljust(w))
+                for j, (c, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
         if i == 0:
             out.append(line)
     out.append(line)
@@ -114,14 +126,16 @@ def shapes_table(shapes: ShapeResult) -> str:
     for n in g.nodes:
         lines.append(f"{n.id.ljust(width)}  {n.op.ljust(14)}  {_fmt(shapes.types.get(n.id))}")
     for name, ref, _ in g.outputs:
-        lines.append(f"-> {name}: {ref} {_fmt(shapes.types.get(ref.node, [])[ref.index:ref.index + 1])}")
+        lines.append(f"-> {name}: {ref} {_fmt(shapes.types.get(ref.node, [])[ref.index : ref.index + 1])}")
     return "\n".join(lines)
 
 
 def _fmt(types: list[TensorType] | None) -> str:
     if not types:
         return "?"
-    return ", ".join(f"{format_shape(t.shape)}" + ("" if t.dtype == "float32" else f" {t.dtype}") for t in types)
+    return ", ".join(
+        f"{format_shape(t.shape)}" + ("" if t.dtype == "float32" else f" {t.dtype}") for t in types
+    )
 
 
 __all__ = ["Entry", "render", "rows", "shapes_table"]

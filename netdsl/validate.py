@@ -49,7 +49,9 @@ def _data_path(data: object, loc: Iterable[int | str]) -> tuple[PathT, object, b
         elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             path.append(part)
             cur = cur[part]
-        elif isinstance(part, str) and ("[" in part or part in ("str", "int", "dict", "list", "float", "bool")):
+        elif isinstance(part, str) and (
+            "[" in part or part in ("str", "int", "dict", "list", "float", "bool")
+        ):
             continue  # a union member tag
         else:
             complete = False
@@ -71,7 +73,11 @@ def _model_at(model: type[BaseModel], path: PathT) -> type[BaseModel] | None:
         current = _element_model(current)
         if current is None:
             return None
-    current = _element_model(current) if not (isinstance(current, type) and issubclass(current, BaseModel)) else current
+    current = (
+        _element_model(current)
+        if not (isinstance(current, type) and issubclass(current, BaseModel))
+        else current
+    )
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
@@ -112,7 +118,9 @@ def _convert(
     if kind in _TYPE_NAMES:
         return path, SpecValidationError(f"expected {_TYPE_NAMES[kind]}, got {describe(value)}", loc)
     if kind == "literal_error":
-        expected = [e.strip(" '") for e in str(err.get("ctx", {}).get("expected", "")).replace(" or ", ",").split(",")]
+        expected = [
+            e.strip(" '") for e in str(err.get("ctx", {}).get("expected", "")).replace(" or ", ",").split(",")
+        ]
         hint = did_you_mean(str(value), expected) if isinstance(value, str) else None
         return path, SpecValidationError(
             f"invalid value {describe(value)}", loc, expected=[e for e in expected if e], hint=hint
@@ -158,7 +166,8 @@ def parse_spec(doc: Doc) -> SpecModel:
     if ("network" in data) == ("block" in data):
         which = "both" if "network" in data else "neither"
         raise SpecValidationError(
-            f"a spec has exactly one of `network: <name>` (a network) or `block: <name>` (a block); found {which}",
+            "a spec has exactly one of `network: <name>` (a network) or `block: <name>` (a block); "
+            f"found {which}",
             doc.loc(()),
         )
     model: type[SpecModel] = NetworkFile if "network" in data else BlockFile

@@ -46,12 +46,21 @@ class LeakyReluAttrs(Attrs):
 
 
 _unary("relu", "torch.relu", "max(x, 0).")
-_unary("gelu", "torch.nn.functional.gelu", "Gaussian error linear unit (exact erf form by default).", attrs=GeluAttrs)
+_unary(
+    "gelu",
+    "torch.nn.functional.gelu",
+    "Gaussian error linear unit (exact erf form by default).",
+    attrs=GeluAttrs,
+)
 _unary("sigmoid", "torch.sigmoid", "1 / (1 + exp(-x)).")
 _unary("tanh", "torch.tanh", "Hyperbolic tangent.")
 _unary("silu", "torch.nn.functional.silu", "x * sigmoid(x) (swish).")
-_unary("leaky_relu", "torch.nn.functional.leaky_relu", "max(x, 0) + negative_slope * min(x, 0).",
-       attrs=LeakyReluAttrs)
+_unary(
+    "leaky_relu",
+    "torch.nn.functional.leaky_relu",
+    "max(x, 0) + negative_slope * min(x, 0).",
+    attrs=LeakyReluAttrs,
+)
 _unary("exp", "torch.exp", "Elementwise exponential.", family="elementwise")
 _unary("log", "torch.log", "Elementwise natural logarithm.", family="elementwise")
 _unary("sqrt", "torch.sqrt", "Elementwise square root.", family="elementwise")
@@ -63,8 +72,16 @@ def _identity_lower(ctx: Any, a: Attrs, args: list[Any]) -> Any:
     return args[0]
 
 
-register(OpDef(name="identity", family="reshape", doc="Passes its input through (a named tap).",
-               attrs=NoAttrs, infer=lambda a, ins: [ins[0]], lower=_identity_lower))
+register(
+    OpDef(
+        name="identity",
+        family="reshape",
+        doc="Passes its input through (a named tap).",
+        attrs=NoAttrs,
+        infer=lambda a, ins: [ins[0]],
+        lower=_identity_lower,
+    )
+)
 
 
 class SoftmaxAttrs(Attrs):
@@ -79,8 +96,17 @@ def _softmax(name: str, fn: str, doc: str) -> None:
     def lower(ctx: Any, a: SoftmaxAttrs, args: list[Any]) -> Any:
         return ctx.fn(torch_fn(fn), args[0], dim=a.dim)
 
-    register(OpDef(name=name, family="attention", doc=doc, attrs=SoftmaxAttrs, infer=infer, lower=lower,
-                   macs=lambda a, ins, outs: outs[0].numel()))
+    register(
+        OpDef(
+            name=name,
+            family="attention",
+            doc=doc,
+            attrs=SoftmaxAttrs,
+            infer=infer,
+            lower=lower,
+            macs=lambda a, ins, outs: outs[0].numel(),
+        )
+    )
 
 
 _softmax("softmax", "torch.softmax", "Softmax along an explicit `dim`.")
@@ -133,8 +159,18 @@ def _make_arith(name: str, op: Callable[[Any, Any], Any], doc: str, assoc: bool)
             acc = ctx.fn(op, acc, a.other)
         return acc
 
-    register(OpDef(name=name, family="elementwise", doc=doc, attrs=ArithAttrs, infer=infer, lower=lower,
-                   variadic=True, macs=lambda a, ins, outs: outs[0].numel() * max(1, len(ins) - 1)))
+    register(
+        OpDef(
+            name=name,
+            family="elementwise",
+            doc=doc,
+            attrs=ArithAttrs,
+            infer=infer,
+            lower=lower,
+            variadic=True,
+            macs=lambda a, ins, outs: outs[0].numel() * max(1, len(ins) - 1),
+        )
+    )
 
 
 for _name, (_op, _doc, _assoc) in _ARITH.items():
@@ -146,7 +182,11 @@ class CompareAttrs(Attrs):
 
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt,
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
     "ge": operator.ge,
 }
 
@@ -161,8 +201,18 @@ def _make_compare(name: str, op: Callable[[Any, Any], Any]) -> None:
         rhs = args[1] if len(args) > 1 else a.other
         return ctx.fn(op, args[0], rhs)
 
-    register(OpDef(name=name, family="elementwise", doc=f"Elementwise comparison x {name} y, a bool tensor.",
-                   attrs=CompareAttrs, infer=infer, lower=lower, inputs=("x", "y"), optional_inputs=1))
+    register(
+        OpDef(
+            name=name,
+            family="elementwise",
+            doc=f"Elementwise comparison x {name} y, a bool tensor.",
+            attrs=CompareAttrs,
+            infer=infer,
+            lower=lower,
+            inputs=("x", "y"),
+            optional_inputs=1,
+        )
+    )
 
 
 for _name, _cmp in _COMPARE.items():
@@ -187,6 +237,14 @@ def _masked_fill_lower(ctx: Any, a: MaskedFillAttrs, args: list[Any]) -> Any:
     return ctx.method("masked_fill", args[0], args[1], a.value)
 
 
-register(OpDef(name="masked_fill", family="attention", doc="x where mask is False, `value` where it is True.",
-               attrs=MaskedFillAttrs, infer=_masked_fill_infer, lower=_masked_fill_lower,
-               inputs=("x", "mask")))
+register(
+    OpDef(
+        name="masked_fill",
+        family="attention",
+        doc="x where mask is False, `value` where it is True.",
+        attrs=MaskedFillAttrs,
+        infer=_masked_fill_infer,
+        lower=_masked_fill_lower,
+        inputs=("x", "mask"),
+    )
+)

@@ -162,7 +162,7 @@ def _make_conv(n: int) -> None:
         import torch.nn as nn
 
         k, s, p, d = _conv_geometry(a, n)
-        cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[n - 1]
+        cls: Any = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[n - 1]
         mod = cls(
             ctx.in_types[0].shape[1].value,
             a.out_channels,
@@ -232,7 +232,9 @@ def _make_batch_norm(n: int, ranks: list[int]) -> None:
 
         cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[n - 1]
         c = ctx.in_types[0].shape[1].value
-        mod = cls(c, eps=a.eps, momentum=a.momentum, affine=a.affine, track_running_stats=a.track_running_stats)
+        mod = cls(
+            c, eps=a.eps, momentum=a.momentum, affine=a.affine, track_running_stats=a.track_running_stats
+        )
         return ctx.module(mod, args)
 
     register(
@@ -265,7 +267,11 @@ def _ln_shape(a: LayerNormAttrs, x: TensorType) -> tuple[int, ...]:
     if a.normalized_shape is None:
         return (_features(None, x.shape[-1], "normalized_shape", f"the last dim (shape {shp(x)})"),)
     ns = (a.normalized_shape,) if isinstance(a.normalized_shape, int) else tuple(a.normalized_shape)
-    if not ns or len(ns) > x.rank or any(Sym.of(v) != d for v, d in zip(ns, x.shape[-len(ns) :], strict=True)):
+    if (
+        not ns
+        or len(ns) > x.rank
+        or any(Sym.of(v) != d for v, d in zip(ns, x.shape[-len(ns) :], strict=True))
+    ):
         raise fail(f"normalized_shape {list(ns)} does not match the trailing dims of the input {shp(x)}")
     return ns
 
@@ -336,7 +342,9 @@ register(
         attrs=GroupNormAttrs,
         infer=_gn_infer,
         params=lambda a, ins: (
-            {"weight": ParamSpec((ins[0].shape[1],)), "bias": ParamSpec((ins[0].shape[1],))} if a.affine else {}
+            {"weight": ParamSpec((ins[0].shape[1],)), "bias": ParamSpec((ins[0].shape[1],))}
+            if a.affine
+            else {}
         ),
         lower=_gn_lower,
         macs=lambda a, ins, outs: outs[0].numel() * 2,

@@ -55,13 +55,17 @@ def _param_lower(ctx: Any, a: ParameterAttrs, args: list[Any]) -> Any:
     return ctx.tensor_attr(t, trainable=a.trainable)
 
 
-register(OpDef(
-    name="parameter",
-    family="parameter",
-    doc="A learnable tensor of `shape`, initialised by `init`; its state_dict key is the node path.",
-    attrs=ParameterAttrs,
-    infer=_param_infer,
-    inputs=(),
-    params=lambda a, ins: {"": ParamSpec(tuple(map(Sym.of, a.shape)), "parameter" if a.trainable else "buffer")},
-    lower=_param_lower,
-))
+register(
+    OpDef(
+        name="parameter",
+        family="parameter",
+        doc="A learnable tensor of `shape`, initialised by `init`; its state_dict key is the node path.",
+        attrs=ParameterAttrs,
+        infer=_param_infer,
+        inputs=(),
+        params=lambda a, ins: {
+            "": ParamSpec(tuple(map(Sym.of, a.shape)), "parameter" if a.trainable else "buffer")
+        },
+        lower=_param_lower,
+    )
+)

@@ -6,7 +6,19 @@ from typing import Any
 
 from ..symbolic import Sym
 from ..types import TensorType
-from .base import Attrs, NoAttrs, OpDef, broadcast, fail, need_min_rank, need_rank, norm_dim, positive, register, shp
+from .base import (
+    Attrs,
+    NoAttrs,
+    OpDef,
+    broadcast,
+    fail,
+    need_min_rank,
+    need_rank,
+    norm_dim,
+    positive,
+    register,
+    shp,
+)
 from .elementwise import torch_fn
 from .nn import conv_out
 
@@ -54,8 +66,17 @@ def _make_reduce(name: str, fn: str, doc: str, attrs: type[ReduceAttrs] = Reduce
             kwargs["correction"] = 1 if a.unbiased else 0
         return ctx.fn(torch_fn(fn), args[0], **kwargs)
 
-    register(OpDef(name=name, family="reduce", doc=doc, attrs=attrs, infer=_reduce_infer, lower=lower,
-                   macs=lambda a, ins, outs: ins[0].numel()))
+    register(
+        OpDef(
+            name=name,
+            family="reduce",
+            doc=doc,
+            attrs=attrs,
+            infer=_reduce_infer,
+            lower=lower,
+            macs=lambda a, ins, outs: ins[0].numel(),
+        )
+    )
 
 
 _make_reduce("mean", "torch.mean", "Mean over `dim` (all dims if omitted).")
@@ -80,10 +101,18 @@ def _matmul_infer(a: NoAttrs, ins: list[TensorType]) -> list[TensorType]:
     return [x.with_shape(out)]
 
 
-register(OpDef(name="matmul", family="attention", doc="Matrix product with batch broadcasting (torch.matmul).",
-               attrs=NoAttrs, infer=_matmul_infer, inputs=("x", "y"),
-               lower=lambda ctx, a, args: ctx.fn(torch_fn("torch.matmul"), *args),
-               macs=lambda a, ins, outs: outs[0].numel() * ins[0].shape[-1]))
+register(
+    OpDef(
+        name="matmul",
+        family="attention",
+        doc="Matrix product with batch broadcasting (torch.matmul).",
+        attrs=NoAttrs,
+        infer=_matmul_infer,
+        inputs=("x", "y"),
+        lower=lambda ctx, a, args: ctx.fn(torch_fn("torch.matmul"), *args),
+        macs=lambda a, ins, outs: outs[0].numel() * ins[0].shape[-1],
+    )
+)
 
 # ---------------------------------------------------------------- pooling
 
@@ -157,8 +186,17 @@ def _make_pool(kind: str, n: int) -> None:
             kw["count_include_pad"] = a.count_include_pad  # type: ignore[attr-defined]
         return ctx.fn(torch_fn(f"torch.nn.functional.{name}"), args[0], **kw)
 
-    register(OpDef(name=name, family="pool", doc=f"{kind.capitalize()} pooling over {n} spatial dim(s).",
-                   attrs=attrs, infer=infer, lower=lower, macs=lambda a, ins, outs: ins[0].numel()))
+    register(
+        OpDef(
+            name=name,
+            family="pool",
+            doc=f"{kind.capitalize()} pooling over {n} spatial dim(s).",
+            attrs=attrs,
+            infer=infer,
+            lower=lower,
+            macs=lambda a, ins, outs: ins[0].numel(),
+        )
+    )
 
 
 class AdaptiveAttrs(Attrs):
@@ -177,10 +215,21 @@ def _make_adaptive(kind: str, n: int) -> None:
         return [x.with_shape((*x.shape[: x.rank - n], *size))]
 
     def lower(ctx: Any, a: AdaptiveAttrs, args: list[Any]) -> Any:
-        return ctx.fn(torch_fn(f"torch.nn.functional.{name}"), args[0], _ints(a.output_size, n, "output_size"))
+        return ctx.fn(
+            torch_fn(f"torch.nn.functional.{name}"), args[0], _ints(a.output_size, n, "output_size")
+        )
 
-    register(OpDef(name=name, family="pool", doc=f"Adaptive {kind} pooling to `output_size` ({n}-d).",
-                   attrs=AdaptiveAttrs, infer=infer, lower=lower, macs=lambda a, ins, outs: ins[0].numel()))
+    register(
+        OpDef(
+            name=name,
+            family="pool",
+            doc=f"Adaptive {kind} pooling to `output_size` ({n}-d).",
+            attrs=AdaptiveAttrs,
+            infer=infer,
+            lower=lower,
+            macs=lambda a, ins, outs: ins[0].numel(),
+        )
+    )
 
 
 for _n in (1, 2, 3):

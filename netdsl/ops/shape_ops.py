@@ -11,6 +11,15 @@ from .base import Attrs, OpDef, broadcast, fail, norm_dim, prod, register, shp
 DimList = list[int | str]
 
 
+def as_sym(d: object) -> Sym:
+    """A dim of an evaluated dim field (shape inference has turned strings into Syms)."""
+    if isinstance(d, Sym):
+        return d
+    if isinstance(d, int) and not isinstance(d, bool):
+        return Sym.const(d)
+    raise TypeError(f"dim {d!r} was not evaluated")
+
+
 class DimAttrs(Attrs):
     """Attrs whose `dim_fields` hold dim expressions ("H*W", "C//2"), evaluated by shape inference."""
 
@@ -25,18 +34,20 @@ class ReshapeAttrs(DimAttrs):
 def _reshape_infer(a: ReshapeAttrs, ins: list[TensorType]) -> list[TensorType]:
     x = ins[0]
     dims: list[Any] = list(a.shape)
-    unknown = [i for i, d in enumerate(dims) if Sym.of(d) == -1]
+    unknown = [i for i, d in enumerate(dims) if as_sym(d) == -1]
     if len(unknown) > 1:
         raise fail(f"reshape to {shp(dims)}: at most one dim may be -1")
-    if any(Sym.of(d).is_const and Sym.of(d).value < 0 and Sym.of(d) != -1 for d in dims):
+    if any(as_sym(d).is_const and as_sym(d).value < 0 and as_sym(d) != -1 for d in dims):
         raise fail(f"reshape to {shp(dims)}: negative size")
     known = prod([d for i, d in enumerate(dims) if i not in unknown])
     total = x.numel()
     if unknown:
         q = total.exact_div(known) if known != 0 else None
         if q is None:
-            raise fail(f"cannot reshape {shp(x)} ({total} elements) to {shp(dims)}: {total} is not divisible "
-                       f"by {known}")
+            raise fail(
+                f"cannot reshape {shp(x)} ({total} elements) to {shp(dims)}: {total} is not divisible "
+                f"by {known}"
+            )
         dims[unknown[0]] = q
     elif known != total:
         raise fail(f"cannot reshape {shp(x)} ({total} elements) to {shp(dims)} ({known} elements)")
@@ -47,9 +58,16 @@ def _reshape_lower(ctx: Any, a: ReshapeAttrs, args: list[Any]) -> Any:
     return ctx.method("reshape", args[0], *ctx.shape(a.shape))
 
 
-register(OpDef(name="reshape", family="reshape",
-               doc="Reshape to `shape` (ints, one -1, or dim expressions such as 'H*W').",
-               attrs=ReshapeAttrs, infer=_reshape_infer, lower=_reshape_lower))
+register(
+    OpDef(
+        name="reshape",
+        family="reshape",
+        doc="Reshape to `shape` (ints, one -1, or dim expressions such as 'H*W').",
+        attrs=ReshapeAttrs,
+        infer=_reshape_infer,
+        lower=_reshape_lower,
+    )
+)
 
 
 class FlattenAttrs(Attrs):
@@ -67,9 +85,16 @@ def _flatten_infer(a: FlattenAttrs, ins: list[TensorType]) -> list[TensorType]:
     return [x.with_shape((*x.shape[:s], prod(x.shape[s : e + 1]), *x.shape[e + 1 :]))]
 
 
-register(OpDef(name="flatten", family="reshape", doc="Merge dims start_dim..end_dim into one (torch.flatten).",
-               attrs=FlattenAttrs, infer=_flatten_infer,
-               lower=lambda ctx, a, args: ctx.method("flatten", args[0], a.start_dim, a.end_dim)))
+register(
+    OpDef(
+        name="flatten",
+        family="reshape",
+        doc="Merge dims start_dim..end_dim into one (torch.flatten).",
+        attrs=FlattenAttrs,
+        infer=_flatten_infer,
+        lower=lambda ctx, a, args: ctx.method("flatten", args[0], a.start_dim, a.end_dim),
+    )
+)
 
 
 class UnflattenAttrs(DimAttrs):
@@ -86,9 +111,16 @@ def _unflatten_infer(a: UnflattenAttrs, ins: list[TensorType]) -> list[TensorTyp
     return [x.with_shape((*x.shape[:d], *inner, *x.shape[d + 1 :]))]
 
 
-register(OpDef(name="unflatten", family="reshape", doc="Split dim `dim` into `sizes` (torch.unflatten).",
-               attrs=UnflattenAttrs, infer=_unflatten_infer,
-               lower=lambda ctx, a, args: ctx.method("unflatten", args[0], a.dim, tuple(ctx.shape(a.sizes)))))
+register(
+    OpDef(
+        name="unflatten",
+        family="reshape",
+        doc="Split dim `dim` into `sizes` (torch.unflatten).",
+        attrs=UnflattenAttrs,
+        infer=_unflatten_infer,
+        lower=lambda ctx, a, args: ctx.method("unflatten", args[0], a.dim, tuple(ctx.shape(a.sizes))),
+    )
+)
 
 
 class PermuteAttrs(Attrs):
@@ -103,8 +135,16 @@ def _permute_infer(a: PermuteAttrs, ins: list[TensorType]) -> list[TensorType]:
     return [x.with_shape([x.shape[d] for d in dims])]
 
 
-register(OpDef(name="permute", family="reshape", doc="Reorder dims (torch.permute).", attrs=PermuteAttrs,
-               infer=_permute_infer, lower=lambda ctx, a, args: ctx.method("permute", args[0], *a.dims)))
+register(
+    OpDef(
+        name="permute",
+        family="reshape",
+        doc="Reorder dims (torch.permute).",
+        attrs=PermuteAttrs,
+        infer=_permute_infer,
+        lower=lambda ctx, a, args: ctx.method("permute", args[0], *a.dims),
+    )
+)
 
 
 class TransposeAttrs(Attrs):
@@ -120,9 +160,16 @@ def _transpose_infer(a: TransposeAttrs, ins: list[TensorType]) -> list[TensorTyp
     return [x.with_shape(s)]
 
 
-register(OpDef(name="transpose", family="reshape", doc="Swap two dims (torch.transpose).", attrs=TransposeAttrs,
-               infer=_transpose_infer,
-               lower=lambda ctx, a, args: ctx.method("transpose", args[0], a.dim0, a.dim1)))
+register(
+    OpDef(
+        name="transpose",
+        family="reshape",
+        doc="Swap two dims (torch.transpose).",
+        attrs=TransposeAttrs,
+        infer=_transpose_infer,
+        lower=lambda ctx, a, args: ctx.method("transpose", args[0], a.dim0, a.dim1),
+    )
+)
 
 
 class DimAttr(Attrs):
@@ -135,8 +182,16 @@ def _unsqueeze_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
     return [x.with_shape((*x.shape[:d], 1, *x.shape[d:]))]
 
 
-register(OpDef(name="unsqueeze", family="reshape", doc="Insert a dim of size 1 at `dim`.", attrs=DimAttr,
-               infer=_unsqueeze_infer, lower=lambda ctx, a, args: ctx.method("unsqueeze", args[0], a.dim)))
+register(
+    OpDef(
+        name="unsqueeze",
+        family="reshape",
+        doc="Insert a dim of size 1 at `dim`.",
+        attrs=DimAttr,
+        infer=_unsqueeze_infer,
+        lower=lambda ctx, a, args: ctx.method("unsqueeze", args[0], a.dim),
+    )
+)
 
 
 def _squeeze_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
@@ -147,8 +202,16 @@ def _squeeze_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
     return [x.with_shape((*x.shape[:d], *x.shape[d + 1 :]))]
 
 
-register(OpDef(name="squeeze", family="reshape", doc="Remove dim `dim`, which must have size 1.", attrs=DimAttr,
-               infer=_squeeze_infer, lower=lambda ctx, a, args: ctx.method("squeeze", args[0], a.dim)))
+register(
+    OpDef(
+        name="squeeze",
+        family="reshape",
+        doc="Remove dim `dim`, which must have size 1.",
+        attrs=DimAttr,
+        infer=_squeeze_infer,
+        lower=lambda ctx, a, args: ctx.method("squeeze", args[0], a.dim),
+    )
+)
 
 
 def _cat_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
@@ -156,7 +219,9 @@ def _cat_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
     d = norm_dim(a.dim, first.rank)
     for t in ins[1:]:
         if t.rank != first.rank or any(t.shape[i] != first.shape[i] for i in range(first.rank) if i != d):
-            raise fail(f"cat along dim {a.dim}: shapes {', '.join(shp(t) for t in ins)} differ outside dim {a.dim}")
+            raise fail(
+                f"cat along dim {a.dim}: shapes {', '.join(shp(t) for t in ins)} differ outside dim {a.dim}"
+            )
     return [first.with_shape((*first.shape[:d], sum_dims(ins, d), *first.shape[d + 1 :]))]
 
 
@@ -167,9 +232,17 @@ def sum_dims(ins: list[TensorType], d: int) -> Sym:
     return total
 
 
-register(OpDef(name="cat", family="reshape", doc="Concatenate the inputs along `dim`.", attrs=DimAttr,
-               infer=_cat_infer, variadic=True,
-               lower=lambda ctx, a, args: ctx.fn(_torch("cat"), list(args), dim=a.dim)))
+register(
+    OpDef(
+        name="cat",
+        family="reshape",
+        doc="Concatenate the inputs along `dim`.",
+        attrs=DimAttr,
+        infer=_cat_infer,
+        variadic=True,
+        lower=lambda ctx, a, args: ctx.fn(_torch("cat"), list(args), dim=a.dim),
+    )
+)
 
 
 def _stack_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
@@ -180,9 +253,17 @@ def _stack_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
     return [first.with_shape((*first.shape[:d], len(ins), *first.shape[d:]))]
 
 
-register(OpDef(name="stack", family="reshape", doc="Stack the inputs along a new dim `dim`.", attrs=DimAttr,
-               infer=_stack_infer, variadic=True,
-               lower=lambda ctx, a, args: ctx.fn(_torch("stack"), list(args), dim=a.dim)))
+register(
+    OpDef(
+        name="stack",
+        family="reshape",
+        doc="Stack the inputs along a new dim `dim`.",
+        attrs=DimAttr,
+        infer=_stack_infer,
+        variadic=True,
+        lower=lambda ctx, a, args: ctx.fn(_torch("stack"), list(args), dim=a.dim),
+    )
+)
 
 
 class SplitAttrs(DimAttrs):
@@ -203,7 +284,7 @@ def _split_sizes(a: SplitAttrs, x: TensorType) -> list[Sym]:
         if part is None:
             raise fail(f"dim {a.dim} of {shp(x)} ({x.shape[d]}) does not split into {a.chunks} equal chunks")
         return [part] * a.chunks
-    sizes = [Sym.of(s) for s in a.sizes or []]
+    sizes = [as_sym(s) for s in a.sizes or []]
     total = sum_dims([TensorType((s,)) for s in sizes], 0)
     if total != x.shape[d]:
         raise fail(f"split sizes {shp(sizes)} add up to {total}, but dim {a.dim} of {shp(x)} is {x.shape[d]}")
@@ -221,11 +302,18 @@ def _split_lower(ctx: Any, a: SplitAttrs, args: list[Any]) -> Any:
     return ctx.unpack(ctx.fn(_torch("split"), args[0], ctx.shape(sizes), dim=a.dim), len(sizes))
 
 
-register(OpDef(name="split", family="reshape",
-               doc="Split along `dim` into `chunks` equal parts or parts of `sizes`; one output per part "
-                   "(refer to them as node.0, node.1, ...).",
-               attrs=SplitAttrs, infer=_split_infer, lower=_split_lower,
-               outputs=lambda a: a.chunks if a.chunks is not None else len(a.sizes or [])))
+register(
+    OpDef(
+        name="split",
+        family="reshape",
+        doc="Split along `dim` into `chunks` equal parts or parts of `sizes`; one output per part "
+        "(refer to them as node.0, node.1, ...).",
+        attrs=SplitAttrs,
+        infer=_split_infer,
+        lower=_split_lower,
+        outputs=lambda a: a.chunks if a.chunks is not None else len(a.sizes or []),
+    )
+)
 
 
 class SliceAttrs(Attrs):
@@ -262,8 +350,16 @@ def _slice_lower(ctx: Any, a: SliceAttrs, args: list[Any]) -> Any:
     return ctx.fn(operator.getitem, args[0], index)
 
 
-register(OpDef(name="slice", family="reshape", doc="x[..., start:end:step] along `dim`.", attrs=SliceAttrs,
-               infer=_slice_infer, lower=_slice_lower))
+register(
+    OpDef(
+        name="slice",
+        family="reshape",
+        doc="x[..., start:end:step] along `dim`.",
+        attrs=SliceAttrs,
+        infer=_slice_infer,
+        lower=_slice_lower,
+    )
+)
 
 
 class ExpandAttrs(DimAttrs):
@@ -273,7 +369,7 @@ class ExpandAttrs(DimAttrs):
 
 def _expand_infer(a: ExpandAttrs, ins: list[TensorType]) -> list[TensorType]:
     x = ins[0]
-    target = [Sym.of(d) for d in a.shape]
+    target = [as_sym(d) for d in a.shape]
     if len(target) < x.rank:
         raise fail(f"cannot expand {shp(x)} to fewer dims {shp(target)}")
     lead = len(target) - x.rank
@@ -283,9 +379,16 @@ def _expand_infer(a: ExpandAttrs, ins: list[TensorType]) -> list[TensorType]:
     return [x.with_shape(out)]
 
 
-register(OpDef(name="expand", family="reshape", doc="Broadcast to a larger `shape` (-1 keeps a dim).",
-               attrs=ExpandAttrs, infer=_expand_infer,
-               lower=lambda ctx, a, args: ctx.method("expand", args[0], *ctx.shape(a.shape))))
+register(
+    OpDef(
+        name="expand",
+        family="reshape",
+        doc="Broadcast to a larger `shape` (-1 keeps a dim).",
+        attrs=ExpandAttrs,
+        infer=_expand_infer,
+        lower=lambda ctx, a, args: ctx.method("expand", args[0], *ctx.shape(a.shape)),
+    )
+)
 
 
 def _torch(name: str) -> Any:
