@@ -122,6 +122,7 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
     ctx = LowerCtx(fxg, root, shapes)
     values: dict[str, list[Any]] = {}
     named: set[fx.Node] = set()
+    fx_names: dict[str, list[str | None]] = {}
     for gi in graph.inputs:
         ph = fxg.placeholder(gi.name)
         values[gi.name] = [ph]
@@ -147,6 +148,7 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
                         named.add(o)
                     ctx.note(o, t)
             values[node.id] = outs
+            fx_names[node.id] = [o.name if isinstance(o, fx.Node) else None for o in outs]
     results = [values[r.node][r.index] for _, r, _ in graph.outputs]
     fxg.output(results[0] if len(results) == 1 else tuple(results))
     fxg.lint()
@@ -155,6 +157,7 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
         "name": graph.name,
         "variant": graph.variant,
         "outputs": [n for n, _, _ in graph.outputs],
+        "fx_names": fx_names,
     }
     return gm
 

@@ -114,7 +114,18 @@ class Resolver:
                 hint=did_you_mean(k, spec.params),
             )
         root = Scope("", spec.block, None, loc)
-        given = {k: (v, loc) for k, v in overrides.items()}
+        for k in spec.example:
+            if k not in spec.params:
+                self.errors.add(
+                    ResolveError(
+                        f"`example` sets {k!r}, which is not a parameter of {spec.block!r}",
+                        doc.key_loc(("example", k)),
+                        expected=spec.params,
+                        hint=did_you_mean(k, spec.params),
+                    )
+                )
+        given = {k: (v, doc.loc(("example", k))) for k, v in spec.example.items() if k in spec.params}
+        given |= {k: (v, SourceLoc("--set", 0, 0, (k,))) for k, v in overrides.items()}
         env = self._params(spec, given, doc, loc, spec.block, root, cli=True)
         if env is None:
             self.errors.raise_if_any()

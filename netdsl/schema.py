@@ -123,6 +123,10 @@ class BlockFile(BlockDef):
 
     block: str
     blocks: dict[str, BlockDef] = Field(default_factory=dict)
+    example: dict[str, Any] = Field(
+        default_factory=dict,
+        description="parameter values used when the block is validated or built on its own",
+    )
 
 
 class NetworkFile(BlockBody):
