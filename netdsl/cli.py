@@ -140,7 +140,7 @@ def cmd_shapes(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .build import run_build
+    from .cli_build import run_build
 
     res = _check_for_build(args)
     return run_build(res, args, _shapes(args.input_shape), _ints(args.dim, "--dim"))

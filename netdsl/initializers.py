@@ -118,4 +118,6 @@ def apply_init(tensor: torch.Tensor, spec: object) -> None:
             raise SpecValidationError(
                 f"initialiser {name!r} needs a tensor with >= 2 dims, got {tuple(tensor.shape)}"
             )
+        if name == "constant":
+            kwargs = {"val": kwargs["value"]}
         fn(tensor, **kwargs)

@@ -36,6 +36,10 @@ class _Failed:
 FAILED = _Failed()
 
 
+class _Reported(Exception):
+    """A node failed and its errors are already collected."""
+
+
 @dataclass
 class Ctx:
     doc: Doc
@@ -171,8 +175,10 @@ class Resolver:
                 visit(name, ())
             except NetdslError as e:
                 self.errors.add(e)
-                out.setdefault(name, FAILED)
-                state[name] = "done"
+                for k, v in state.items():
+                    if v == "active":
+                        state[k] = "done"
+                        out.setdefault(k, FAILED)
         return out
 
     def _params(
@@ -277,12 +283,15 @@ class Resolver:
         table: dict[str, Any] = {k: [v] for k, v in inputs.items()}
         named: dict[str, dict[str, Ref]] = {}
         order = self._order(ctx, body, set(table))
+        table.update({n: FAILED for n in body.nodes if n not in order})  # in a cycle, reported
         for name in order:
             spec = body.nodes[name]
             try:
                 table[name] = self._node(ctx, name, spec, table, named)
             except NetdslError as e:
                 self.errors.add(e)
+                table[name] = FAILED
+            except _Reported:
                 table[name] = FAILED
         self._warn_unused(ctx, body, table)
         outs: list[tuple[str, Ref, SourceLoc]] = []
@@ -439,6 +448,15 @@ class Resolver:
                 hint=_op_hint(spec.op, self.library, ctx.inline),
             )
         fields = opdef.attrs.model_fields
+        node_init = spec.init
+        if "init" in fields and node_init is not None:  # `op: parameter`: init is the tensor's initialiser
+            attrs = {**attrs, "init": node_init}
+            node_init = None
+        elif node_init is not None and not isinstance(node_init, dict):
+            raise ResolveError(
+                "`init` maps parameter names to initialisers, e.g. `init: {weight: zeros}`",
+                doc.loc((*path, "init")),
+            )
         for k in attrs:
             if k not in fields:
                 raise ResolveError(
@@ -462,17 +480,17 @@ class Resolver:
                 f"op {spec.op!r} takes {opdef.arity_text()}, got {len(inputs)}",
                 doc.loc((*path, "in")) if spec.in_ is not None else loc,
             )
-        for pname in spec.init or {}:
-            self._check_init(opdef, model, pname, (spec.init or {})[pname], doc, path)
+        for pname, init in (node_init or {}).items():
+            self._check_init(opdef, pname, init, doc, path)
         n_out = opdef.outputs(model)
         expect = None
         if spec.expect is not None:
             eloc = doc.loc((*path, "expect"))
             expect = _dims(resolve_value(list(spec.expect), ctx.env, eloc), eloc)
-        self._add(Node(node_id, spec.op, model, inputs, loc, ctx.scope, dict(spec.init or {}), expect, n_out))
+        self._add(Node(node_id, spec.op, model, inputs, loc, ctx.scope, dict(node_init or {}), expect, n_out))
         return [Ref(node_id, i) for i in range(n_out)]
 
-    def _check_init(self, opdef: Any, model: Any, pname: str, init: Any, doc: Doc, path: PathT) -> None:
+    def _check_init(self, opdef: Any, pname: str, init: Any, doc: Doc, path: PathT) -> None:
         from .initializers import parse_init
 
         iloc = doc.loc((*path, "init", pname))
@@ -531,7 +549,7 @@ class Resolver:
         given = {k: (v, doc.loc((*path, k))) for k, v in attrs.items()}
         env = self._params(bdef, given, src.doc, loc, bname, scope)
         if env is None:
-            return []
+            raise _Reported
         names = list(bdef.inputs)
         inputs = _order_inputs(refs, tuple(names), False, bname, doc.loc((*path, "in")))
         if len(inputs) != len(names):

@@ -67,7 +67,10 @@ class NodeSpec(BaseModel):
         None, description="name of the repeat index, visible in this node's attributes"
     )
     when: bool | str | None = Field(None, description="keep this node only if the expression is true")
-    init: dict[str, str | dict[str, Any]] | None = Field(None, description="initialiser per parameter name")
+    init: str | dict[str, Any] | None = Field(
+        None,
+        description="initialiser per parameter name ({weight: zeros}); for `op: parameter` the initialiser",
+    )
     expect: list[DimEntry] | None = Field(None, description="assert the output shape; new names bind dims")
     doc: str | None = None
 

@@ -1,0 +1,199 @@
+"""The resolve pass: variables, variants, blocks, repeats, wiring, module paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import netdsl
+from netdsl.errors import NetdslError
+
+from .conftest import FIXTURE_BLOCKS
+
+BLOCK = """
+blocks:
+  unit:
+    params:
+      c: {type: int}
+      k: {type: int, default: 3}
+      mode: {type: str, default: sum, choices: [sum, prod]}
+    require:
+      - check: k % 2 == 1
+        message: k must be odd
+    inputs: {x: [B, $c, H, W]}
+    nodes:
+      conv: {op: conv2d, in: x, out_channels: $c, kernel_size: $k, padding: "${k // 2}"}
+      bn: {op: batch_norm2d, in: conv}
+      res: {op: add, in: [bn, x]}
+    outputs: {y: res, pre: conv}
+"""
+
+
+def spec(body: str, name: str = "t.yaml") -> netdsl.Spec:
+    return netdsl.load(name, text=body)
+
+
+def check(body: str, **kw: object) -> netdsl.CheckResult:
+    return netdsl.check(spec(body), **kw)  # type: ignore[arg-type]
+
+
+def errors(body: str, **kw: object) -> list[str]:
+    return [e.message for e in check(body, **kw).errors]
+
+
+def net(nodes: str, extra: str = "", inputs: str = "{x: [B, 4, H, W]}", outputs: str = "{y: out}") -> str:
+    return f"network: t\ninputs: {inputs}\ndims: {{B: 2, H: 6, W: 5}}\n{extra}\nnodes:\n{nodes}\noutputs: {outputs}\n"
+
+
+def test_repeat_and_block_module_paths() -> None:
+    body = net("  stage: {block: unit, repeat: 3, in: x, c: 4}\n  out: {op: relu, in: stage}\n", BLOCK)
+    gm = netdsl.build(spec(body))
+    keys = list(gm.state_dict())
+    assert "stage.0.conv.weight" in keys and "stage.2.bn.running_mean" in keys
+    assert not any(k.startswith("stage.3") for k in keys)
+
+
+def test_named_block_outputs_and_order_independent_wiring() -> None:
+    body = net(
+        "  out: {op: add, in: [blk.y, blk.pre]}\n  blk: {block: unit, in: x, c: 4}\n",
+        BLOCK,
+    )
+    res = check(body)
+    assert res.ok, [e.render() for e in res.errors]
+    assert [n.id for n in res.graph.nodes][-1] == "out"  # type: ignore[union-attr]
+
+
+def test_require_violation_is_reported_at_the_callers_line() -> None:
+    body = net("  out: {block: unit, in: x, c: 4, k: 4}\n", BLOCK)
+    res = check(body)
+    (err,) = res.errors
+    assert "requires k % 2 == 1 (k=4)" in err.message and err.hint == "k must be odd"
+    assert err.loc.file == "t.yaml" and err.loc.path == ("nodes", "out")
+
+
+def test_block_param_checks() -> None:
+    assert "needs parameter 'c'" in errors(net("  out: {block: unit, in: x}\n", BLOCK))[0]
+    assert "no parameter 'cc'" in errors(net("  out: {block: unit, in: x, c: 4, cc: 1}\n", BLOCK))[0]
+    assert "expected int" in errors(net("  out: {block: unit, in: x, c: '4'}\n", BLOCK))[0]
+    assert "not one of" in errors(net("  out: {block: unit, in: x, c: 4, mode: max}\n", BLOCK))[0]
+
+
+def test_block_input_shape_is_checked() -> None:
+    msgs = errors(net("  out: {block: unit, in: x, c: 8}\n", BLOCK))
+    assert len(msgs) == 1 and "input 'x' expects (B, 8, H, W), got (B, 4, H, W)" in msgs[0]
+
+
+def test_variables_variants_and_overrides() -> None:
+    extra = "vars: {w: 8, h: '${w * 2}'}\nvariants: {big: {w: 16}}"
+    body = net("  out: {op: linear, in: x, out_features: $h}\n", extra, inputs="{x: [B, 3]}")
+    assert check(body).shapes.types["out"][0].shape[-1] == 16  # type: ignore[union-attr]
+    assert check(body, variant="big").shapes.types["out"][0].shape[-1] == 32  # type: ignore[union-attr]
+    res = check(body, variant="big", overrides={"w": 5})
+    assert res.shapes.types["out"][0].shape[-1] == 10  # type: ignore[union-attr]
+
+
+def test_variable_cycle() -> None:
+    extra = "vars: {a: '${b}', b: '${a + 1}'}"
+    msgs = errors(net("  out: {op: relu, in: x}\n", extra))
+    assert any("cycle" in m for m in msgs)
+
+
+def test_graph_cycle() -> None:
+    msgs = errors(net("  a: {op: relu, in: out}\n  out: {op: relu, in: a}\n"))
+    assert msgs == ["the graph has a cycle: a -> out -> a"]
+
+
+def test_repeat_var_and_when() -> None:
+    body = net(
+        "  lin: {op: linear, in: x, repeat: 3, repeat_var: i, out_features: '${4 + i}'}\n"
+        "  skip: {op: relu, in: lin, when: '${False}'}\n"
+        "  out: {op: relu, in: lin}\n",
+        inputs="{x: [B, 3]}",
+    )
+    res = check(body)
+    assert res.ok
+    assert [n.id for n in res.graph.nodes] == ["lin.0", "lin.1", "lin.2", "out"]  # type: ignore[union-attr]
+    assert res.shapes.types["out"][0].shape[-1] == 6  # type: ignore[union-attr]
+
+
+def test_several_outputs_are_a_tuple_in_order() -> None:
+    body = net("  a: {op: relu, in: x}\n  b: {op: sigmoid, in: x}\n", outputs="{second: b, first: a}")
+    gm = netdsl.build(spec(body))
+    x = torch.randn(2, 4, 6, 5)
+    second, first = gm(x)
+    assert torch.equal(second, torch.sigmoid(x)) and torch.equal(first, torch.relu(x))
+
+
+def test_inputs_are_forward_arguments_by_name() -> None:
+    body = net("  out: {op: sub, in: [a, b]}\n", inputs="{a: [B, 3], b: [B, 3]}")
+    gm = netdsl.build(spec(body))
+    a, b = torch.randn(2, 3), torch.randn(2, 3)
+    assert torch.equal(gm(b=b, a=a), a - b)
+
+
+def test_user_blocks_path_and_clash(tmp_path: Path) -> None:
+    body = net("  out: {block: gated_mlp, in: x, dim: 4}\n", inputs="{x: [B, 7, 4]}")
+    res = netdsl.check(spec(body), blocks_path=[FIXTURE_BLOCKS])
+    assert res.ok, [e.render() for e in res.errors]
+    assert "unknown block 'gated_mlp'" in errors(body)[0]
+    clash = tmp_path / "clash"
+    clash.mkdir()
+    (clash / "gated_mlp.yaml").write_text((FIXTURE_BLOCKS / "gated_mlp.yaml").read_text())
+    res = netdsl.check(spec(body), blocks_path=[FIXTURE_BLOCKS, clash])
+    assert "defined twice" in res.errors[0].message
+
+
+def test_env_var_blocks_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NETDSL_BLOCKS_PATH", str(FIXTURE_BLOCKS))
+    body = net("  out: {block: gated_mlp, in: x, dim: 4}\n", inputs="{x: [B, 7, 4]}")
+    assert check(body).ok
+
+
+def test_block_recursion_is_an_error() -> None:
+    extra = """blocks:
+  loop:
+    inputs: {x: [B, 4]}
+    nodes: {y: {block: loop, in: x}}
+    outputs: {y: y}"""
+    msgs = errors(net("  out: {block: loop, in: x}\n", extra, inputs="{x: [B, 4]}"))
+    assert any("uses itself" in m for m in msgs)
+
+
+def test_unused_node_is_a_warning() -> None:
+    res = check(net("  dead: {op: relu, in: x}\n  out: {op: relu, in: x}\n"))
+    assert res.ok and [w.message for w in res.warnings] == ["node 'dead' is not used by any output"]
+
+
+def test_init_override() -> None:
+    body = net(
+        "  out: {op: linear, in: x, out_features: 3, init: {weight: zeros, bias: {fn: constant, value: 2}}}\n",
+        inputs="{x: [B, 3]}",
+    )
+    gm = netdsl.build(spec(body))
+    assert torch.equal(gm(torch.randn(2, 3)), torch.full((2, 3), 2.0))
+    bad = body.replace("zeros", "zeroes")
+    assert "did you mean 'zeros'" in (check(bad).errors[0].hint or "")
+
+
+def test_parameter_op() -> None:
+    body = net(
+        "  gamma: {op: parameter, shape: [1, 4, 1, 1], init: ones}\n  out: {op: mul, in: [x, gamma]}\n"
+    )
+    gm = netdsl.build(spec(body))
+    assert list(gm.state_dict()) == ["gamma"]
+    x = torch.randn(2, 4, 6, 5)
+    assert torch.equal(gm(x), x)
+
+
+def test_huge_repeat_is_refused() -> None:
+    msgs = errors(net("  out: {op: relu, in: x, repeat: 100000000}\n"))
+    assert "repeat" in msgs[0]
+
+
+def test_errors_are_netdsl_errors() -> None:
+    with pytest.raises(NetdslError) as info:
+        netdsl.build(spec(net("  out: {op: relu, in: nope}\n")))
+    assert isinstance(info.value, ValueError)
+    assert "unknown node or input 'nope'" in str(info.value)
