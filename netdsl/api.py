@@ -125,14 +125,19 @@ def check(
             graph.lint()
             result.graph = graph
             result.shapes = infer_shapes(graph, None, errors)
-            if not errors.errors and (concrete or input_shapes or dims):
-                sizes = {**graph.dims, **(dims or {})}
+            sizes = {**graph.dims, **(dims or {})}
+            explicit = bool(input_shapes or dims)
+            if not errors.errors and (explicit or (concrete and _has_sizes(graph, sizes))):
                 infer_shapes(graph, concrete_inputs(graph, sizes, input_shapes), errors)
     except NetdslError as e:
         errors.add(e)
     result.errors = sorted(errors.errors, key=lambda e: (e.loc.file, e.loc.line, e.loc.col))
     result.warnings = errors.warnings
     return result
+
+
+def _has_sizes(graph: Graph, sizes: Mapping[str, int]) -> bool:
+    return all(isinstance(d, int) or d in sizes for gi in graph.inputs for d in gi.shape)
 
 
 def build(

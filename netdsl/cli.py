@@ -153,6 +153,13 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_ops(args: argparse.Namespace) -> int:
+    from .opdoc import ops_markdown, ops_text
+
+    print(ops_markdown() if args.format == "markdown" else ops_text())
+    return EXIT_OK
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="netdsl", description="Declarative YAML network specs -> shape-checked torch.fx modules."
@@ -208,6 +215,10 @@ def make_parser() -> argparse.ArgumentParser:
 
     sc = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     sc.set_defaults(func=cmd_schema)
+
+    o = sub.add_parser("ops", help="list the primitive ops")
+    o.add_argument("--format", choices=("text", "markdown"), default="text")
+    o.set_defaults(func=cmd_ops)
     return p
 
 

@@ -28,6 +28,8 @@ class ShapeResult:
     attrs: dict[str, Attrs] = field(default_factory=dict)
     params: dict[str, dict[str, ParamSpec]] = field(default_factory=dict)
     envs: dict[int, dict[str, Sym]] = field(default_factory=dict)
+    #: dims named by `expect:` -> what they stand for (``Hp`` -> ``(H - 1)//4 + 1``)
+    aliases: dict[str, Sym] = field(default_factory=dict)
 
     def type_of(self, ref: Ref) -> TensorType:
         return self.types[ref.node][ref.index]
@@ -109,6 +111,7 @@ class ShapeInference:
             if not IDENT.match(d):
                 raise ShapeError(f"an input dim is an integer or a name, got {d!r}", loc)
             env[d] = Sym.var(d)
+            self.result.aliases[d] = env[d]
         return env[d]
 
     def env(self, scope: Scope) -> dict[str, Sym] | None:
@@ -169,10 +172,34 @@ class ShapeInference:
         if len(outs) != node.num_outputs:
             raise ShapeError(f"{node.op} produced {len(outs)} outputs, expected {node.num_outputs}", node.loc)
         if node.expect is not None:
-            unify(node.expect, outs[0], env, node.loc, f"`expect` of {node.id!r}")
+            outs = [self._expect(node, outs[0], env), *outs[1:]]
         self.result.attrs[node.id] = attrs
         self.result.params[node.id] = params
         self.result.types[node.id] = outs
+
+    def _expect(self, node: Node, out: TensorType, env: dict[str, Sym]) -> TensorType:
+        """Check `expect:`; names it introduces become new symbolic dims (``Hp`` rather than
+        ``(H - 1)//4 + 1``), so that later shapes read in the names the spec author chose."""
+        assert node.expect is not None
+        before = set(env)
+        unify(node.expect, out, env, node.loc, f"`expect` of {node.id!r}")
+        renamed: dict[Sym, Sym] = {}
+        for d in node.expect:
+            if isinstance(d, str) and d not in before and d in env and not env[d].is_const:
+                fresh = self._fresh(d, env[d])
+                renamed[env[d]] = fresh
+                env[d] = fresh
+        return out.with_shape([renamed.get(d, d) for d in out.shape]) if renamed else out
+
+    def _fresh(self, name: str, definition: Sym) -> Sym:
+        """A symbol for ``definition`` named ``name`` (or ``name_2``... when taken by another dim)."""
+        taken = self.result.aliases
+        candidate, k = name, 1
+        while candidate in taken and taken[candidate] != definition:
+            k += 1
+            candidate = f"{name}_{k}"
+        taken[candidate] = definition
+        return Sym.var(candidate)
 
 
 def _in_context(err: NetdslError, node: Node) -> NetdslError:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .ir import Entry, Scope
 from .shapes import ShapeResult
-from .symbolic import Sym, SymbolicError, format_shape
+from .symbolic import Sym, format_shape
 from .types import TensorType
 
 
@@ -69,13 +69,6 @@ def human(n: float) -> str:
     return f"{n:g}"
 
 
-def _concrete(s: Sym, dims: Mapping[str, int]) -> str:
-    try:
-        return f"{s.subs(dims).value:,}" if dims or s.is_const else str(s)
-    except SymbolicError:
-        return str(s)
-
-
 def render(
     shapes: ShapeResult, concrete: ShapeResult | None = None, dims: Mapping[str, int] | None = None
 ) -> str:
@@ -127,6 +120,9 @@ def shapes_table(shapes: ShapeResult) -> str:
         lines.append(f"{n.id.ljust(width)}  {n.op.ljust(14)}  {_fmt(shapes.types.get(n.id))}")
     for name, ref, _ in g.outputs:
         lines.append(f"-> {name}: {ref} {_fmt(shapes.types.get(ref.node, [])[ref.index : ref.index + 1])}")
+    named = [f"{k} = {v}" for k, v in shapes.aliases.items() if v != Sym.var(k)]
+    if named:
+        lines.append("where " + ", ".join(named))
     return "\n".join(lines)
 
 

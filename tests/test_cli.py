@@ -147,7 +147,9 @@ def test_out_not_written_on_error(tmp_path: Path, bad_spec: Path, capsys: pytest
 def test_shapes_command(capsys: pytest.CaptureFixture[str], in_root: Path) -> None:
     code, out, _ = run(["shapes", "specs/tiny_attention.yaml"], capsys)
     assert code == 0
-    assert "patch_embed       conv2d          (B, 64, H//8, W//8)" in out
+    assert "patch_embed       conv2d          (B, 64, Hp, Wp)" in out
+    assert "attn.scores       matmul          (B, 4, Hp*Wp, Hp*Wp)" in out
+    assert "where Hp = H//8, Wp = W//8" in out
     assert "-> attention: attn.attn" in out
 
 
@@ -186,3 +188,11 @@ def test_python_m_netdsl() -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_docs_ops_md_is_in_sync() -> None:
+    from netdsl.opdoc import ops_markdown
+
+    assert (ROOT / "docs" / "ops.md").read_text() == ops_markdown() + "\n", (
+        "docs/ops.md is stale: run `netdsl ops --format markdown > docs/ops.md`"
+    )

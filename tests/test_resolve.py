@@ -44,7 +44,8 @@ def errors(body: str, **kw: object) -> list[str]:
 
 
 def net(nodes: str, extra: str = "", inputs: str = "{x: [B, 4, H, W]}", outputs: str = "{y: out}") -> str:
-    return f"network: t\ninputs: {inputs}\ndims: {{B: 2, H: 6, W: 5}}\n{extra}\nnodes:\n{nodes}\noutputs: {outputs}\n"
+    head = f"network: t\ninputs: {inputs}\ndims: {{B: 2, H: 6, W: 5}}\n{extra}\n"
+    return head + f"nodes:\n{nodes}\noutputs: {outputs}\n"
 
 
 def test_repeat_and_block_module_paths() -> None:
@@ -168,7 +169,8 @@ def test_unused_node_is_a_warning() -> None:
 
 def test_init_override() -> None:
     body = net(
-        "  out: {op: linear, in: x, out_features: 3, init: {weight: zeros, bias: {fn: constant, value: 2}}}\n",
+        "  out: {op: linear, in: x, out_features: 3,\n"
+        "        init: {weight: zeros, bias: {fn: constant, value: 2}}}\n",
         inputs="{x: [B, 3]}",
     )
     gm = netdsl.build(spec(body))
