@@ -11,9 +11,33 @@ from pathlib import Path
 from typing import Any
 
 from .api import CheckResult, example_inputs
-from .errors import BuildError, UsageError
-from .shapes import concrete_inputs, infer_shapes
-from .summary import human, render
+from .errors import BuildError, SourceLoc, UsageError
+from .shapes import ShapeResult, concrete_inputs, infer_shapes
+from .summary import activation_count, human, param_count, render
+
+
+MAX_PARAMS = 2**32  # elements: 16 GiB of float32
+MAX_ACTIVATIONS = 2**31  # elements summed over all node outputs: 8 GiB of float32
+
+
+def check_budget(res: CheckResult, concrete: ShapeResult) -> None:
+    """Refuse, before allocating anything, a build whose weights or forward pass cannot fit."""
+    assert res.shapes is not None
+    n_params = param_count(res.shapes) + param_count(res.shapes, kind="buffer")
+    if n_params > MAX_PARAMS:
+        raise BuildError(
+            f"the network has {n_params:,} parameters ({human(n_params * 4)}B in float32); "
+            f"netdsl builds at most {MAX_PARAMS:,}",
+            SourceLoc(res.graph.file if res.graph else "<spec>"),
+        )
+    acts = activation_count(concrete)
+    if acts > MAX_ACTIVATIONS:
+        raise BuildError(
+            f"one forward pass would produce {acts:,} activation values ({human(acts * 4)}B in float32); "
+            f"the build's test pass allows {MAX_ACTIVATIONS:,}",
+            SourceLoc(res.graph.file if res.graph else "<spec>"),
+            hint="use a smaller --input-shape / --dim",
+        )
 
 
 def atomic_write(path: str | os.PathLike[str], write: Any) -> None:
@@ -42,14 +66,15 @@ def run_build(
     if out and Path(out).suffix not in (".pt2", ".pt", ".pth"):
         raise UsageError(f"--out {out!r}: use a .pt2 (torch.export program) or .pt/.pth (state_dict) file")
     assert res.graph is not None and res.shapes is not None
+    sizes = {**res.graph.dims, **dims}
+    concrete = infer_shapes(res.graph, concrete_inputs(res.graph, sizes, shapes))
+    check_budget(res, concrete)
     t0 = time.perf_counter()
     gm = lower(res.graph, res.shapes, seed=args.seed)
     t_build = time.perf_counter() - t0
     device = torch.device(args.device)
     gm = gm.to(device).eval()
     inputs = [x.to(device) for x in example_inputs(res, shapes, dims)]
-    sizes = {**res.graph.dims, **dims}
-    concrete = infer_shapes(res.graph, concrete_inputs(res.graph, sizes, shapes))
     with torch.no_grad():
         t0 = time.perf_counter()
         outputs = gm(*inputs)

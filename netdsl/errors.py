@@ -203,10 +203,13 @@ class ErrorCollector:
 
     def add(self, err: NetdslError) -> None:
         for e in err.errors:
-            (self.warnings if e.severity == "warning" else self.errors).append(e)
+            target = self.warnings if e.severity == "warning" else self.errors
+            key = (e.loc.file, e.loc.line, e.loc.col, e.message)
+            if all((x.loc.file, x.loc.line, x.loc.col, x.message) != key for x in target):
+                target.append(e)  # the same error of a block used twice is reported once
 
     def warn(self, message: str, loc: SourceLoc, hint: str | None = None) -> None:
-        self.warnings.append(NetdslError(message, loc, hint=hint, severity="warning"))
+        self.add(NetdslError(message, loc, hint=hint, severity="warning"))
 
     def raise_if_any(self) -> None:
         if self.errors:

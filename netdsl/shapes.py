@@ -169,6 +169,7 @@ class ShapeInference:
             raise ShapeError(f"{node.op}: {e}", node.loc) from None
         except NetdslError as e:
             raise type(e)(f"{node.op}: {e.message}", node.loc, expected=e.expected, hint=e.hint) from None
+        _check_sizes(node, outs, params)
         if len(outs) != node.num_outputs:
             raise ShapeError(f"{node.op} produced {len(outs)} outputs, expected {node.num_outputs}", node.loc)
         if node.expect is not None:
@@ -200,6 +201,27 @@ class ShapeInference:
             candidate = f"{name}_{k}"
         taken[candidate] = definition
         return Sym.var(candidate)
+
+
+MAX_DIM = 2**40
+
+
+def _check_sizes(node: Node, outs: list[TensorType], params: dict[str, ParamSpec]) -> None:
+    """Refuse absurd sizes early (they would overflow counts or exhaust memory at build time)."""
+    shapes = [t.shape for t in outs] + [p.shape for p in params.values()]
+    for shape in shapes:
+        total = 1
+        for d in shape:
+            if d.is_const:
+                if d.value < 0:
+                    raise ShapeError(f"{node.op}: negative size {d.value} in {format_shape(shape)}", node.loc)
+                total *= d.value
+        if total > MAX_DIM:
+            raise ShapeError(
+                f"{node.op}: a tensor of shape {format_shape(shape)} has {total:,} elements; "
+                f"netdsl allows at most 2**40",
+                node.loc,
+            )
 
 
 def _in_context(err: NetdslError, node: Node) -> NetdslError:

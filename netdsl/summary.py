@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .ir import Entry, Scope
 from .shapes import ShapeResult
-from .symbolic import Sym, format_shape
+from .symbolic import Sym, SymbolicError, format_shape
 from .types import TensorType
 
 
@@ -30,7 +30,7 @@ def param_count(shapes: ShapeResult, path: str | None = None, kind: str = "param
         if path is None or _under(node_id, path):
             for p in specs.values():
                 if p.kind == kind:
-                    total += p.numel.value
+                    total += _numel(p.shape)
     return total
 
 
@@ -40,8 +40,28 @@ def mac_count(shapes: ShapeResult, path: str | None = None) -> Sym:
         if node.id not in shapes.types or (path is not None and not _under(node.id, path)):
             continue
         ins = [shapes.type_of(r) for r in node.inputs]
-        total = total + node.opdef.mac_count(shapes.attrs[node.id], ins, shapes.types[node.id])
+        try:
+            total = total + node.opdef.mac_count(shapes.attrs[node.id], ins, shapes.types[node.id])
+        except SymbolicError:  # beyond 2**63: not a network anyone runs; the build refuses it anyway
+            continue
     return total
+
+
+def activation_count(shapes: ShapeResult) -> int:
+    """Values produced by one forward pass (all node outputs); symbolic dims count as unknown (0)."""
+    total = 0
+    for types in shapes.types.values():
+        for t in types:
+            if all(d.is_const for d in t.shape):
+                total += _numel(t.shape)
+    return total
+
+
+def _numel(shape: tuple[Sym, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d.value  # python ints: no overflow
+    return n
 
 
 def rows(shapes: ShapeResult, scope: Scope | None = None) -> list[Row]:

@@ -1,0 +1,846 @@
+"""Every op of the registry, held to its own definition.
+
+For each op, the table :data:`CASES` lists valid examples (attrs + input shapes).
+Every case is shape-inferred statically (directly through ``op.infer`` and
+through the IR pass), lowered to a one-node ``torch.fx`` module, run, and
+compared against the static types, the parameter specs, the MAC count and a
+reference computation written here.  Named dims in a case ("B", "H") are also
+inferred symbolically and must substitute to the concrete result.
+
+A new op in the registry fails :func:`test_every_op_has_cases` until it has cases
+here and :func:`test_every_op_has_a_reference` until it has a reference.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from netdsl.errors import ShapeError, SourceLoc
+from netdsl.ir import Graph, GraphInput, Node, Ref, Scope
+from netdsl.lower import lower
+from netdsl.ops import REGISTRY, Attrs, OpDef
+from netdsl.shapes import ShapeResult, concrete_inputs, dim_value, infer_shapes
+from netdsl.symbolic import Sym
+from netdsl.types import TensorType
+
+NODE_ID = "stage.op"  # dotted on purpose: weights live below a container module
+LOC = SourceLoc("<test_ops>")
+
+# sizes of the named dims of the cases, and a second set the symbolic modules also run at
+DIMS: dict[str, int] = {"B": 2, "T": 4, "L": 7, "H": 6, "W": 5, "D": 3}
+ALT: dict[str, int] = {"B": 3, "T": 5, "L": 9, "H": 8, "W": 7, "D": 4}
+
+Shape = tuple[int | str, ...]
+
+
+@dataclass(frozen=True)
+class Case:
+    op: str
+    attrs: dict[str, Any]
+    shapes: tuple[Shape, ...]
+    dtypes: tuple[str, ...] = ()
+    positive: bool = False  # float inputs drawn from [0.5, 1.5) (log, sqrt, div, pow)
+    alt: bool = True  # the symbolic module also runs at ALT sizes
+    index: int = 0
+
+    @property
+    def id(self) -> str:
+        return f"{self.op}-{self.index}"
+
+    @property
+    def in_dtypes(self) -> tuple[str, ...]:
+        return self.dtypes or ("float32",) * len(self.shapes)
+
+    @property
+    def symbolic(self) -> bool:
+        return any(isinstance(d, str) for s in self.shapes for d in s)
+
+
+def c(attrs: dict[str, Any], *shapes: Shape, **kw: Any) -> tuple[dict[str, Any], tuple[Shape, ...], dict]:
+    return attrs, shapes, kw
+
+
+# ---------------------------------------------------------------- the table
+
+_SPEC: dict[str, list[tuple[dict[str, Any], tuple[Shape, ...], dict]]] = {
+    # activations and unary elementwise
+    "relu": [c({}, ("B", "L")), c({}, ())],
+    "gelu": [c({}, ("B", "L")), c({"approximate": "tanh"}, ("B", 3, "L"))],
+    "sigmoid": [c({}, ("B", "L"))],
+    "tanh": [c({}, ("B", "L"))],
+    "silu": [c({}, ("B", "T", 3))],
+    "leaky_relu": [c({}, ("B", "L")), c({"negative_slope": 0.2}, (4, 3))],
+    "exp": [c({}, ("B", "L"))],
+    "log": [c({}, ("B", "L"), positive=True)],
+    "sqrt": [c({}, ("B", "L"), positive=True)],
+    "abs": [c({}, ("B", "L"))],
+    "neg": [c({}, ("B", "L"))],
+    "identity": [c({}, ("B", "L"))],
+    "softmax": [c({"dim": -1}, ("B", "T", 5)), c({"dim": 1}, ("B", "T", 5))],
+    "log_softmax": [c({"dim": 0}, ("B", "L")), c({"dim": -1}, ("B", "T", "T"))],
+    # arithmetic, broadcasting
+    "add": [
+        c({}, ("B", 1, "L"), (3, 1)),
+        c({}, ("B", "L"), ("B", "L"), ("L",)),
+        c({"other": 1.5}, ("B", "L")),
+        c({"other": 2}, ("B", "L"), (1, "L")),
+    ],
+    "mul": [c({}, ("B", "T", 1), ("T", 3)), c({"other": 2}, ("B", "L")), c({}, (2, 3), (2, 3), (1, 3))],
+    "sub": [c({}, ("B", "L"), ("L",)), c({"other": 0.5}, ("B", "L"))],
+    "div": [c({}, ("B", "L"), ("B", 1), positive=True), c({"other": 4}, ("B", "L"))],
+    "pow": [c({"other": 2.5}, ("B", "L"), positive=True), c({}, ("B", "L"), ("L",), positive=True)],
+    # comparisons
+    **{
+        name: [
+            c({}, ("B", "L"), ("L",)),
+            c({"other": 0.0}, ("B", 3, "L")),
+            c({}, (4, 3), (4, 1), dtypes=("int64", "int64")),
+        ]
+        for name in ("eq", "ne", "lt", "le", "gt", "ge")
+    },
+    "masked_fill": [
+        c({"value": -1e9}, ("B", "T", "T"), ("T", "T"), dtypes=("float32", "bool")),
+        c({"value": 0}, ("B", 3, "L"), (1, 3, 1), dtypes=("float32", "bool")),
+    ],
+    # weights
+    "linear": [
+        c({"out_features": 4}, ("B", 3)),
+        c({"out_features": 5, "in_features": 3, "bias": False}, ("B", "T", 3)),
+        c({"out_features": 2}, (3,)),
+    ],
+    "conv1d": [
+        c({"out_channels": 4, "kernel_size": 3}, ("B", 2, "L")),
+        c({"out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2}, ("B", 2, "L")),
+        c({"out_channels": 6, "kernel_size": 1, "groups": 2, "in_channels": 4}, ("B", 4, "L")),
+        c({"out_channels": 2, "kernel_size": 5, "padding": "same"}, ("B", 2, "L")),
+        c({"out_channels": 2, "kernel_size": 3, "padding": 1, "padding_mode": "reflect"}, ("B", 2, "L")),
+    ],
+    "conv2d": [
+        c({"out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1}, ("B", 3, "H", "W")),
+        c({"out_channels": 2, "kernel_size": [3, 1], "stride": [1, 2], "padding": [1, 0]}, ("B", 3, "H", "W")),
+        c({"out_channels": 3, "kernel_size": 3, "groups": 3, "bias": False}, ("B", 3, "H", "W")),
+        c({"out_channels": 2, "kernel_size": 2, "padding": "valid"}, ("B", 3, "H", "W")),
+        c({"out_channels": 2, "kernel_size": 3, "dilation": 2, "padding": "same"}, ("B", 3, "H", "W")),
+        c({"out_channels": 2, "kernel_size": 3, "padding": 1, "padding_mode": "circular"}, ("B", 1, "H", "W")),
+    ],
+    "conv3d": [
+        c({"out_channels": 2, "kernel_size": 2}, ("B", 2, "D", "H", "W")),
+        c({"out_channels": 2, "kernel_size": [1, 3, 3], "stride": [1, 2, 2], "padding": 1}, (1, 2, 3, 5, 4)),
+    ],
+    "batch_norm1d": [
+        c({}, (4, 3)),
+        c({"num_features": 3}, ("B", 3, "L")),
+        c({"affine": False}, ("B", 3, "L")),
+        c({"track_running_stats": False, "eps": 1e-3}, ("B", 3, "L")),
+    ],
+    "batch_norm2d": [c({}, ("B", 3, "H", "W")), c({"momentum": 0.5, "affine": False}, ("B", 2, "H", "W"))],
+    "batch_norm3d": [c({}, ("B", 2, "D", "H", "W"))],
+    "layer_norm": [
+        c({}, ("B", "T", 4)),
+        c({"normalized_shape": [3, 4]}, ("B", 3, 4)),
+        c({"normalized_shape": 4, "elementwise_affine": False}, ("B", "T", 4)),
+        c({"bias": False, "eps": 1e-3}, ("B", 5)),
+    ],
+    "group_norm": [
+        c({"num_groups": 2}, ("B", 4, "L")),
+        c({"num_groups": 3, "affine": False, "num_channels": 6}, ("B", 6, "H", "W")),
+        c({"num_groups": 4}, ("B", 4, "L")),
+    ],
+    "dropout": [c({"p": 0.0}, ("B", "L")), c({"p": 1.0}, ("B", "L")), c({"p": 0.5}, ("B", "L"))],
+    # data movement
+    "reshape": [
+        c({"shape": ["B", -1]}, ("B", 3, "H", "W")),
+        c({"shape": ["B", 3, "H*W"]}, ("B", 3, "H", "W")),
+        c({"shape": [-1]}, ("B", "L")),
+        c({"shape": [6, 5]}, (5, 6)),
+        c({"shape": ["B", "T", 2, 2]}, ("B", "T", 4)),
+    ],
+    "flatten": [
+        c({}, ("B", 3, "L")),
+        c({"start_dim": 1}, ("B", 3, "H", "W")),
+        c({"start_dim": 1, "end_dim": 2}, ("B", 3, "H", "W")),
+        c({}, ()),
+    ],
+    "unflatten": [
+        c({"dim": 1, "sizes": [2, -1]}, ("B", 6)),
+        c({"dim": 2, "sizes": ["L", 1]}, ("B", 3, "L")),
+        c({"dim": -1, "sizes": [-1, 2, 2]}, ("B", 8)),
+    ],
+    "permute": [c({"dims": [0, 2, 1]}, ("B", 3, "L")), c({"dims": [-1, 0, 1]}, ("B", "T", 3))],
+    "transpose": [c({"dim0": 1, "dim1": -1}, ("B", 3, "L")), c({"dim0": 0, "dim1": 0}, ("B", "L"))],
+    "unsqueeze": [c({"dim": 0}, ("B", "L")), c({"dim": -1}, ("B", "L")), c({"dim": 1}, ("B", "L"))],
+    "squeeze": [c({"dim": 1}, ("B", 1, "L")), c({"dim": -1}, ("B", "L", 1))],
+    "cat": [
+        c({"dim": 1}, ("B", 2, "L"), ("B", 3, "L")),
+        c({"dim": -1}, ("B", "T"), ("B", 2), ("B", "T")),
+        c({"dim": 0}, ("B", "L")),
+    ],
+    "stack": [c({"dim": 0}, ("B", "L"), ("B", "L")), c({"dim": -1}, ("B", "L"), ("B", "L"), ("B", "L"))],
+    "split": [
+        c({"dim": 1, "chunks": 2}, ("B", 4, "L")),
+        c({"dim": -1, "sizes": [1, "L-1"]}, ("B", "L")),
+        c({"dim": 0, "sizes": [1, 2, 3]}, (6, 2)),
+    ],
+    "slice": [
+        c({"dim": 1, "start": 1, "end": 4}, ("B", "L")),
+        c({"dim": -1, "step": 2}, ("B", "L")),
+        c({"dim": 0, "start": -3}, (5, 2)),
+        c({"dim": 1, "end": 100}, (2, 5)),
+        c({"dim": 1, "start": 1, "end": -1, "step": 2}, (2, 7)),
+    ],
+    "expand": [
+        c({"shape": ["B", 3, -1]}, ("B", 1, "L")),
+        c({"shape": [4, "B", "L"]}, (1, "L")),
+        c({"shape": [2, 3]}, (3,)),
+    ],
+    "parameter": [
+        c({"shape": [3, 4]}),
+        c({"shape": [5], "init": "ones", "trainable": False}),
+        c({"shape": [2, 3], "init": {"fn": "constant", "value": 0.5}}),
+        c({"shape": [4, 4], "init": {"fn": "normal", "std": 0.02}}),
+        c({"shape": []}),
+    ],
+    # reductions and products
+    "mean": [c({}, ("B", "L")), c({"dim": 1}, ("B", 3, "L")), c({"dim": [0, -1], "keepdim": True}, ("B", 3, "L"))],
+    "sum": [c({"dim": -1}, ("B", "L")), c({"keepdim": True}, ("B", "L"))],
+    "amax": [c({"dim": 1, "keepdim": True}, ("B", "L")), c({"dim": [0, 2]}, ("B", 3, "L"))],
+    "amin": [c({"dim": 1}, ("B", "L")), c({}, ("B", "L"))],
+    "logsumexp": [c({"dim": -1}, ("B", "L")), c({"dim": [1, 2], "keepdim": True}, ("B", 3, "L"))],
+    "std": [c({"dim": 1}, ("B", "L")), c({"dim": [1, 2], "unbiased": False}, ("B", 3, "L")), c({}, ("B", "L"))],
+    "var": [c({"dim": -1, "keepdim": True}, ("B", "L")), c({"unbiased": False}, ("B", "L"))],
+    "matmul": [
+        c({}, ("T", 4), (4, 5)),
+        c({}, ("B", "T", 4), (4, 5)),
+        c({}, (2, 1, 3, 4), (5, 4, 2)),
+        c({}, (4,), ("B", 4, 3)),
+        c({}, ("B", "T", 4), (4,)),
+        c({}, (4,), (4,)),
+    ],
+}
+
+for _kind in ("max", "avg"):
+    for _n, _sp in ((1, ("L",)), (2, ("H", "W")), (3, ("D", "H", "W"))):
+        extra: dict[str, Any] = {"dilation": 2} if _kind == "max" else {"count_include_pad": False}
+        _SPEC[f"{_kind}_pool{_n}d"] = [
+            c({"kernel_size": 2}, ("B", 2, *_sp)),
+            c({"kernel_size": 3, "stride": 2, "padding": 1}, ("B", 2, *_sp)),
+            c({"kernel_size": 2, "stride": 2, "ceil_mode": True}, (1, 2, *(7,) * _n)),
+            c({"kernel_size": 3, "stride": 1, "padding": 1, **extra}, (2, *_sp)),
+        ]
+        _SPEC[f"adaptive_{_kind}_pool{_n}d"] = [
+            c({"output_size": 1}, ("B", 2, *_sp)),
+            c({"output_size": [2, 3, 1][:_n]}, (2, *(6,) * _n)),
+        ]
+
+CASES: dict[str, list[Case]] = {
+    op: [Case(op, a, shapes, index=i, **kw) for i, (a, shapes, kw) in enumerate(entries)]
+    for op, entries in _SPEC.items()
+}
+ALL_CASES = [case for cases in CASES.values() for case in cases]
+
+# Known bugs of netdsl, keyed by (test, case id): these cases are strict xfails.
+KNOWN_BUGS: dict[tuple[str, str], str] = {
+    ("macs", "add-3"): "arith MACs ignore `other` when there are >= 2 inputs: max(1, len(ins) - 1)",
+}
+
+
+def params(test: str, cases: Sequence[Case] = ALL_CASES) -> list[Any]:
+    out = []
+    for case in cases:
+        reason = KNOWN_BUGS.get((test, case.id))
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        out.append(pytest.param(case, id=case.id, marks=marks))
+    return out
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def concrete_shape(shape: Shape, sizes: Mapping[str, int] = DIMS) -> tuple[int, ...]:
+    return tuple(d if isinstance(d, int) else sizes[d] for d in shape)
+
+
+def in_types(case: Case, sizes: Mapping[str, int] | None = DIMS) -> list[TensorType]:
+    """Input types: concrete at ``sizes``, symbolic (names as Sym.var) when ``sizes`` is None."""
+    out = []
+    for shape, dtype in zip(case.shapes, case.in_dtypes, strict=True):
+        if sizes is None:
+            out.append(TensorType.of([Sym.var(d) if isinstance(d, str) else d for d in shape], dtype))
+        else:
+            out.append(TensorType.of(concrete_shape(shape, sizes), dtype))
+    return out
+
+
+def eval_attrs(op: OpDef, raw: dict[str, Any], sizes: Mapping[str, int] | None = DIMS) -> Attrs:
+    """Validate attrs and evaluate their dim fields ("H*W") as shape inference does."""
+    attrs = op.attrs.model_validate(raw)
+    env = {n: Sym.var(n) if sizes is None else Sym.const(v) for n, v in DIMS.items()}
+    if sizes is not None:
+        env = {n: Sym.const(v) for n, v in sizes.items()}
+    update = {}
+    for f in getattr(attrs, "dim_fields", ()):
+        value = getattr(attrs, f)
+        if value is not None:
+            update[f] = [dim_value(v, env, LOC) for v in value]
+    return attrs.model_copy(update=update)
+
+
+def make_graph(op_name: str, raw: dict[str, Any], shapes: Sequence[Shape], dtypes: Sequence[str]) -> Graph:
+    op = REGISTRY[op_name]
+    attrs = op.attrs.model_validate(raw)
+    root = Scope(path="", block=None, parent=None, loc=LOC)
+    inputs = [GraphInput(f"x{i}", list(s), dt, LOC) for i, (s, dt) in enumerate(zip(shapes, dtypes, strict=True))]
+    n_out = op.outputs(attrs)
+    node = Node(
+        id=NODE_ID,
+        op=op_name,
+        attrs=attrs,
+        inputs=[Ref(gi.name) for gi in inputs],
+        loc=LOC,
+        scope=root,
+        num_outputs=n_out,
+    )
+    outputs = [(f"y{j}", Ref(NODE_ID, j), LOC) for j in range(n_out)]
+    graph = Graph("op_test", "network", "<test_ops>", inputs, [node], outputs, root)
+    graph.lint()
+    return graph
+
+
+def case_graph(case: Case) -> Graph:
+    return make_graph(case.op, case.attrs, case.shapes, case.in_dtypes)
+
+
+def shapes_at(graph: Graph, sizes: Mapping[str, int] | None = DIMS) -> ShapeResult:
+    return infer_shapes(graph, None if sizes is None else concrete_inputs(graph, sizes))
+
+
+TORCH_DTYPE = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "int64": torch.int64,
+    "int32": torch.int32,
+    "bool": torch.bool,
+}
+
+
+def random_inputs(case: Case, sizes: Mapping[str, int] = DIMS, float_dtype: str | None = None) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(1234)
+    out = []
+    for shape, dtype in zip(case.shapes, case.in_dtypes, strict=True):
+        size = concrete_shape(shape, sizes)
+        dt = TORCH_DTYPE[dtype]
+        if dt.is_floating_point:
+            dt = TORCH_DTYPE[float_dtype] if float_dtype else dt
+            if case.positive:
+                t = torch.rand(size, generator=gen, dtype=torch.float64) + 0.5
+            else:
+                t = torch.randn(size, generator=gen, dtype=torch.float64)
+            out.append(t.to(dt))
+        elif dt == torch.bool:
+            out.append(torch.rand(size, generator=gen) > 0.5)
+        else:
+            out.append(torch.randint(-3, 4, size, generator=gen, dtype=dt))
+    return out
+
+
+def run(gm: torch.nn.Module, xs: Sequence[torch.Tensor], n_out: int) -> list[torch.Tensor]:
+    with torch.no_grad():
+        y = gm(*xs)
+    ys = list(y) if isinstance(y, tuple) else [y]
+    assert len(ys) == n_out
+    return ys
+
+
+def ints(shape: Sequence[Sym]) -> tuple[int, ...]:
+    assert all(d.is_const for d in shape), f"shape {shape} is not concrete"
+    return tuple(d.value for d in shape)
+
+
+# ---------------------------------------------------------------- coverage of the registry
+
+
+def test_every_op_has_cases() -> None:
+    missing = sorted(set(REGISTRY) - set(CASES))
+    assert not missing, f"ops without cases in tests/test_ops.py CASES: {missing}"
+    unknown = sorted(set(CASES) - set(REGISTRY))
+    assert not unknown, f"CASES names ops that are not registered: {unknown}"
+    assert all(CASES[name] for name in REGISTRY)
+
+
+def test_every_op_has_a_reference() -> None:
+    missing = sorted(set(REGISTRY) - set(REFERENCE))
+    assert not missing, f"ops without a reference computation in tests/test_ops.py: {missing}"
+
+
+def test_every_op_has_a_mac_rule() -> None:
+    missing = sorted(set(REGISTRY) - set(REF_MACS))
+    assert not missing, f"ops without a reference MAC rule in tests/test_ops.py: {missing}"
+
+
+def test_opdefs_are_consistent() -> None:
+    for name, op in REGISTRY.items():
+        assert op.name == name
+        assert op.doc.strip()
+        assert 0 <= op.optional_inputs <= len(op.inputs)
+        assert not (op.variadic and op.optional_inputs)
+
+
+# ---------------------------------------------------------------- the contract of every case
+
+
+@pytest.mark.parametrize("case", params("attrs"))
+def test_attrs_validate(case: Case) -> None:
+    op = REGISTRY[case.op]
+    attrs = op.attrs.model_validate(case.attrs)
+    assert op.attrs.model_validate(attrs.model_dump()) == attrs  # round trip
+    assert op.outputs(attrs) >= 1
+    assert op.arity_ok(len(case.shapes))
+
+
+@pytest.mark.parametrize("case", params("contract"))
+def test_contract(case: Case) -> None:
+    op = REGISTRY[case.op]
+    ins = in_types(case)
+    attrs = eval_attrs(op, case.attrs)
+    outs = op.infer(attrs, ins)
+
+    graph = case_graph(case)
+    res = shapes_at(graph)
+    assert res.types[NODE_ID] == outs, "the IR pass and op.infer disagree"
+    assert len(outs) == op.outputs(op.attrs.model_validate(case.attrs))
+    for t in outs:
+        ints(t.shape)
+
+    gm = lower(graph, res, seed=0)
+    ys = run(gm, random_inputs(case), len(outs))
+    for y, t in zip(ys, outs, strict=True):
+        assert tuple(y.shape) == ints(t.shape), f"runtime {tuple(y.shape)} vs static {t}"
+        assert y.dtype == TORCH_DTYPE[t.dtype], f"runtime {y.dtype} vs static {t.dtype}"
+
+    specs = op.param_specs(attrs, ins)
+    assert res.params[NODE_ID] == specs
+    want = {(f"{NODE_ID}.{k}" if k else NODE_ID): s for k, s in specs.items()}
+    sd = gm.state_dict()
+    assert set(sd) == set(want)
+    named_params = dict(gm.named_parameters())
+    named_buffers = dict(gm.named_buffers())
+    for key, spec in want.items():
+        assert tuple(sd[key].shape) == ints(spec.shape), key
+        assert spec.numel == sd[key].numel()
+        assert key in (named_params if spec.kind == "parameter" else named_buffers), f"{key} is not a {spec.kind}"
+
+    macs = op.mac_count(attrs, ins, outs)
+    assert macs.is_const and macs.value >= 0
+
+
+@pytest.mark.parametrize("case", params("macs"))
+def test_macs(case: Case) -> None:
+    op = REGISTRY[case.op]
+    ins = in_types(case)
+    attrs = eval_attrs(op, case.attrs)
+    outs = op.infer(attrs, ins)
+    assert op.mac_count(attrs, ins, outs) == REF_MACS[case.op](attrs, ins, outs)
+
+
+@pytest.mark.parametrize("case", params("symbolic", [c for c in ALL_CASES if c.symbolic]))
+def test_symbolic(case: Case) -> None:
+    """Symbolic inference substitutes to the concrete one; the symbolic module runs at any size."""
+    op = REGISTRY[case.op]
+    sym_outs = op.infer(eval_attrs(op, case.attrs, None), in_types(case, None))
+    graph = case_graph(case)
+    res = shapes_at(graph, None)
+    assert res.types[NODE_ID] == sym_outs
+    assert any(not d.is_const for t in sym_outs for d in t.shape) or all(
+        t.rank == 0 or not case.symbolic for t in sym_outs
+    ) or case.op in ("sum", "mean", "amin", "std", "var", "amax", "logsumexp", "adaptive_avg_pool1d")
+    gm = lower(graph, res, seed=0)
+    for sizes in (DIMS, ALT) if case.alt else (DIMS,):
+        conc = op.infer(eval_attrs(op, case.attrs, sizes), in_types(case, sizes))
+        subs = [[d.subs(sizes) for d in t.shape] for t in sym_outs]
+        assert subs == [list(t.shape) for t in conc], f"at {sizes}"
+        ys = run(gm, random_inputs(case, sizes), len(conc))
+        assert [tuple(y.shape) for y in ys] == [ints(t.shape) for t in conc], f"at {sizes}"
+
+
+# ---------------------------------------------------------------- numerics
+
+
+def _sd(gm: torch.nn.Module) -> dict[str, torch.Tensor]:
+    out = {}
+    for k, v in gm.state_dict().items():
+        out["" if k == NODE_ID else k.removeprefix(NODE_ID + ".")] = v.clone()
+    return out
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("case", params("numerics"))
+def test_numerics(case: Case, training: bool) -> None:
+    op = REGISTRY[case.op]
+    graph = case_graph(case)
+    gm = lower(graph, shapes_at(graph), seed=0).to(torch.float64)
+    gm.train(training)
+    p = _sd(gm)
+    xs = random_inputs(case, float_dtype="float64")
+    ys = run(gm, xs, op.outputs(op.attrs.model_validate(case.attrs)))
+    attrs = eval_attrs(op, case.attrs)
+    want = REFERENCE[case.op](attrs, [x.clone() for x in xs], p, training)
+    if want is None:  # not deterministic: dropout in training mode with 0 < p < 1
+        x, y = xs[0], ys[0]
+        scale = 1 / (1 - attrs.p)  # type: ignore[attr-defined]
+        assert torch.all((y == 0) | torch.isclose(y, x * scale, rtol=0, atol=1e-12))
+        return
+    wants = list(want) if isinstance(want, tuple | list) else [want]
+    assert len(ys) == len(wants)
+    for y, w in zip(ys, wants, strict=True):
+        assert y.shape == w.shape, f"{tuple(y.shape)} vs reference {tuple(w.shape)}"
+        if y.dtype.is_floating_point:
+            assert w.dtype == y.dtype
+        torch.testing.assert_close(y, w, atol=1e-12, rtol=0)
+
+
+# ---------------------------------------------------------------- reference computations
+
+Ref_ = Callable[[Any, list[torch.Tensor], dict[str, torch.Tensor], bool], Any]
+REFERENCE: dict[str, Ref_] = {}
+
+
+def _ref(*names: str) -> Callable[[Ref_], Ref_]:
+    def deco(fn: Ref_) -> Ref_:
+        for n in names:
+            REFERENCE[n] = fn
+        return fn
+
+    return deco
+
+
+def _unary(name: str, f: Callable[[Any, torch.Tensor], torch.Tensor]) -> None:
+    REFERENCE[name] = lambda a, xs, p, tr: f(a, xs[0])
+
+
+_unary("relu", lambda a, x: torch.where(x > 0, x, torch.zeros_like(x)))
+_unary(
+    "gelu",
+    lambda a, x: 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
+    if a.approximate == "none"
+    else 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
+)
+_unary("sigmoid", lambda a, x: 1 / (1 + torch.exp(-x)))
+_unary("tanh", lambda a, x: (torch.exp(x) - torch.exp(-x)) / (torch.exp(x) + torch.exp(-x)))
+_unary("silu", lambda a, x: x / (1 + torch.exp(-x)))
+_unary("leaky_relu", lambda a, x: torch.where(x > 0, x, a.negative_slope * x))
+_unary("exp", lambda a, x: torch.exp(x))
+_unary("log", lambda a, x: torch.log(x))
+_unary("sqrt", lambda a, x: x**0.5)
+_unary("abs", lambda a, x: torch.where(x < 0, -x, x))
+_unary("neg", lambda a, x: 0 - x)
+_unary("identity", lambda a, x: x)
+
+
+def _softmax(x: torch.Tensor, dim: int) -> torch.Tensor:
+    e = torch.exp(x - x.amax(dim, keepdim=True))
+    return e / e.sum(dim, keepdim=True)
+
+
+_unary("softmax", lambda a, x: _softmax(x, a.dim))
+_unary("log_softmax", lambda a, x: torch.log(_softmax(x, a.dim)))
+
+for _name, _fn in {
+    "add": operator.add,
+    "mul": operator.mul,
+    "sub": operator.sub,
+    "div": operator.truediv,
+    "pow": operator.pow,
+}.items():
+
+    def _arith(a: Any, xs: list[torch.Tensor], p: Any, tr: bool, f: Callable[..., Any] = _fn) -> Any:
+        operands: list[Any] = [*xs] + ([a.other] if a.other is not None else [])
+        return reduce(f, operands)
+
+    REFERENCE[_name] = _arith
+
+for _name, _fn in {
+    "eq": torch.eq,
+    "ne": torch.ne,
+    "lt": torch.lt,
+    "le": torch.le,
+    "gt": torch.gt,
+    "ge": torch.ge,
+}.items():
+    REFERENCE[_name] = lambda a, xs, p, tr, f=_fn: f(xs[0], xs[1] if len(xs) > 1 else a.other)
+
+
+@_ref("masked_fill")
+def _masked_fill(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+    x, mask = xs
+    return torch.where(mask, torch.full_like(x, a.value), x)
+
+
+@_ref("linear")
+def _linear(a: Any, xs: list[torch.Tensor], p: dict[str, torch.Tensor], tr: bool) -> torch.Tensor:
+    x = xs[0]
+    y = (x.unsqueeze(-2) * p["weight"]).sum(-1)
+    return y + p["bias"] if a.bias else y
+
+
+def _geom(v: int | list[int], n: int) -> tuple[int, ...]:
+    return (v,) * n if isinstance(v, int) else tuple(v)
+
+
+def _conv(n: int) -> Ref_:
+    conv = (F.conv1d, F.conv2d, F.conv3d)[n - 1]
+
+    def ref(a: Any, xs: list[torch.Tensor], p: dict[str, torch.Tensor], tr: bool) -> torch.Tensor:
+        x = xs[0]
+        k, s, d = _geom(a.kernel_size, n), _geom(a.stride, n), _geom(a.dilation, n)
+        pad: Any = a.padding if isinstance(a.padding, str) else _geom(a.padding, n)
+        if a.padding_mode != "zeros":
+            flat = [q for pi in reversed(pad) for q in (pi, pi)]
+            x, pad = F.pad(x, flat, mode=a.padding_mode), 0
+        assert p["weight"].shape[2:] == k
+        return conv(x, p["weight"], p.get("bias"), stride=s, padding=pad, dilation=d, groups=a.groups)
+
+    return ref
+
+
+for _n in (1, 2, 3):
+    REFERENCE[f"conv{_n}d"] = _conv(_n)
+
+
+def _bn(a: Any, xs: list[torch.Tensor], p: dict[str, torch.Tensor], tr: bool) -> torch.Tensor:
+    x = xs[0]
+    view = (1, -1) + (1,) * (x.dim() - 2)
+    if tr or not a.track_running_stats:
+        dims = [0, *range(2, x.dim())]
+        mean = x.mean(dims, keepdim=True)
+        var = ((x - mean) ** 2).mean(dims, keepdim=True)
+    else:
+        mean, var = p["running_mean"].view(view), p["running_var"].view(view)
+    y = (x - mean) / torch.sqrt(var + a.eps)
+    if a.affine:
+        y = y * p["weight"].view(view) + p["bias"].view(view)
+    return y
+
+
+for _n in (1, 2, 3):
+    REFERENCE[f"batch_norm{_n}d"] = _bn
+
+
+@_ref("layer_norm")
+def _ln(a: Any, xs: list[torch.Tensor], p: dict[str, torch.Tensor], tr: bool) -> torch.Tensor:
+    x = xs[0]
+    ns = a.normalized_shape
+    k = 1 if ns is None or isinstance(ns, int) else len(ns)
+    dims = list(range(-k, 0))
+    mean = x.mean(dims, keepdim=True)
+    var = ((x - mean) ** 2).mean(dims, keepdim=True)
+    y = (x - mean) / torch.sqrt(var + a.eps)
+    if a.elementwise_affine:
+        y = y * p["weight"]
+        if a.bias:
+            y = y + p["bias"]
+    return y
+
+
+@_ref("group_norm")
+def _gn(a: Any, xs: list[torch.Tensor], p: dict[str, torch.Tensor], tr: bool) -> torch.Tensor:
+    x = xs[0]
+    g = x.reshape(x.shape[0], a.num_groups, -1)
+    mean = g.mean(-1, keepdim=True)
+    var = ((g - mean) ** 2).mean(-1, keepdim=True)
+    y = ((g - mean) / torch.sqrt(var + a.eps)).reshape(x.shape)
+    if a.affine:
+        view = (1, -1) + (1,) * (x.dim() - 2)
+        y = y * p["weight"].view(view) + p["bias"].view(view)
+    return y
+
+
+@_ref("dropout")
+def _dropout(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor | None:
+    x = xs[0]
+    if not tr or a.p == 0:
+        return x
+    return torch.zeros_like(x) if a.p == 1 else None
+
+
+def _i(dims: Sequence[Any]) -> list[int]:
+    return [int(d) for d in dims]
+
+
+REFERENCE["reshape"] = lambda a, xs, p, tr: xs[0].reshape(_i(a.shape))
+REFERENCE["permute"] = lambda a, xs, p, tr: xs[0].permute(a.dims)
+REFERENCE["transpose"] = lambda a, xs, p, tr: xs[0].transpose(a.dim0, a.dim1)
+REFERENCE["unsqueeze"] = lambda a, xs, p, tr: xs[0].unsqueeze(a.dim)
+REFERENCE["squeeze"] = lambda a, xs, p, tr: xs[0].squeeze(a.dim)
+REFERENCE["cat"] = lambda a, xs, p, tr: torch.cat(xs, a.dim)
+REFERENCE["stack"] = lambda a, xs, p, tr: torch.stack(xs, a.dim)
+REFERENCE["expand"] = lambda a, xs, p, tr: xs[0].expand(_i(a.shape))
+
+
+@_ref("flatten")
+def _flatten(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+    x = xs[0]
+    if x.dim() == 0:
+        return x.reshape(1)
+    s, e = a.start_dim % x.dim(), a.end_dim % x.dim()
+    return x.reshape(*x.shape[:s], -1, *x.shape[e + 1 :])
+
+
+@_ref("unflatten")
+def _unflatten(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+    x = xs[0]
+    d = a.dim % x.dim()
+    return x.reshape(*x.shape[:d], *_i(a.sizes), *x.shape[d + 1 :])
+
+
+@_ref("split")
+def _split(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> list[torch.Tensor]:
+    x = xs[0]
+    n = x.shape[a.dim]
+    sizes = [n // a.chunks] * a.chunks if a.chunks is not None else _i(a.sizes)
+    out, start = [], 0
+    for s in sizes:
+        out.append(x.narrow(a.dim, start, s))
+        start += s
+    assert start == n
+    return out
+
+
+@_ref("slice")
+def _slice(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+    x = xs[0]
+    idx = list(range(*slice(a.start, a.end, a.step).indices(x.shape[a.dim])))
+    return x.index_select(a.dim, torch.tensor(idx, dtype=torch.long))
+
+
+@_ref("parameter")
+def _parameter(a: Any, xs: list[torch.Tensor], p: dict[str, torch.Tensor], tr: bool) -> torch.Tensor:
+    init = a.init if isinstance(a.init, dict) else {"fn": a.init}
+    fill = {"zeros": 0.0, "ones": 1.0, "constant": init.get("value")}.get(init["fn"])
+    if fill is None:  # random init: the module's own tensor, checked for its spread
+        t = p[""]
+        assert t.std() > 0
+        return t
+    return torch.full(a.shape, float(fill), dtype=torch.float64)
+
+
+def _reduce(fn: Callable[[torch.Tensor, tuple[int, ...]], torch.Tensor]) -> Ref_:
+    def ref(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+        x = xs[0]
+        dims = tuple(range(x.dim())) if a.dim is None else tuple(_geom(a.dim, 1) if isinstance(a.dim, int) else a.dim)
+        dims = tuple(d % x.dim() for d in dims)
+        y = fn(x, dims)  # keepdim=True
+        return y if a.keepdim else y.squeeze(dims) if dims else y
+
+    return ref
+
+
+def _std_var(a: Any, x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    n = math.prod(x.shape[d] for d in dims)
+    mean = x.mean(dims, keepdim=True)
+    return ((x - mean) ** 2).sum(dims, keepdim=True) / (n - (1 if a.unbiased else 0))
+
+
+REFERENCE["mean"] = _reduce(lambda x, d: x.sum(d, keepdim=True) / math.prod(x.shape[i] for i in d))
+REFERENCE["sum"] = _reduce(lambda x, d: x.sum(d, keepdim=True))
+REFERENCE["amax"] = _reduce(lambda x, d: x.amax(d, keepdim=True))
+REFERENCE["amin"] = _reduce(lambda x, d: -((-x).amax(d, keepdim=True)))
+REFERENCE["logsumexp"] = _reduce(
+    lambda x, d: x.amax(d, keepdim=True) + torch.log(torch.exp(x - x.amax(d, keepdim=True)).sum(d, keepdim=True))
+)
+REFERENCE["var"] = lambda a, xs, p, tr: _reduce(lambda x, d: _std_var(a, x, d))(a, xs, p, tr)
+REFERENCE["std"] = lambda a, xs, p, tr: torch.sqrt(REFERENCE["var"](a, xs, p, tr))
+
+
+@_ref("matmul")
+def _matmul(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+    x, y = xs
+    xv = x.unsqueeze(0) if x.dim() == 1 else x
+    yv = y.unsqueeze(-1) if y.dim() == 1 else y
+    out = (xv.unsqueeze(-1) * yv.unsqueeze(-3)).sum(-2)
+    if x.dim() == 1:
+        out = out.squeeze(-2)
+    if y.dim() == 1:
+        out = out.squeeze(-1)
+    return out
+
+
+def _pool(kind: str, n: int) -> Ref_:
+    fn = getattr(F, f"{kind}_pool{n}d")
+
+    def ref(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+        k = _geom(a.kernel_size, n)
+        s = k if a.stride is None else _geom(a.stride, n)
+        kw: dict[str, Any] = {"stride": s, "padding": _geom(a.padding, n), "ceil_mode": a.ceil_mode}
+        if kind == "max":
+            kw["dilation"] = _geom(a.dilation, n)
+        else:
+            kw["count_include_pad"] = a.count_include_pad
+        return fn(xs[0], k, **kw)
+
+    return ref
+
+
+def _adaptive(kind: str, n: int) -> Ref_:
+    fn = getattr(F, f"adaptive_{kind}_pool{n}d")
+    return lambda a, xs, p, tr: fn(xs[0], _geom(a.output_size, n))
+
+
+for _n in (1, 2, 3):
+    for _kind in ("max", "avg"):
+        REFERENCE[f"{_kind}_pool{_n}d"] = _pool(_kind, _n)
+        REFERENCE[f"adaptive_{_kind}_pool{_n}d"] = _adaptive(_kind, _n)
+
+
+# ---------------------------------------------------------------- reference MAC counts
+
+MacRule = Callable[[Any, list[TensorType], list[TensorType]], int]
+
+
+def _numel(t: TensorType) -> int:
+    return math.prod(ints(t.shape))
+
+
+def _conv_macs(a: Any, ins: list[TensorType], outs: list[TensorType]) -> int:
+    n = ins[0].rank - 2
+    return _numel(outs[0]) * ins[0].shape[1].value // a.groups * math.prod(_geom(a.kernel_size, n))
+
+
+REF_MACS: dict[str, MacRule] = {name: lambda a, ins, outs: 0 for name in REGISTRY}  # default: free
+REF_MACS.update(
+    {
+        "linear": lambda a, ins, outs: _numel(outs[0]) * ins[0].shape[-1].value,
+        "matmul": lambda a, ins, outs: _numel(outs[0]) * ins[0].shape[-1].value,
+        "softmax": lambda a, ins, outs: _numel(outs[0]),
+        "log_softmax": lambda a, ins, outs: _numel(outs[0]),
+        **{f"conv{n}d": _conv_macs for n in (1, 2, 3)},
+        **{
+            name: (lambda a, ins, outs: 2 * _numel(outs[0]))
+            for name in ("batch_norm1d", "batch_norm2d", "batch_norm3d", "layer_norm", "group_norm")
+        },
+        # one multiply/add per output element and binary operation (inputs - 1, plus `other`)
+        **{
+            name: (lambda a, ins, outs: _numel(outs[0]) * (len(ins) - 1 + (a.other is not None)))
+            for name in ("add", "mul", "sub", "div", "pow")
+        },
+        # reductions and pooling read every input element once
+        **{
+            name: (lambda a, ins, outs: _numel(ins[0]))
+            for name in REGISTRY
+            if REGISTRY[name].family in ("reduce", "pool")
+        },
+    }
+)
