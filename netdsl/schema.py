@@ -141,36 +141,56 @@ class NetworkFile(BlockBody):
     default_variant: str | None = None
 
 
-def schema_json() -> dict[str, Any]:
-    """The JSON Schema of a spec file (network or block), for editors."""
+EXPR_SCHEMA = {"type": "string", "pattern": "\\$", "description": "an expression: $name or ${...}"}
+
+
+def _node_schema() -> dict[str, Any]:
+    """NodeSpec as JSON Schema: common keys, then per op (if op == X) its attributes, closed."""
     from .ops import REGISTRY
 
+    base = NodeSpec.model_json_schema()
+    common = {k: v for k, v in base["properties"].items() if k not in ("op", "block")}
+    rules: list[dict[str, Any]] = []
+    for name, op in sorted(REGISTRY.items()):
+        attrs = op.attrs.model_json_schema()
+        props = {
+            k: {"anyOf": [v, EXPR_SCHEMA], "description": v.get("description", f"{name} attribute")}
+            for k, v in attrs.get("properties", {}).items()
+        }
+        then: dict[str, Any] = {
+            "properties": {**common, "op": {"const": name}, **props},
+            "additionalProperties": False,
+            "required": ["op", *attrs.get("required", [])],
+        }
+        if "$defs" in attrs:
+            then["$defs"] = attrs["$defs"]
+        rules.append({"if": {"properties": {"op": {"const": name}}, "required": ["op"]}, "then": then})
+    return {
+        "type": "object",
+        "description": "a node: `op:` (a primitive op) or `block:` (a block instance), with its attributes",
+        "properties": {
+            **common,
+            "op": {"enum": sorted(REGISTRY), "description": "a primitive op (see `netdsl ops`)"},
+            "block": {"type": "string", "description": "a block of the library, a user folder or `blocks:`"},
+        },
+        "oneOf": [{"required": ["op"]}, {"required": ["block"]}],
+        "allOf": rules,
+    }
+
+
+def schema_json() -> dict[str, Any]:
+    """The JSON Schema of a spec file (network or block), for editors."""
     net = NetworkFile.model_json_schema()
     blk = BlockFile.model_json_schema()
-    node_defs = net["$defs"]["NodeSpec"]
-    node_defs["properties"]["op"] = {"enum": sorted(REGISTRY), "description": "a primitive op"}
-    variants = []
-    for name, op in sorted(REGISTRY.items()):
-        props = {k: {"description": f"{name} attribute"} for k in op.attrs.model_fields}
-        variants.append(
-            {
-                "properties": {"op": {"const": name}, **props},
-                "description": op.doc,
-                "if": {"required": ["op"], "properties": {"op": {"const": name}}},
-            }
-        )
-    defs = {**blk.get("$defs", {}), **net["$defs"]}
+    defs = {**blk.get("$defs", {}), **net["$defs"], "NodeSpec": _node_schema()}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "netdsl spec",
-        "oneOf": [
-            {"$ref": "#/$defs/NetworkFile"},
-            {"$ref": "#/$defs/BlockFile"},
-        ],
+        "description": "A netdsl network (`network:`) or block (`block:`) spec.",
+        "oneOf": [{"$ref": "#/$defs/NetworkFile"}, {"$ref": "#/$defs/BlockFile"}],
         "$defs": {
             **defs,
             "NetworkFile": {k: v for k, v in net.items() if k != "$defs"},
             "BlockFile": {k: v for k, v in blk.items() if k != "$defs"},
-            "OpAttributes": {"description": "attributes per op", "anyOf": variants},
         },
     }

@@ -13,7 +13,7 @@ import torch
 
 from netdsl.cli import main
 
-from .conftest import FIXTURE_BLOCKS, ROOT
+from .conftest import ALL_SPECS, FIXTURE_BLOCKS, ROOT
 
 BAD = """network: bad
 inputs: {x: [B, 8]}
@@ -153,11 +153,21 @@ def test_shapes_command(capsys: pytest.CaptureFixture[str], in_root: Path) -> No
     assert "-> attention: attn.attn" in out
 
 
-def test_schema_command(capsys: pytest.CaptureFixture[str]) -> None:
+def test_schema_command_accepts_every_spec_and_rejects_typos(capsys: pytest.CaptureFixture[str]) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from netdsl.yaml_loader import load_file
+
     code, out, _ = run(["schema"], capsys)
     assert code == 0
     schema = json.loads(out)
-    assert "NetworkFile" in schema["$defs"] and "conv2d" in json.dumps(schema)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in ALL_SPECS:
+        data = load_file(path).data
+        assert list(validator.iter_errors(data)) == [], path
+    bad = load_file(ROOT / "specs" / "mlp.yaml").data
+    bad["nodes"]["fc1"]["out_featuers"] = 3  # type: ignore[index]
+    assert list(validator.iter_errors(bad))
 
 
 def _subprocess(code: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -168,7 +168,7 @@ def _make_arith(name: str, op: Callable[[Any, Any], Any], doc: str, assoc: bool)
             infer=infer,
             lower=lower,
             variadic=True,
-            macs=lambda a, ins, outs: outs[0].numel() * max(1, len(ins) - 1),
+            macs=lambda a, ins, outs: outs[0].numel() * (len(ins) - 1 + (a.other is not None)),
         )
     )
 
