@@ -15,7 +15,6 @@ from .errors import BuildError, SourceLoc, UsageError
 from .shapes import ShapeResult, concrete_inputs, infer_shapes
 from .summary import activation_count, human, param_count, render
 
-
 MAX_PARAMS = 2**32  # elements: 16 GiB of float32
 MAX_ACTIVATIONS = 2**31  # elements summed over all node outputs: 8 GiB of float32
 

@@ -8,6 +8,25 @@ from dataclasses import dataclass
 from .symbolic import Sym, format_shape
 
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "bool")
+FLOATS = ("float16", "bfloat16", "float32", "float64")
+_RANK = {"bool": 0, "int32": 1, "int64": 2, "float16": 3, "bfloat16": 3, "float32": 4, "float64": 5}
+
+
+def is_float(dtype: str) -> bool:
+    return dtype in FLOATS
+
+
+def promote(dtypes: Sequence[str], scalar: object = None) -> str:
+    """torch's result dtype of an elementwise op on tensors of ``dtypes`` (and a Python scalar)."""
+    tensors = list(dtypes)
+    if {"float16", "bfloat16"} <= set(tensors):
+        tensors.append("float32")
+    best = max(tensors, key=lambda d: _RANK[d])
+    if isinstance(scalar, float) and not is_float(best):
+        return "float32"
+    if isinstance(scalar, int) and not isinstance(scalar, bool) and best == "bool":
+        return "int64"
+    return best
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,14 @@ def need_min_rank(x: TensorType, rank: int, what: str = "input") -> None:
         raise fail(f"{what} must have rank >= {rank}, got shape {shp(x)}")
 
 
+def need_float(*types: TensorType, what: str = "input") -> None:
+    from ..types import is_float
+
+    for t in types:
+        if not is_float(t.dtype):
+            raise fail(f"{what} must be a floating-point tensor, got {t.dtype} {shp(t)}")
+
+
 def norm_dim(dim: int, rank: int, what: str = "dim") -> int:
     if not -rank <= dim < max(rank, 1):
         raise fail(f"{what} {dim} is out of range for a tensor of rank {rank} (valid: {-rank}..{rank - 1})")

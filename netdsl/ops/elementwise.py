@@ -7,8 +7,8 @@ import operator
 from collections.abc import Callable
 from typing import Any, Literal
 
-from ..types import TensorType
-from .base import Attrs, NoAttrs, OpDef, broadcast, fail, norm_dim, register
+from ..types import TensorType, is_float, promote
+from .base import Attrs, NoAttrs, OpDef, broadcast, fail, need_float, norm_dim, register
 
 
 def torch_fn(path: str) -> Callable[..., Any]:
@@ -21,7 +21,19 @@ def torch_fn(path: str) -> Callable[..., Any]:
     return obj  # type: ignore[no-any-return]
 
 
-def _unary(name: str, fn: str, doc: str, family: str = "activation", attrs: type[Attrs] = NoAttrs) -> None:
+def _unary(
+    name: str,
+    fn: str,
+    doc: str,
+    family: str = "activation",
+    attrs: type[Attrs] = NoAttrs,
+    floats: bool = True,
+) -> None:
+    def infer(a: Attrs, ins: list[TensorType]) -> list[TensorType]:
+        if floats:
+            need_float(ins[0], what=f"the input of {name}")
+        return [ins[0]]
+
     def lower(ctx: Any, a: Attrs, args: list[Any]) -> Any:
         return ctx.fn(torch_fn(fn), *args, **a.model_dump())
 
@@ -31,7 +43,7 @@ def _unary(name: str, fn: str, doc: str, family: str = "activation", attrs: type
             family=family,
             doc=doc,
             attrs=attrs,
-            infer=lambda a, ins: [ins[0]],
+            infer=infer,
             lower=lower,
         )
     )
@@ -45,7 +57,7 @@ class LeakyReluAttrs(Attrs):
     negative_slope: float | int = 0.01
 
 
-_unary("relu", "torch.relu", "max(x, 0).")
+_unary("relu", "torch.relu", "max(x, 0).", floats=False)
 _unary(
     "gelu",
     "torch.nn.functional.gelu",
@@ -64,8 +76,8 @@ _unary(
 _unary("exp", "torch.exp", "Elementwise exponential.", family="elementwise")
 _unary("log", "torch.log", "Elementwise natural logarithm.", family="elementwise")
 _unary("sqrt", "torch.sqrt", "Elementwise square root.", family="elementwise")
-_unary("abs", "torch.abs", "Elementwise absolute value.", family="elementwise")
-_unary("neg", "torch.neg", "Elementwise negation.", family="elementwise")
+_unary("abs", "torch.abs", "Elementwise absolute value.", family="elementwise", floats=False)
+_unary("neg", "torch.neg", "Elementwise negation.", family="elementwise", floats=False)
 
 
 def _identity_lower(ctx: Any, a: Attrs, args: list[Any]) -> Any:
@@ -90,6 +102,7 @@ class SoftmaxAttrs(Attrs):
 
 def _softmax(name: str, fn: str, doc: str) -> None:
     def infer(a: SoftmaxAttrs, ins: list[TensorType]) -> list[TensorType]:
+        need_float(ins[0], what=f"the input of {name}")
         norm_dim(a.dim, ins[0].rank)
         return [ins[0]]
 
@@ -131,13 +144,6 @@ _ARITH: dict[str, tuple[Callable[[Any, Any], Any], str, bool]] = {
 }
 
 
-def _float_dtype(ins: list[TensorType]) -> str:
-    for t in ins:
-        if t.dtype.startswith(("float", "bfloat")):
-            return t.dtype
-    return ins[0].dtype
-
-
 def _make_arith(name: str, op: Callable[[Any, Any], Any], doc: str, assoc: bool) -> None:
     def infer(a: ArithAttrs, ins: list[TensorType]) -> list[TensorType]:
         operands = len(ins) + (a.other is not None)
@@ -149,7 +155,10 @@ def _make_arith(name: str, op: Callable[[Any, Any], Any], doc: str, assoc: bool)
         if name == "div" and a.other == 0:
             raise fail("division by a constant 0")
         shape = broadcast([t.shape for t in ins])
-        return [TensorType(shape, _float_dtype(ins))]
+        dtype = promote([t.dtype for t in ins], a.other)
+        if name == "div" and not is_float(dtype):
+            dtype = "float32"  # true division
+        return [TensorType(shape, dtype)]
 
     def lower(ctx: Any, a: ArithAttrs, args: list[Any]) -> Any:
         acc = args[0]

@@ -10,6 +10,7 @@ from .base import (
     Attrs,
     OpDef,
     fail,
+    need_float,
     need_min_rank,
     need_rank,
     positive,
@@ -48,6 +49,7 @@ class LinearAttrs(Attrs):
 def _linear_infer(a: LinearAttrs, ins: list[TensorType]) -> list[TensorType]:
     x = ins[0]
     need_min_rank(x, 1)
+    need_float(x, what="the input of linear")
     _features(a.in_features, x.shape[-1], "in_features", f"the input's last dim (shape {shp(x)})")
     if a.out_features < 1:
         raise fail(f"out_features must be >= 1, got {a.out_features}")
@@ -134,6 +136,7 @@ def _make_conv(n: int) -> None:
     def infer(a: ConvAttrs, ins: list[TensorType]) -> list[TensorType]:
         x = ins[0]
         need_rank(x, [n + 2], f"{name} input (B, C, {', '.join(spatial)})")
+        need_float(x, what=f"the input of {name}")
         c_in = _features(a.in_channels, x.shape[1], "in_channels", f"input channels (shape {shp(x)})")
         if a.groups < 1 or c_in % a.groups or a.out_channels % a.groups:
             raise fail(
@@ -168,7 +171,7 @@ def _make_conv(n: int) -> None:
             a.out_channels,
             k,
             stride=s,
-            padding=p,
+            padding="same" if a.padding == "same" else p,  # torch pads 'same' asymmetrically when needed
             dilation=d,
             groups=a.groups,
             bias=a.bias,
@@ -211,6 +214,7 @@ class BatchNormAttrs(Attrs):
 def _make_batch_norm(n: int, ranks: list[int]) -> None:
     def infer(a: BatchNormAttrs, ins: list[TensorType]) -> list[TensorType]:
         need_rank(ins[0], ranks, f"batch_norm{n}d input")
+        need_float(ins[0], what=f"the input of batch_norm{n}d")
         _features(a.num_features, ins[0].shape[1], "num_features", f"input channels (shape {shp(ins[0])})")
         return [ins[0]]
 
@@ -278,6 +282,7 @@ def _ln_shape(a: LayerNormAttrs, x: TensorType) -> tuple[int, ...]:
 
 def _ln_infer(a: LayerNormAttrs, ins: list[TensorType]) -> list[TensorType]:
     need_min_rank(ins[0], 1)
+    need_float(ins[0], what="the input of layer_norm")
     _ln_shape(a, ins[0])
     return [ins[0]]
 
@@ -321,6 +326,7 @@ class GroupNormAttrs(Attrs):
 
 def _gn_infer(a: GroupNormAttrs, ins: list[TensorType]) -> list[TensorType]:
     need_min_rank(ins[0], 2)
+    need_float(ins[0], what="the input of group_norm")
     c = _features(a.num_channels, ins[0].shape[1], "num_channels", f"input channels (shape {shp(ins[0])})")
     if a.num_groups < 1 or c % a.num_groups:
         raise fail(f"num_channels {c} must be divisible by num_groups {a.num_groups}")

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..symbolic import Sym
-from ..types import TensorType
+from ..types import TensorType, is_float
 from .base import (
     Attrs,
     NoAttrs,
     OpDef,
     broadcast,
     fail,
+    need_float,
     need_min_rank,
     need_rank,
     norm_dim,
@@ -36,15 +37,19 @@ def _reduced_dims(a: ReduceAttrs, x: TensorType) -> list[int]:
     if a.dim is None:
         return list(range(x.rank))
     dims = [a.dim] if isinstance(a.dim, int) else a.dim
+    if not dims:
+        raise fail("`dim: []` is ambiguous; leave `dim` out to reduce over every dim")
     norm = [norm_dim(d, x.rank) for d in dims]
     if len(set(norm)) != len(norm):
         raise fail(f"dim {a.dim} names a dim twice")
     return norm
 
 
-def _reduce_infer(a: ReduceAttrs, ins: list[TensorType]) -> list[TensorType]:
+def _reduce_infer(a: ReduceAttrs, ins: list[TensorType], name: str = "") -> list[TensorType]:
     x = ins[0]
     dims = _reduced_dims(a, x)
+    if name in ("mean", "logsumexp", "std", "var"):
+        need_float(x, what=f"the input of {name}")
     if isinstance(a, StdAttrs) and a.unbiased:
         n = Sym.const(1)
         for d in dims:
@@ -55,7 +60,8 @@ def _reduce_infer(a: ReduceAttrs, ins: list[TensorType]) -> list[TensorType]:
         shape = [Sym.const(1) if i in dims else s for i, s in enumerate(x.shape)]
     else:
         shape = [s for i, s in enumerate(x.shape) if i not in dims]
-    return [x.with_shape(shape)]
+    dtype = "int64" if name == "sum" and not is_float(x.dtype) else x.dtype
+    return [TensorType(tuple(shape), dtype)]
 
 
 def _make_reduce(name: str, fn: str, doc: str, attrs: type[ReduceAttrs] = ReduceAttrs) -> None:
@@ -72,7 +78,7 @@ def _make_reduce(name: str, fn: str, doc: str, attrs: type[ReduceAttrs] = Reduce
             family="reduce",
             doc=doc,
             attrs=attrs,
-            infer=_reduce_infer,
+            infer=lambda a, ins: _reduce_infer(a, ins, name),
             lower=lower,
             macs=lambda a, ins, outs: ins[0].numel(),
         )
@@ -94,6 +100,8 @@ def _matmul_infer(a: NoAttrs, ins: list[TensorType]) -> list[TensorType]:
     need_min_rank(y, 1, "second matmul operand")
     xs = (Sym.const(1), *x.shape) if x.rank == 1 else x.shape
     ys = (*y.shape, Sym.const(1)) if y.rank == 1 else y.shape
+    if x.dtype != y.dtype:
+        raise fail(f"matmul operands must have the same dtype, got {x.dtype} and {y.dtype}")
     if xs[-1] != ys[-2]:
         raise fail(f"matmul of {shp(x)} and {shp(y)}: inner dims differ ({xs[-1]} vs {ys[-2]})")
     batch = broadcast([xs[:-2], ys[:-2]]) if len(xs) > 2 or len(ys) > 2 else ()
@@ -157,6 +165,16 @@ def _pool_geometry(a: PoolAttrs, n: int) -> tuple[tuple[int, ...], ...]:
     return k, s, p, d
 
 
+def _ceil_out(size: Sym, k: int, s: int, p: int, d: int) -> Sym:
+    """Pool output with ceil_mode, as torch: the last window must start inside the input or left padding."""
+    o = (size + 2 * p - d * (k - 1) - 1 + s - 1) // s + 1
+    if size.is_const:
+        return o - 1 if (o.value - 1) * s >= size.value + p else o
+    if p == 0 and s <= d * (k - 1) + 1:
+        return o  # the last window always starts inside the input
+    raise fail(f"ceil_mode with padding {p}, stride {s} needs a concrete size here (input {size})")
+
+
 def _make_pool(kind: str, n: int) -> None:
     name = f"{kind}_pool{n}d"
     attrs: type[PoolAttrs] = MaxPoolAttrs if kind == "max" else AvgPoolAttrs
@@ -170,7 +188,7 @@ def _make_pool(kind: str, n: int) -> None:
         for i in range(n):
             size = x.shape[lead + i]
             if a.ceil_mode:
-                o = (size + 2 * p[i] - d[i] * (k[i] - 1) - 1 + s[i] - 1) // s[i] + 1
+                o = _ceil_out(size, k[i], s[i], p[i], d[i])
             else:
                 o = conv_out(size, k[i], s[i], p[i], d[i])
             positive(o, f"{name} output size along dim {lead + i} (input {size}, kernel {k[i]})")

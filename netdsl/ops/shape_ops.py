@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..symbolic import Sym
-from ..types import TensorType
+from ..types import TensorType, promote
 from .base import Attrs, OpDef, broadcast, fail, norm_dim, prod, register, shp
 
 DimList = list[int | str]
@@ -78,6 +78,8 @@ class FlattenAttrs(Attrs):
 def _flatten_infer(a: FlattenAttrs, ins: list[TensorType]) -> list[TensorType]:
     x = ins[0]
     if x.rank == 0:
+        if a.start_dim not in (0, -1) or a.end_dim not in (0, -1):
+            raise fail("a 0-d tensor flattens only with start_dim and end_dim 0 or -1")
         return [x.with_shape((1,))]
     s, e = norm_dim(a.start_dim, x.rank, "start_dim"), norm_dim(a.end_dim, x.rank, "end_dim")
     if s > e:
@@ -178,6 +180,10 @@ class DimAttr(Attrs):
 
 def _unsqueeze_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
     x = ins[0]
+    if not -(x.rank + 1) <= a.dim <= x.rank:
+        raise fail(
+            f"unsqueeze dim {a.dim} is out of range for shape {shp(x)} (valid: {-(x.rank + 1)}..{x.rank})"
+        )
     d = norm_dim(a.dim, x.rank + 1)
     return [x.with_shape((*x.shape[:d], 1, *x.shape[d:]))]
 
@@ -222,7 +228,10 @@ def _cat_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
             raise fail(
                 f"cat along dim {a.dim}: shapes {', '.join(shp(t) for t in ins)} differ outside dim {a.dim}"
             )
-    return [first.with_shape((*first.shape[:d], sum_dims(ins, d), *first.shape[d + 1 :]))]
+    out = TensorType(
+        (*first.shape[:d], sum_dims(ins, d), *first.shape[d + 1 :]), promote([t.dtype for t in ins])
+    )
+    return [out]
 
 
 def sum_dims(ins: list[TensorType], d: int) -> Sym:
@@ -250,7 +259,9 @@ def _stack_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
     if any(t.shape != first.shape for t in ins):
         raise fail(f"stack needs equal shapes, got {', '.join(shp(t) for t in ins)}")
     d = norm_dim(a.dim, first.rank + 1)
-    return [first.with_shape((*first.shape[:d], len(ins), *first.shape[d:]))]
+    return [
+        TensorType((*first.shape[:d], Sym.const(len(ins)), *first.shape[d:]), promote([t.dtype for t in ins]))
+    ]
 
 
 register(
@@ -285,6 +296,8 @@ def _split_sizes(a: SplitAttrs, x: TensorType) -> list[Sym]:
             raise fail(f"dim {a.dim} of {shp(x)} ({x.shape[d]}) does not split into {a.chunks} equal chunks")
         return [part] * a.chunks
     sizes = [as_sym(s) for s in a.sizes or []]
+    if any(s.is_const and s.value < 0 for s in sizes):
+        raise fail(f"split sizes {shp(sizes)} must not be negative")
     total = sum_dims([TensorType((s,)) for s in sizes], 0)
     if total != x.shape[d]:
         raise fail(f"split sizes {shp(sizes)} add up to {total}, but dim {a.dim} of {shp(x)} is {x.shape[d]}")
@@ -328,16 +341,15 @@ def _slice_infer(a: SliceAttrs, ins: list[TensorType]) -> list[TensorType]:
     d = norm_dim(a.dim, x.rank)
     if a.step < 1:
         raise fail(f"step must be >= 1, got {a.step}")
-    if a.start < 0 or (a.end is not None and a.end < 0):
-        n = x.shape[d]
-        if not n.is_const:
-            raise fail("negative start/end need a concrete dim size")
     size = x.shape[d]
-    start = Sym.of(a.start) if a.start >= 0 else size + a.start
-    end = size if a.end is None else (Sym.of(a.end) if a.end >= 0 else size + a.end)
-    if size.is_const and end.is_const:
-        end = Sym.of(min(end.value, size.value))
-    length = (end - start + a.step - 1) // a.step
+    if size.is_const:  # exactly Python's slicing
+        length = Sym.const(len(range(size.value)[a.start : a.end : a.step]))
+    elif a.start < 0 or (a.end is not None and a.end < 0):
+        raise fail(f"negative start/end need a concrete size; dim {a.dim} is {size}")
+    elif a.end is None:
+        length = (size - a.start + a.step - 1) // a.step
+    else:
+        length = Sym.const(len(range(a.end)[a.start : a.end : a.step]))  # assumes the dim has >= end items
     if length.is_const and length.value <= 0:
         raise fail(f"slice [{a.start}:{a.end}:{a.step}] of dim {a.dim} (size {size}) is empty")
     return [x.with_shape((*x.shape[:d], length, *x.shape[d + 1 :]))]
@@ -373,6 +385,11 @@ def _expand_infer(a: ExpandAttrs, ins: list[TensorType]) -> list[TensorType]:
     if len(target) < x.rank:
         raise fail(f"cannot expand {shp(x)} to fewer dims {shp(target)}")
     lead = len(target) - x.rank
+    for i, t in enumerate(target):
+        if t.is_const and (t.value < -1 or (t.value == -1 and i < lead)):
+            raise fail(
+                f"cannot expand {shp(x)} to {shp(target)}: -1 keeps an existing dim, other sizes are >= 0"
+            )
     out = [x.shape[i - lead] if t == -1 and i >= lead else t for i, t in enumerate(target)]
     if broadcast([x.shape, tuple(out)]) != tuple(out):
         raise fail(f"cannot expand {shp(x)} to {shp(out)}")
