@@ -19,7 +19,7 @@ from .resolve import Resolver
 from .schema import BlockFile, NetworkFile
 from .shapes import ShapeResult, concrete_inputs, infer_shapes
 from .types import TensorType
-from .validate import parse_spec
+from .validate import parse_spec, validate_spec
 from .yaml_loader import Doc, load_file, load_text
 
 if TYPE_CHECKING:
@@ -69,14 +69,17 @@ class CheckResult:
         c.raise_if_any()
 
 
+def _doc(path_or_text: PathLike, text: str | None = None) -> Doc:
+    if text is not None:
+        return load_text(text, str(path_or_text))
+    return load_file(path_or_text, display=display_path(os.fspath(path_or_text)))
+
+
 def load(path_or_text: PathLike | Spec, *, text: str | None = None) -> Spec:
     """Load and validate a spec file (or ``text`` with ``path_or_text`` as its display name)."""
     if isinstance(path_or_text, Spec):
         return path_or_text
-    if text is not None:
-        doc = load_text(text, str(path_or_text))
-    else:
-        doc = load_file(path_or_text, display=display_path(os.fspath(path_or_text)))
+    doc = _doc(path_or_text, text)
     return Spec(doc, parse_spec(doc))
 
 
@@ -103,10 +106,19 @@ def check(
     for concrete input sizes, which catches maps that shrink to nothing.
     """
     errors = ErrorCollector()
-    try:
-        loaded = load(spec)
-    except NetdslError as e:
-        return CheckResult(None, errors=e.errors)
+    if isinstance(spec, Spec):
+        loaded = spec
+    else:
+        try:
+            doc = _doc(spec)
+        except NetdslError as e:
+            return CheckResult(None, errors=e.errors)
+        model, problems = validate_spec(doc)
+        if model is None:
+            return CheckResult(None, errors=problems)
+        for problem in problems:
+            errors.add(problem)
+        loaded = Spec(doc, model)
     result = CheckResult(loaded)
     try:
         resolver = Resolver(_library(blocks_path), errors)

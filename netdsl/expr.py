@@ -358,7 +358,7 @@ def parse(source: str) -> Expr:
 def _describe(e: BaseException, default: str = "invalid operation") -> str:
     if isinstance(e, NetdslError):
         return e.message
-    if isinstance(e, ZeroDivisionError) and "by zero" in str(e):
+    if isinstance(e, ZeroDivisionError) and "power" not in str(e):
         return "division by zero"
     if isinstance(e, OverflowError):
         return "numeric overflow"

@@ -83,6 +83,7 @@ class Node:
     init: dict[str, Any] = field(default_factory=dict)
     expect: list[DimEntry] | None = None
     num_outputs: int = 1
+    init_locs: dict[str, SourceLoc] = field(default_factory=dict)
 
     @property
     def opdef(self) -> Any:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import ErrorCollector, NetdslError, PathT, ResolveError, SourceLoc
+from .errors import ErrorCollector, NetdslError, PathT, ResolveError, SourceLoc, UsageError
 from .expr import referenced_names, resolve_value
 from .ir import Entry, Graph, GraphInput, Node, Ref, Scope
 from .library import BlockLibrary, BlockSource
@@ -65,15 +65,22 @@ class Resolver:
         self, spec: NetworkFile, doc: Doc, variant: str | None, overrides: Mapping[str, Any]
     ) -> Graph:
         values = dict(spec.vars)
-        variant = variant if variant is not None else spec.default_variant
-        if variant is not None:
+        if variant is not None and variant not in spec.variants:
+            raise UsageError(
+                f"--variant {variant}: {spec.network!r} has no variant {variant!r}",
+                expected=spec.variants or ["(none)"],
+                hint=did_you_mean(variant, spec.variants),
+            )
+        if variant is None and spec.default_variant is not None:
+            variant = spec.default_variant
             if variant not in spec.variants:
                 raise ResolveError(
-                    f"unknown variant {variant!r} of {spec.network!r}",
-                    doc.loc(("variants",)),
-                    expected=spec.variants,
+                    f"unknown default variant {variant!r}",
+                    doc.loc(("default_variant",)),
+                    expected=spec.variants or ["(none)"],
                     hint=did_you_mean(variant, spec.variants),
                 )
+        if variant is not None:
             for key, value in spec.variants[variant].items():
                 if key not in spec.vars:
                     self.errors.add(
@@ -87,8 +94,6 @@ class Resolver:
                 values[key] = value
         for key, value in overrides.items():
             if key not in spec.vars:
-                from .errors import UsageError
-
                 raise UsageError(
                     f"--set {key}: {spec.network!r} has no variable {key!r}",
                     expected=spec.vars,
@@ -110,8 +115,6 @@ class Resolver:
         loc = doc.loc(())
         unknown = [k for k in overrides if k not in spec.params]
         for k in unknown:
-            from .errors import UsageError
-
             raise UsageError(
                 f"--set {k}: block {spec.block!r} has no parameter {k!r}",
                 expected=spec.params,
@@ -130,7 +133,8 @@ class Resolver:
                 )
         given = {k: (v, doc.loc(("example", k))) for k, v in spec.example.items() if k in spec.params}
         given |= {k: (v, SourceLoc("--set", 0, 0, (k,))) for k, v in overrides.items()}
-        env = self._params(spec, given, doc, loc, spec.block, root, cli=True)
+        call_loc = doc.key_loc(("example",)) if spec.example else loc
+        env = self._params(spec, given, doc, call_loc, spec.block, root, cli=True)
         if env is None:
             self.errors.raise_if_any()
             raise ResolveError("block parameters do not resolve", loc)
@@ -164,10 +168,14 @@ class Resolver:
             state[name] = "active"
             value = values[name]
             loc = doc.loc((*base, name)) if name not in overridden else SourceLoc("--set", 0, 0, (name,))
-            for dep in sorted(referenced_names(value)):
+            deps = sorted(_names(value))
+            for dep in deps:
                 if dep in values and dep != name:
                     visit(dep, (*chain, name))
-            out[name] = resolve_value(value, out, loc)
+            if any(out.get(d) is FAILED for d in deps):
+                out[name] = FAILED  # its dependency's error is reported
+            else:
+                out[name] = resolve_value(value, out, loc)
             state[name] = "done"
 
         for name in values:
@@ -189,6 +197,7 @@ class Resolver:
         call_loc: SourceLoc,
         name: str,
         scope: Scope,
+        base: PathT = (),
         cli: bool = False,
     ) -> dict[str, Any] | None:
         env: dict[str, Any] = {}
@@ -197,7 +206,11 @@ class Resolver:
             if pname in given:
                 value, vloc = given[pname]
             elif decl.required:
-                how = f"pass --set {pname}=..." if cli else f"add `{pname}: ...` to the node"
+                how = (
+                    f"pass --set {pname}=... or add `{pname}: ...` to `example:`"
+                    if cli
+                    else f"add `{pname}: ...` to the node"
+                )
                 self.errors.add(
                     ResolveError(
                         f"block {name!r} needs parameter {pname!r} ({decl.type})", call_loc, hint=how
@@ -206,7 +219,7 @@ class Resolver:
                 ok = False
                 continue
             else:
-                vloc = doc.loc(("params", pname, "default"))
+                vloc = doc.loc((*base, "params", pname, "default"))
                 try:
                     value = resolve_value(decl.default, env, vloc)
                 except NetdslError as e:
@@ -231,15 +244,19 @@ class Resolver:
         scope.params = {**env, **{k: v for k, (v, _) in scope.dim_params.items()}}
         if not ok:
             return None
-        env = self._vars(bdef.vars, doc, ("vars",), env)
+        env = self._vars(bdef.vars, doc, (*base, "vars"), env)
+        if any(v is FAILED for v in env.values()):
+            return None  # reported
         for i, rule in enumerate(bdef.require):
             check, message = (rule, None) if isinstance(rule, str) else (rule.check, rule.message)
-            rloc = doc.loc(("require", i))
+            rloc = doc.loc((*base, "require", i) if isinstance(rule, str) else (*base, "require", i, "check"))
             text = check.strip()
             expr = text if text.startswith("${") else "${" + text + "}"
             try:
                 result = resolve_value(expr, env, rloc)
             except NetdslError as e:
+                if expr is not text and e.loc.col > 2:  # point into the rule as written, without '${'
+                    e.loc = replace(e.loc, col=e.loc.col - 2, end_col=max(0, e.loc.end_col - 2))
                 self.errors.add(e)
                 ok = False
                 continue
@@ -256,13 +273,12 @@ class Resolver:
         out = []
         for name, decl in spec.inputs.items():
             d = decl if isinstance(decl, InputDecl) else InputDecl(shape=decl)
-            loc = doc.loc(("inputs", name))
             try:
-                shape = resolve_value(list(d.shape), env, loc)
+                shape = _shape(d.shape, env, doc, _shape_path(decl, ("inputs", name)))
             except NetdslError as e:
                 self.errors.add(e)
                 shape = []
-            out.append(GraphInput(name, _dims(shape, loc), d.dtype, doc.key_loc(("inputs", name))))
+            out.append(GraphInput(name, shape, d.dtype, doc.key_loc(("inputs", name))))
         return out
 
     def _inline(self, blocks: Mapping[str, BlockDef], doc: Doc) -> dict[str, BlockSource]:
@@ -282,6 +298,7 @@ class Resolver:
     def _body(self, ctx: Ctx, body: BlockBody, inputs: Mapping[str, Ref]) -> list[tuple[str, Ref, SourceLoc]]:
         table: dict[str, Any] = {k: [v] for k, v in inputs.items()}
         named: dict[str, dict[str, Ref]] = {}
+        errors_before = len(self.errors.errors)
         order = self._order(ctx, body, set(table))
         table.update({n: FAILED for n in body.nodes if n not in order})  # in a cycle, reported
         for name in order:
@@ -293,7 +310,8 @@ class Resolver:
                 table[name] = FAILED
             except _Reported:
                 table[name] = FAILED
-        self._warn_unused(ctx, body, table)
+        if len(self.errors.errors) == errors_before:  # with errors, 'unused' is often their echo
+            self._warn_unused(ctx, body, table)
         outs: list[tuple[str, Ref, SourceLoc]] = []
         raw = body.outputs
         items = (
@@ -309,10 +327,12 @@ class Resolver:
             )
             loc = ctx.doc.loc(path)
             try:
-                target = resolve_value(ref, ctx.env, loc)
+                target = self._eval(ref, ctx.env, loc)
                 r = self._ref(str(target), table, named, loc)
             except NetdslError as e:
                 self.errors.add(e)
+                continue
+            except _Reported:
                 continue
             if r is not None:
                 outs.append((str(oname), r, loc))
@@ -350,11 +370,11 @@ class Resolver:
                     heapq.heappush(heap, index[u])
         if len(order) < len(names):
             stuck = [n for n in names if pending[n] > 0]
-            cycle = _find_cycle(stuck, deps)
+            cycle = _find_cycle(stuck, deps)[::-1]  # in the direction data flows
             first = cycle[0]
             self.errors.add(
                 ResolveError(
-                    "the graph has a cycle: " + " -> ".join((*cycle, first)),
+                    "the graph has a cycle: " + " -> ".join((*cycle, first)) + " (each feeds the next)",
                     ctx.doc.loc((*ctx.base, "nodes", first, "in")),
                     hint="a node cannot use its own output, directly or through other nodes",
                 )
@@ -368,7 +388,7 @@ class Resolver:
         doc = ctx.doc
         loc = doc.key_loc(path)
         if spec.when is not None:
-            keep = resolve_value(spec.when, ctx.env, doc.loc((*path, "when")))
+            keep = self._eval(spec.when, ctx.env, doc.loc((*path, "when")))
             if not isinstance(keep, bool):
                 raise ResolveError(
                     f"`when` must be true or false, got {describe(keep)}", doc.loc((*path, "when"))
@@ -378,24 +398,25 @@ class Resolver:
         count = 1
         if spec.repeat is not None:
             rloc = doc.loc((*path, "repeat"))
-            count_v = resolve_value(spec.repeat, ctx.env, rloc)
+            count_v = self._eval(spec.repeat, ctx.env, rloc)
             if not isinstance(count_v, int) or isinstance(count_v, bool) or not 1 <= count_v <= MAX_REPEAT:
                 raise ResolveError(
                     f"`repeat` must be an integer from 1 to {MAX_REPEAT}, got {describe(count_v)}", rloc
                 )
             count = count_v
-        raw_in = resolve_value(spec.in_, ctx.env, doc.loc((*path, "in")))
+        raw_in = self._eval(spec.in_, ctx.env, doc.loc((*path, "in")))
+        in_path = (*path, "in")
         if isinstance(raw_in, str):
-            given: list[tuple[str | None, str]] = [(None, raw_in)]
+            given: list[tuple[str | None, str, PathT]] = [(None, raw_in, in_path)]
         elif isinstance(raw_in, list):
-            given = [(None, str(r)) for r in raw_in]
+            given = [(None, str(r), (*in_path, i)) for i, r in enumerate(raw_in)]
         elif isinstance(raw_in, dict):
-            given = [(str(k), str(v)) for k, v in raw_in.items()]
+            given = [(str(k), str(v), (*in_path, str(k))) for k, v in raw_in.items()]
         else:
             given = []
         refs: list[tuple[str | None, Ref]] = []
-        for key, text in given:
-            r = self._ref(text, table, named, doc.loc((*path, "in")))
+        for key, text, item_path in given:
+            r = self._ref(text, table, named, doc.loc(item_path))
             if r is None:
                 return FAILED
             refs.append((key, r))
@@ -408,7 +429,7 @@ class Resolver:
                 env[spec.repeat_var] = i
             if i > 0:
                 refs = [(refs[0][0], outputs[0]), *refs[1:]] if refs else refs
-            attrs = {k: resolve_value(v, env, doc.loc((*path, k))) for k, v in spec.attrs.items()}
+            attrs = {k: self._eval(v, env, doc.loc((*path, k))) for k, v in spec.attrs.items()}
             repeat = (prefix, i, count) if spec.repeat is not None else None
             if spec.op is not None:
                 outputs = self._op(ctx, spec, node_id, path, attrs, refs, loc)
@@ -485,9 +506,23 @@ class Resolver:
         n_out = opdef.outputs(model)
         expect = None
         if spec.expect is not None:
-            eloc = doc.loc((*path, "expect"))
-            expect = _dims(resolve_value(list(spec.expect), ctx.env, eloc), eloc)
-        self._add(Node(node_id, spec.op, model, inputs, loc, ctx.scope, dict(node_init or {}), expect, n_out))
+            if any(ctx.env.get(n) is FAILED for n in _names(spec.expect)):
+                raise _Reported
+            expect = _shape(spec.expect, ctx.env, doc, (*path, "expect"))
+        self._add(
+            Node(
+                node_id,
+                spec.op,
+                model,
+                inputs,
+                loc,
+                ctx.scope,
+                dict(node_init or {}),
+                expect,
+                n_out,
+                {k: doc.key_loc((*path, "init", k)) for k in node_init or {}},
+            )
+        )
         return [Ref(node_id, i) for i in range(n_out)]
 
     def _check_init(self, opdef: Any, pname: str, init: Any, doc: Doc, path: PathT) -> None:
@@ -547,7 +582,7 @@ class Resolver:
             )
         scope = Scope(node_id, bname, ctx.scope, loc, repeat=repeat)
         given = {k: (v, doc.loc((*path, k))) for k, v in attrs.items()}
-        env = self._params(bdef, given, src.doc, loc, bname, scope)
+        env = self._params(bdef, given, src.doc, loc, bname, scope, src.path)
         if env is None:
             raise _Reported
         names = list(bdef.inputs)
@@ -560,8 +595,8 @@ class Resolver:
         scope.input_refs = dict(zip(names, inputs, strict=True))
         for iname, decl in bdef.inputs.items():
             d = decl if isinstance(decl, InputDecl) else InputDecl(shape=decl)
-            iloc = src.doc.loc((*src.path, "inputs", iname))
-            scope.input_decls[iname] = (_dims(resolve_value(list(d.shape), env, iloc), iloc), loc)
+            ipath = _shape_path(decl, (*src.path, "inputs", iname))
+            scope.input_decls[iname] = (_shape(d.shape, env, src.doc, ipath), loc)
         inner = Ctx(
             src.doc,
             src.path,
@@ -571,8 +606,16 @@ class Resolver:
             (*ctx.stack, bname),
         )
         outs = self._body(inner, bdef, scope.input_refs)
+        if len(outs) < _count_outputs(bdef.outputs):
+            raise _Reported  # the block's body failed; its errors are reported
         named[local] = {n: r for n, r, _ in outs}
         return [r for _, r, _ in outs]
+
+    def _eval(self, value: Any, env: Mapping[str, Any], loc: SourceLoc) -> Any:
+        """Evaluate a spec value; silently give up when it uses a variable whose error is reported."""
+        if any(env.get(n) is FAILED for n in _names(value)):
+            raise _Reported
+        return resolve_value(value, env, loc)
 
     def _add(self, node: Node) -> None:
         if len(self.nodes) >= MAX_NODES:
@@ -639,6 +682,18 @@ class Resolver:
                 )
 
 
+def _names(value: Any) -> frozenset[str]:
+    """Names a value's expressions use (none for a broken expression: evaluating it reports it)."""
+    try:
+        return referenced_names(value)
+    except NetdslError:
+        return frozenset()
+
+
+def _count_outputs(raw: dict[str, str] | list[str] | str) -> int:
+    return 1 if isinstance(raw, str) else len(raw)
+
+
 def _find_cycle(stuck: list[str], deps: dict[str, set[str]]) -> list[str]:
     stuck_set = set(stuck)
     start = stuck[0]
@@ -689,11 +744,24 @@ def _order_inputs(
     return out
 
 
-def _dims(shape: Any, loc: SourceLoc) -> list[int | str]:
-    if not isinstance(shape, list):
-        raise ResolveError(f"a shape is a list of dims, got {describe(shape)}", loc)
+def _shape_path(decl: Any, path: PathT) -> PathT:
+    return (*path, "shape") if isinstance(decl, InputDecl) else path
+
+
+def _shape(dims: list[int | str], env: Mapping[str, Any], doc: Doc, path: PathT) -> list[int | str]:
+    """Evaluate the expressions of a declared shape; each error is located at its dim."""
     out: list[int | str] = []
-    for d in shape:
+    for i, raw in enumerate(dims):
+        loc = doc.loc((*path, i))
+        try:
+            d = resolve_value(raw, env, loc)
+        except NetdslError as e:
+            if e.message.startswith("unknown name") and isinstance(raw, str) and raw.startswith("$"):
+                e.hint = (
+                    f"if {raw.lstrip('$').strip('{}')} is a symbolic dim, write it without `$` "
+                    "(`$name` is for variables and parameters)"
+                )
+            raise
         if isinstance(d, bool) or not isinstance(d, int | str):
             raise ResolveError(f"a dim is an integer or a name, got {describe(d)}", loc)
         if isinstance(d, int) and d < 0:

@@ -15,6 +15,7 @@ from .errors import ErrorCollector, NetdslError, ShapeError, SourceLoc
 from .expr import evaluate, parse
 from .ir import Graph, Node, Ref, Scope
 from .ops.base import Attrs
+from .suggest import did_you_mean
 from .symbolic import Sym, SymbolicError, format_shape
 from .types import ParamSpec, TensorType
 
@@ -168,8 +169,18 @@ class ShapeInference:
         except SymbolicError as e:
             raise ShapeError(f"{node.op}: {e}", node.loc) from None
         except NetdslError as e:
-            raise type(e)(f"{node.op}: {e.message}", node.loc, expected=e.expected, hint=e.hint) from None
+            text = e.message if e.message.startswith(node.op) else f"{node.op}: {e.message}"
+            raise type(e)(text, node.loc, expected=e.expected, hint=e.hint) from None
         _check_sizes(node, outs, params)
+        for pname in node.init:
+            if pname not in params:
+                have = [k for k in params if k]
+                raise ShapeError(
+                    f"`init`: {node.op} has no parameter {pname!r}" + ("" if have else " (it has none)"),
+                    node.init_locs.get(pname, node.loc),
+                    expected=have or None,
+                    hint=did_you_mean(pname, have),
+                )
         if len(outs) != node.num_outputs:
             raise ShapeError(f"{node.op} produced {len(outs)} outputs, expected {node.num_outputs}", node.loc)
         if node.expect is not None:

@@ -382,6 +382,14 @@ def _syntax_error(e: yaml.MarkedYAMLError, file: str, text: str) -> SpecSyntaxEr
         hint = _TAB_HINT
     elif "'\\t'" in (e.problem or ""):
         hint = "use spaces instead of tabs between YAML tokens (a tab can appear inside a quoted string)"
+    elif "flow" in (e.context or "") and e.context_mark is not None and mark is not None:
+        opener = "[" if "sequence" in (e.context or "") else "{"
+        closer = "]" if opener == "[" else "}"
+        where = f"line {e.context_mark.line + 1}, column {e.context_mark.column + 1}"
+        hint = f"is the '{opener}' opened at {where} closed? (a flow collection ends with '{closer}')"
+    elif "<block end>" in (e.problem or "") or "<block mapping start>" in (e.problem or ""):
+        message = "YAML syntax: this line's indentation does not match the keys above it"
+        hint = "indent keys of one mapping by the same number of spaces"
     return SpecSyntaxError(message, _mark_loc(file, text, mark), hint=hint)
 
 

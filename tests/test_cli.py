@@ -90,10 +90,10 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
     assert "Traceback" not in err
 
 
-def test_unknown_variant_is_a_spec_error(capsys: pytest.CaptureFixture[str], in_root: Path) -> None:
+def test_unknown_variant_is_a_usage_error(capsys: pytest.CaptureFixture[str], in_root: Path) -> None:
     code, _, err = run(["build", "specs/tiny_cnn.yaml", "--variant", "wdie"], capsys)
-    assert code == 1
-    assert "unknown variant 'wdie'" in err and "did you mean 'wide'" in err
+    assert code == 2
+    assert "has no variant 'wdie'" in err and "did you mean 'wide'" in err
 
 
 def test_build_prints_summary(capsys: pytest.CaptureFixture[str], in_root: Path) -> None:

@@ -55,15 +55,7 @@ INTERNAL_NAMES = re.compile(
 
 #: Cases whose current output breaks an invariant: their invariant test is an expected failure
 #: (strict, so it fails once netdsl is fixed: then drop the entry and regenerate the golden).
-KNOWN_ISSUES: dict[str, str] = {
-    "30_expr_division_by_zero": "a failed variable cascades: 'expected an integer, got _Failed'",
-    "31_expr_power_too_large": "a failed variable cascades: 'expected an integer, got _Failed'",
-    "32_cyclic_vars": "a failed variable cascades: 'expected an integer, got _Failed'",
-    "69_input_dtype_invalid": "the path names the pydantic model: [inputs.x.InputDecl]",
-    "71_outputs_empty": "a network without outputs is accepted (exit 0)",
-    "72_init_unknown_parameter": "validate accepts init of a parameter the op lacks; only build fails",
-    "73_inline_block_var_error": "a failed block variable cascades: 'got _Failed' and 'has no outputs'",
-}
+KNOWN_ISSUES: dict[str, str] = {}
 
 
 def expected_exit(case: Path) -> int:

@@ -103,7 +103,7 @@ def test_variable_cycle() -> None:
 
 def test_graph_cycle() -> None:
     msgs = errors(net("  a: {op: relu, in: out}\n  out: {op: relu, in: a}\n"))
-    assert msgs == ["the graph has a cycle: a -> out -> a"]
+    assert msgs == ["the graph has a cycle: a -> out -> a (each feeds the next)"]
 
 
 def test_repeat_var_and_when() -> None:

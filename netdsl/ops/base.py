@@ -104,8 +104,8 @@ def register(op: OpDef) -> OpDef:
 # ---------------------------------------------------------------- shape helpers
 
 
-def fail(message: str) -> ShapeError:
-    return ShapeError(message)
+def fail(message: str, hint: str | None = None) -> ShapeError:
+    return ShapeError(message, hint=hint)
 
 
 def shp(t: TensorType | Sequence[Sym | int]) -> str:

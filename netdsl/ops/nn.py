@@ -16,7 +16,6 @@ from .base import (
     positive,
     prod,
     register,
-    same_dim,
     same_type,
     shp,
 )
@@ -33,7 +32,11 @@ def _concrete(d: Sym, what: str, attr: str) -> int:
 def _features(given: int | None, actual: Sym, attr: str, what: str) -> int:
     if given is None:
         return _concrete(actual, what, attr)
-    same_dim(actual, given, f"{what} is {actual} but {attr} = {given}")
+    if actual != given:
+        raise fail(
+            f"{what} is {actual} but {attr} = {given}",
+            hint=f"`{attr}` is inferred from the input: remove it, or feed this node a tensor with {given}",
+        )
     return given
 
 

@@ -223,11 +223,16 @@ register(
 def _cat_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
     first = ins[0]
     d = norm_dim(a.dim, first.rank)
+    shapes = ", ".join(shp(t) for t in ins)
     for t in ins[1:]:
-        if t.rank != first.rank or any(t.shape[i] != first.shape[i] for i in range(first.rank) if i != d):
-            raise fail(
-                f"cat along dim {a.dim}: shapes {', '.join(shp(t) for t in ins)} differ outside dim {a.dim}"
-            )
+        if t.rank != first.rank:
+            raise fail(f"cat along dim {a.dim}: shapes {shapes} have different ranks")
+        for i in range(first.rank):
+            if i != d and t.shape[i] != first.shape[i]:
+                raise fail(
+                    f"cat along dim {a.dim}: shapes {shapes} differ in dim {i} ({first.shape[i]} vs "
+                    f"{t.shape[i]}); only dim {a.dim} may differ"
+                )
     out = TensorType(
         (*first.shape[:d], sum_dims(ins, d), *first.shape[d + 1 :]), promote([t.dtype for t in ins])
     )
