@@ -371,6 +371,8 @@ class Resolver:
         if len(order) < len(names):
             stuck = [n for n in names if pending[n] > 0]
             cycle = _find_cycle(stuck, deps)[::-1]  # in the direction data flows
+            start = min(range(len(cycle)), key=lambda i: index[cycle[i]])  # from the first in the spec
+            cycle = cycle[start:] + cycle[:start]
             first = cycle[0]
             self.errors.add(
                 ResolveError(
