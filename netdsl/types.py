@@ -29,6 +29,14 @@ def promote(dtypes: Sequence[str], scalar: object = None) -> str:
     return best
 
 
+def prod(dims: Sequence[Sym | int]) -> Sym:
+    """The product of dims (symbolic)."""
+    n = Sym.const(1)
+    for d in dims:
+        n = n * d
+    return n
+
+
 @dataclass(frozen=True)
 class TensorType:
     """The statically known type of one tensor."""
@@ -45,10 +53,7 @@ class TensorType:
         return len(self.shape)
 
     def numel(self) -> Sym:
-        n = Sym.const(1)
-        for d in self.shape:
-            n = n * d
-        return n
+        return prod(self.shape)
 
     def with_shape(self, shape: Sequence[Sym | int]) -> TensorType:
         return TensorType(tuple(Sym.of(d) for d in shape), self.dtype)
@@ -66,7 +71,4 @@ class ParamSpec:
 
     @property
     def numel(self) -> Sym:
-        n = Sym.const(1)
-        for d in self.shape:
-            n = n * d
-        return n
+        return prod(self.shape)

@@ -166,11 +166,16 @@ def positive(d: Sym, what: str) -> None:
         raise fail(f"{what} would be {d.value} (must be >= 1): the input is too small")
 
 
-def prod(dims: Sequence[Sym | int]) -> Sym:
-    n = Sym.const(1)
-    for d in dims:
-        n = n * d
-    return n
+IntOrList = int | list[int]
+
+
+def int_tuple(v: IntOrList, n: int, name: str) -> tuple[int, ...]:
+    """An attribute given as one int or as one int per spatial dim, as an n-tuple."""
+    if isinstance(v, int):
+        return (v,) * n
+    if len(v) != n:
+        raise fail(f"{name} must be one int or a list of {n} ints, got {v}")
+    return tuple(v)
 
 
 def same_type(_attrs: Any, ins: list[TensorType]) -> list[TensorType]:

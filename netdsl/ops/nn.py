@@ -5,22 +5,21 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..symbolic import Sym
-from ..types import ParamSpec, TensorType
+from ..types import ParamSpec, TensorType, prod
 from .base import (
     Attrs,
+    IntOrList,
     OpDef,
     fail,
+    int_tuple,
     need_float,
     need_min_rank,
     need_rank,
     positive,
-    prod,
     register,
     same_type,
     shp,
 )
-
-IntOrList = int | list[int]
 
 
 def _concrete(d: Sym, what: str, attr: str) -> int:
@@ -102,18 +101,10 @@ class ConvAttrs(Attrs):
     padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
 
 
-def _tuple(v: IntOrList, n: int, name: str) -> tuple[int, ...]:
-    if isinstance(v, int):
-        return (v,) * n
-    if len(v) != n:
-        raise fail(f"{name} must be one int or a list of {n} ints, got {v}")
-    return tuple(v)
-
-
 def _conv_geometry(a: ConvAttrs, n: int) -> tuple[tuple[int, ...], ...]:
-    k = _tuple(a.kernel_size, n, "kernel_size")
-    s = _tuple(a.stride, n, "stride")
-    d = _tuple(a.dilation, n, "dilation")
+    k = int_tuple(a.kernel_size, n, "kernel_size")
+    s = int_tuple(a.stride, n, "stride")
+    d = int_tuple(a.dilation, n, "dilation")
     if a.padding == "valid":
         p = (0,) * n
     elif a.padding == "same":
@@ -121,7 +112,7 @@ def _conv_geometry(a: ConvAttrs, n: int) -> tuple[tuple[int, ...], ...]:
             raise fail("padding 'same' needs stride 1")
         p = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d, strict=True))
     else:
-        p = _tuple(a.padding, n, "padding")
+        p = int_tuple(a.padding, n, "padding")
     for name, vals, lo in (("kernel_size", k, 1), ("stride", s, 1), ("dilation", d, 1), ("padding", p, 0)):
         if any(v < lo for v in vals):
             raise fail(f"{name} must be >= {lo}, got {list(vals)}")

@@ -8,10 +8,12 @@ from ..symbolic import Sym
 from ..types import TensorType, is_float
 from .base import (
     Attrs,
+    IntOrList,
     NoAttrs,
     OpDef,
     broadcast,
     fail,
+    int_tuple,
     need_float,
     need_min_rank,
     need_rank,
@@ -124,8 +126,6 @@ register(
 
 # ---------------------------------------------------------------- pooling
 
-IntOrList = int | list[int]
-
 
 class PoolAttrs(Attrs):
     kernel_size: IntOrList
@@ -142,22 +142,15 @@ class AvgPoolAttrs(PoolAttrs):
     count_include_pad: bool = True
 
 
-def _ints(v: IntOrList | None, n: int, name: str, default: tuple[int, ...] | None = None) -> tuple[int, ...]:
-    if v is None:
-        assert default is not None
-        return default
-    if isinstance(v, int):
-        return (v,) * n
-    if len(v) != n:
-        raise fail(f"{name} must be one int or a list of {n} ints, got {v}")
-    return tuple(v)
+def _ints(v: IntOrList | None, n: int, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    return default if v is None else int_tuple(v, n, name)
 
 
 def _pool_geometry(a: PoolAttrs, n: int) -> tuple[tuple[int, ...], ...]:
-    k = _ints(a.kernel_size, n, "kernel_size")
+    k = int_tuple(a.kernel_size, n, "kernel_size")
     s = _ints(a.stride, n, "stride", default=k)
-    p = _ints(a.padding, n, "padding")
-    d = _ints(getattr(a, "dilation", 1), n, "dilation")
+    p = int_tuple(a.padding, n, "padding")
+    d = int_tuple(getattr(a, "dilation", 1), n, "dilation")
     if any(v < 1 for v in k + s + d) or any(v < 0 for v in p):
         raise fail(f"kernel_size, stride, dilation must be >= 1 and padding >= 0; got {k}, {s}, {d}, {p}")
     if any(2 * pi > ki for pi, ki in zip(p, k, strict=True)):
@@ -227,14 +220,14 @@ def _make_adaptive(kind: str, n: int) -> None:
     def infer(a: AdaptiveAttrs, ins: list[TensorType]) -> list[TensorType]:
         x = ins[0]
         need_rank(x, [n + 1, n + 2], f"{name} input")
-        size = _ints(a.output_size, n, "output_size")
+        size = int_tuple(a.output_size, n, "output_size")
         if any(v < 1 for v in size):
             raise fail(f"output_size must be >= 1, got {list(size)}")
         return [x.with_shape((*x.shape[: x.rank - n], *size))]
 
     def lower(ctx: Any, a: AdaptiveAttrs, args: list[Any]) -> Any:
         return ctx.fn(
-            torch_fn(f"torch.nn.functional.{name}"), args[0], _ints(a.output_size, n, "output_size")
+            torch_fn(f"torch.nn.functional.{name}"), args[0], int_tuple(a.output_size, n, "output_size")
         )
 
     register(

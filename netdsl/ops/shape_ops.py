@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..symbolic import Sym
-from ..types import TensorType, promote
-from .base import Attrs, OpDef, broadcast, fail, norm_dim, prod, register, shp
+from ..types import TensorType, prod, promote
+from .base import Attrs, OpDef, broadcast, fail, norm_dim, register, shp
 
 DimList = list[int | str]
 
