@@ -17,7 +17,7 @@ from .ir import Graph
 from .library import BlockLibrary
 from .resolve import Resolver
 from .schema import BlockFile, NetworkFile
-from .shapes import ShapeResult, concrete_inputs, infer_shapes
+from .shapes import ShapeResult, concrete_inputs, infer_shapes, minimum_sizes
 from .types import TensorType
 from .validate import parse_spec, validate_spec
 from .yaml_loader import Doc, load_file, load_text
@@ -141,11 +141,34 @@ def check(
             explicit = bool(input_shapes or dims)
             if not errors.errors and (explicit or (concrete and _has_sizes(graph, sizes))):
                 infer_shapes(graph, concrete_inputs(graph, sizes, input_shapes), errors)
+                if any("too small" in e.message for e in errors.errors):
+                    _hint_minimum_size(graph, sizes, input_shapes, errors)
     except NetdslError as e:
         errors.add(e)
     result.errors = sorted(errors.errors, key=lambda e: (e.loc.file, e.loc.line, e.loc.col))
     result.warnings = errors.warnings
     return result
+
+
+def _hint_minimum_size(
+    graph: Graph,
+    sizes: Mapping[str, int],
+    input_shapes: Mapping[str, tuple[int, ...]] | None,
+    errors: ErrorCollector,
+) -> None:
+    """Add to 'input too small' errors the smallest sizes of the input's dims that would fit."""
+    given = dict(sizes)
+    for gi in graph.inputs:  # explicit shapes -> sizes of the symbolic dims
+        for d, v in zip(gi.shape, (input_shapes or {}).get(gi.name, ()), strict=False):
+            if isinstance(d, str):
+                given[d] = v
+    minimum = minimum_sizes(graph, given)
+    if not minimum:
+        return
+    text = ", ".join(f"{k} >= {v}" for k, v in minimum.items())
+    for e in errors.errors:
+        if "too small" in e.message:
+            e.hint = f"the smallest input that fits has {text}"
 
 
 def _has_sizes(graph: Graph, sizes: Mapping[str, int]) -> bool:

@@ -284,3 +284,39 @@ def concrete_inputs(
                 )
         out[gi.name] = TensorType.of(dims, gi.dtype)
     return out
+
+
+def _fits(graph: Graph, sizes: Mapping[str, int]) -> bool:
+    errs = ErrorCollector()
+    try:
+        infer_shapes(graph, concrete_inputs(graph, sizes), errs)
+    except NetdslError:
+        return False
+    return not errs.errors
+
+
+def minimum_sizes(graph: Graph, sizes: Mapping[str, int], limit: int = 1 << 16) -> dict[str, int]:
+    """For inputs that are too small: the smallest size of each symbolic dim that makes the graph
+    fit when the dims grow together (by doubling, then bisection); {} when growing does not help."""
+    names = sorted({d for gi in graph.inputs for d in gi.shape if isinstance(d, str) and d in sizes})
+    if not names or _fits(graph, sizes):
+        return {}
+
+    def scaled(k: int) -> dict[str, int]:  # every dim at least k (dims already larger keep their size)
+        return {**sizes, **{n: max(sizes[n], k) for n in names}}
+
+    hi = 1
+    while not _fits(graph, scaled(hi)):
+        hi *= 2
+        if hi > limit:
+            return {}
+    lo = hi // 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if _fits(graph, scaled(mid)) else (mid, hi)
+    out = {}
+    for n in names:  # dims that must grow (others are fine as they are)
+        trial = {**scaled(hi), n: sizes[n]}
+        if not _fits(graph, trial):
+            out[n] = hi
+    return out or {n: hi for n in names}

@@ -916,7 +916,7 @@ def test_conv_shape_rule_matches_torch(
         static = op.infer(attrs, [TensorType.of(x.shape)])[0]
     except ShapeError as e:
         assert f"kernel {k}" in e.message
-        assert any(f"input {size}" in e.message for size in sizes)
+        assert "too small" in e.message and str(tuple(x.shape)) in e.message
         with pytest.raises(RuntimeError):
             conv(x, w, stride=s, padding=pad, dilation=d, groups=groups)
         return
@@ -1071,7 +1071,7 @@ FAILURES: list[tuple[str, str, dict[str, Any], list[TensorType], list[str]]] = [
         "conv2d",
         {"out_channels": 4, "kernel_size": 5},
         [T(1, 3, 3, 8)],
-        ["input 3", "kernel 5"],
+        ["(1, 3, 3, 8)", "kernel 5"],
     ),
     (
         "conv-kernel-list",
@@ -1178,7 +1178,7 @@ FAILURES: list[tuple[str, str, dict[str, Any], list[TensorType], list[str]]] = [
     ("var-all-one", "var", {}, [T(1, 1)], ["(1, 1)", "1 element"]),
     ("mean-dim-twice", "mean", {"dim": [1, -1]}, [T(2, 3)], ["twice"]),
     ("sum-dim-range", "sum", {"dim": 2}, [T(2, 3)], ["dim 2", "rank 2"]),
-    ("max-pool-kernel-too-large", "max_pool2d", {"kernel_size": 5}, [T(1, 1, 3, 8)], ["input 3", "kernel 5"]),
+    ("max-pool-kernel-too-large", "max_pool2d", {"kernel_size": 5}, [T(1, 1, 3, 8)], ["(1, 1, 3, 8)", "kernel 5"]),
     ("avg-pool-padding", "avg_pool2d", {"kernel_size": 2, "padding": 2}, [T(1, 1, 8, 8)], ["half", "[2, 2]"]),
     ("max-pool-rank", "max_pool2d", {"kernel_size": 2}, [T(3, 4)], ["(3, 4)", "rank 3 or 4"]),
     ("avg-pool-list", "avg_pool1d", {"kernel_size": [2, 2]}, [T(1, 1, 8)], ["kernel_size", "list of 1"]),

@@ -143,7 +143,11 @@ def _make_conv(n: int) -> None:
         out = []
         for i in range(n):
             o = x.shape[2 + i] if a.padding == "same" else conv_out(x.shape[2 + i], k[i], s[i], p[i], d[i])
-            positive(o, f"{name} output size along {spatial[i]} (input {x.shape[2 + i]}, kernel {k[i]})")
+            positive(
+                o,
+                f"{name} of input {shp(x)}: the output size along {spatial[i]} "
+                f"(kernel {k[i]}, stride {s[i]}, padding {p[i]}, dilation {d[i]})",
+            )
             out.append(o)
         return [x.with_shape((x.shape[0], a.out_channels, *out))]
 

@@ -184,7 +184,11 @@ def _make_pool(kind: str, n: int) -> None:
                 o = _ceil_out(size, k[i], s[i], p[i], d[i])
             else:
                 o = conv_out(size, k[i], s[i], p[i], d[i])
-            positive(o, f"{name} output size along dim {lead + i} (input {size}, kernel {k[i]})")
+            positive(
+                o,
+                f"{name} of input {shp(x)}: the output size along dim {lead + i} "
+                f"(kernel {k[i]}, stride {s[i]}, padding {p[i]})",
+            )
             out.append(o)
         return [x.with_shape((*x.shape[:lead], *out))]
 
