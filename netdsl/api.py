@@ -17,7 +17,7 @@ from .ir import Graph
 from .library import BlockLibrary
 from .resolve import Resolver
 from .schema import BlockFile, NetworkFile
-from .shapes import ShapeResult, concrete_inputs, infer_shapes, minimum_sizes
+from .shapes import ShapeResult, Sizes, concrete_inputs, infer_shapes, minimum_sizes
 from .types import TensorType
 from .validate import parse_spec, validate_spec
 from .yaml_loader import Doc, load_file, load_text
@@ -152,7 +152,7 @@ def check(
 
 def _hint_minimum_size(
     graph: Graph,
-    sizes: Mapping[str, int],
+    sizes: Sizes,
     input_shapes: Mapping[str, tuple[int, ...]] | None,
     errors: ErrorCollector,
 ) -> None:
@@ -171,8 +171,8 @@ def _hint_minimum_size(
             e.hint = f"the smallest input that fits has {text}"
 
 
-def _has_sizes(graph: Graph, sizes: Mapping[str, int]) -> bool:
-    return all(isinstance(d, int) or d in sizes for gi in graph.inputs for d in gi.shape)
+def _has_sizes(graph: Graph, sizes: Sizes) -> bool:
+    return all(isinstance(d, int) or d.lstrip("*") in sizes for gi in graph.inputs for d in gi.shape)
 
 
 def build(

@@ -126,11 +126,11 @@ _BINOPS: dict[str, Callable[[Any, Any], Any]] = {
 }  # fmt: skip
 _CMPOPS: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq, "!=": operator.ne, "<": operator.lt,
-    "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "<=": operator.le, ">": operator.gt, ">=": operator.ge, "in": lambda a, b: a in b,
 }  # fmt: skip
 _CONSTS = {"true": True, "True": True, "false": False, "False": False, "null": None, "None": None}
-_KEYWORDS = {"and", "or", "not", "if", "else", *_CONSTS}
-_UNSUPPORTED = {"in", "is", "lambda", "for", "import", "def", "class", "yield", "await"}
+_KEYWORDS = {"and", "or", "not", "if", "else", "in", *_CONSTS}
+_UNSUPPORTED = {"is", "lambda", "for", "import", "def", "class", "yield", "await"}
 _BAD_HINTS = {
     ".": "attribute access is not supported",
     "=": "use '==' to compare; keyword arguments are not supported",
@@ -310,7 +310,7 @@ class _Parser:
             return Node(t.text, left.start, values[-1].end, None, tuple(values))
         if t.text in _CMPOPS:
             ops, comps = [t.text], [left, self.expr(bp)]
-            while self.tok.kind == "op" and self.tok.text in _CMPOPS:
+            while self.tok.kind in ("op", "kw") and self.tok.text in _CMPOPS:
                 ops.append(self.tok.text)
                 self.i += 1
                 comps.append(self.expr(bp))

@@ -107,7 +107,7 @@ class Graph:
     nodes: list[Node]
     outputs: list[tuple[str, Ref, SourceLoc]]
     root: Scope
-    dims: dict[str, int] = field(default_factory=dict)
+    dims: dict[str, int | list[int]] = field(default_factory=dict)
     variant: str | None = None
 
     def node_map(self) -> dict[str, Node]:

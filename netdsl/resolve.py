@@ -36,6 +36,13 @@ class _Failed:
 FAILED = _Failed()
 
 
+class _Absent:
+    """An optional block input that the instance leaves unconnected."""
+
+
+ABSENT = _Absent()
+
+
 class _Reported(Exception):
     """A node failed and its errors are already collected."""
 
@@ -101,6 +108,11 @@ class Resolver:
                 )
             values[key] = value
         env = self._vars(values, doc, ("vars",), {}, overridden=frozenset(overrides))
+        for name, decl in spec.inputs.items():
+            if _optional(decl):
+                self.errors.add(
+                    ResolveError("a network's inputs are all required", doc.loc(("inputs", name, "optional")))
+                )
         root = Scope("", None, None, doc.loc(()))
         inputs = self._graph_inputs(spec, doc, env)
         inline = self._inline(spec.blocks, doc)
@@ -134,13 +146,16 @@ class Resolver:
         given = {k: (v, doc.loc(("example", k))) for k, v in spec.example.items() if k in spec.params}
         given |= {k: (v, SourceLoc("--set", 0, 0, (k,))) for k, v in overrides.items()}
         call_loc = doc.key_loc(("example",)) if spec.example else loc
-        env = self._params(spec, given, doc, call_loc, spec.block, root, cli=True)
+        env = self._params(
+            spec, given, doc, call_loc, spec.block, root, initial=_has_inputs(spec, {}), cli=True
+        )
         if env is None:
             self.errors.raise_if_any()
             raise ResolveError("block parameters do not resolve", loc)
         inputs = self._graph_inputs(spec, doc, env)
         ctx = Ctx(doc, (), env, self._inline(spec.blocks, doc), root, (spec.block,))
-        outs = self._body(ctx, spec, {i.name: Ref(i.name) for i in inputs})
+        absent = {n: ABSENT for n, d in spec.inputs.items() if _optional(d)}
+        outs = self._body(ctx, spec, {**{i.name: Ref(i.name) for i in inputs}, **absent})
         return Graph(spec.block, "block", doc.file, inputs, self.nodes, outs, root, dict(spec.dims))
 
     # ------------------------------------------------------------ variables and parameters
@@ -198,9 +213,10 @@ class Resolver:
         name: str,
         scope: Scope,
         base: PathT = (),
+        initial: Mapping[str, Any] | None = None,
         cli: bool = False,
     ) -> dict[str, Any] | None:
-        env: dict[str, Any] = {}
+        env: dict[str, Any] = dict(initial or {})
         ok = True
         for pname, decl in bdef.params.items():
             if pname in given:
@@ -273,6 +289,8 @@ class Resolver:
         out = []
         for name, decl in spec.inputs.items():
             d = decl if isinstance(decl, InputDecl) else InputDecl(shape=decl)
+            if d.optional:
+                continue  # left unconnected when the block is built on its own
             try:
                 shape = _shape(d.shape, env, doc, _shape_path(decl, ("inputs", name)))
             except NetdslError as e:
@@ -295,8 +313,10 @@ class Resolver:
             out[name] = BlockSource(name, bdef, doc, ("blocks", name), "inline")
         return out
 
-    def _body(self, ctx: Ctx, body: BlockBody, inputs: Mapping[str, Ref]) -> list[tuple[str, Ref, SourceLoc]]:
-        table: dict[str, Any] = {k: [v] for k, v in inputs.items()}
+    def _body(
+        self, ctx: Ctx, body: BlockBody, inputs: Mapping[str, Ref | _Absent]
+    ) -> list[tuple[str, Ref, SourceLoc]]:
+        table: dict[str, Any] = {k: v if v is ABSENT else [v] for k, v in inputs.items()}
         named: dict[str, dict[str, Ref]] = {}
         errors_before = len(self.errors.errors)
         order = self._order(ctx, body, set(table))
@@ -397,63 +417,95 @@ class Resolver:
                 )
             if not keep:
                 return None
+        if spec.repeat is not None and spec.parallel is not None:
+            raise ResolveError("a node has `repeat` (a chain) or `parallel` (side by side), not both", loc)
+        mode_key = "repeat" if spec.repeat is not None else "parallel" if spec.parallel is not None else None
         count = 1
-        if spec.repeat is not None:
-            rloc = doc.loc((*path, "repeat"))
-            count_v = self._eval(spec.repeat, ctx.env, rloc)
+        if mode_key is not None:
+            rloc = doc.loc((*path, mode_key))
+            count_v = self._eval(getattr(spec, mode_key), ctx.env, rloc)
             if not isinstance(count_v, int) or isinstance(count_v, bool) or not 1 <= count_v <= MAX_REPEAT:
                 raise ResolveError(
-                    f"`repeat` must be an integer from 1 to {MAX_REPEAT}, got {describe(count_v)}", rloc
+                    f"`{mode_key}` must be an integer from 1 to {MAX_REPEAT}, got {describe(count_v)}", rloc
                 )
             count = count_v
-        raw_in = self._eval(spec.in_, ctx.env, doc.loc((*path, "in")))
+        refs = self._inputs(ctx, spec, path, table, named)
+        if refs is None:
+            return FAILED
+        op_name = None
+        if spec.op is not None:
+            op_name = self._eval(spec.op, ctx.env, doc.loc((*path, "op")))
+            if not isinstance(op_name, str):
+                raise ResolveError(f"`op` must name an op, got {describe(op_name)}", doc.loc((*path, "op")))
+        prefix = f"{ctx.scope.path}.{name}" if ctx.scope.path else name
+        outputs: Outputs = []
+        copies: Outputs = []
+        for i in range(count):
+            node_id = f"{prefix}.{i}" if mode_key else prefix
+            env = dict(ctx.env)
+            if spec.repeat_var:
+                env[spec.repeat_var] = i
+            if i > 0 and mode_key == "repeat" and refs:
+                refs = [(refs[0][0], outputs[0]), *refs[1:]]  # a chain: copy i reads copy i-1
+            attrs = {k: self._eval(v, env, doc.loc((*path, k))) for k, v in spec.attrs.items()}
+            repeat = (prefix, i, count) if mode_key else None
+            if op_name is not None:
+                outputs = self._op(ctx, spec, op_name, node_id, path, attrs, refs, loc)
+            else:
+                outputs = self._block(ctx, spec, node_id, path, attrs, refs, loc, repeat, named, name)
+            copies.append(outputs[0])
+        if mode_key == "parallel":
+            outputs = copies  # node.0 .. node.N-1 are the copies' (first) outputs
+            named.pop(name, None)
+        kind = op_name if op_name is not None else str(spec.block)
+        ctx.scope.entries.append(
+            Entry(name, prefix, kind, spec.block is not None, count if mode_key else None, tuple(outputs))
+        )
+        return outputs
+
+    def _inputs(
+        self, ctx: Ctx, spec: NodeSpec, path: PathT, table: dict[str, Any], named: dict[str, dict[str, Ref]]
+    ) -> list[tuple[str | None, Ref]] | None:
+        """The node's `in:` as (input name or None, ref); `node.*` stands for all outputs of a node."""
+        doc = ctx.doc
         in_path = (*path, "in")
+        raw_in = self._eval(spec.in_, ctx.env, doc.loc(in_path))
         if isinstance(raw_in, str):
             given: list[tuple[str | None, str, PathT]] = [(None, raw_in, in_path)]
         elif isinstance(raw_in, list):
             given = [(None, str(r), (*in_path, i)) for i, r in enumerate(raw_in)]
         elif isinstance(raw_in, dict):
             given = [(str(k), str(v), (*in_path, str(k))) for k, v in raw_in.items()]
-        else:
+        elif raw_in is None:
             given = []
+        else:
+            raise ResolveError(
+                f"`in` is a name, a list or a mapping, got {describe(raw_in)}", doc.loc(in_path)
+            )
         refs: list[tuple[str | None, Ref]] = []
         for key, text, item_path in given:
-            r = self._ref(text, table, named, doc.loc(item_path))
+            iloc = doc.loc(item_path)
+            if text.endswith(".*"):
+                outs = table.get(text[:-2])
+                if outs is FAILED:
+                    return None
+                if not isinstance(outs, list) or key is not None:
+                    raise ResolveError(
+                        f"{text!r}: `name.*` takes all outputs of a node in a list of inputs", iloc
+                    )
+                refs += [(None, r) for r in outs]
+                continue
+            r = self._ref(text, table, named, iloc)
             if r is None:
-                return FAILED
+                return None
             refs.append((key, r))
-        prefix = f"{ctx.scope.path}.{name}" if ctx.scope.path else name
-        outputs: Outputs = []
-        for i in range(count):
-            node_id = f"{prefix}.{i}" if spec.repeat is not None else prefix
-            env = dict(ctx.env)
-            if spec.repeat_var:
-                env[spec.repeat_var] = i
-            if i > 0:
-                refs = [(refs[0][0], outputs[0]), *refs[1:]] if refs else refs
-            attrs = {k: self._eval(v, env, doc.loc((*path, k))) for k, v in spec.attrs.items()}
-            repeat = (prefix, i, count) if spec.repeat is not None else None
-            if spec.op is not None:
-                outputs = self._op(ctx, spec, node_id, path, attrs, refs, loc)
-            else:
-                outputs = self._block(ctx, spec, node_id, path, attrs, refs, loc, repeat, named, name)
-        kind = spec.op if spec.op is not None else str(spec.block)
-        ctx.scope.entries.append(
-            Entry(
-                name,
-                prefix,
-                kind,
-                spec.block is not None,
-                count if spec.repeat is not None else None,
-                tuple(outputs),
-            )
-        )
-        return outputs
+        return refs
 
     def _op(
         self,
         ctx: Ctx,
         spec: NodeSpec,
+        op_name: str,
         node_id: str,
         path: PathT,
         attrs: dict[str, Any],
@@ -461,14 +513,13 @@ class Resolver:
         loc: SourceLoc,
     ) -> Outputs:
         doc = ctx.doc
-        assert spec.op is not None
-        opdef = REGISTRY.get(spec.op)
+        opdef = REGISTRY.get(op_name)
         if opdef is None:
             raise ResolveError(
-                f"unknown op {spec.op!r}",
+                f"unknown op {op_name!r}",
                 doc.loc((*path, "op")),
                 expected=REGISTRY,
-                hint=_op_hint(spec.op, self.library, ctx.inline),
+                hint=_op_hint(op_name, self.library, ctx.inline),
             )
         fields = opdef.attrs.model_fields
         node_init = spec.init
@@ -483,7 +534,7 @@ class Resolver:
         for k in attrs:
             if k not in fields:
                 raise ResolveError(
-                    f"op {spec.op!r} has no attribute {k!r}",
+                    f"op {op_name!r} has no attribute {k!r}",
                     doc.key_loc((*path, k)),
                     expected=fields or ["(none)"],
                     hint=did_you_mean(k, fields),
@@ -495,12 +546,12 @@ class Resolver:
 
             errs = model_errors(doc, exc, opdef.attrs, attrs, path)
             for e in errs:
-                e.message = f"op {spec.op!r}: {e.message}"
+                e.message = f"op {op_name!r}: {e.message}"
             raise NetdslErrors(errs) from None
-        inputs = _order_inputs(refs, opdef.inputs, opdef.variadic, spec.op, doc.loc((*path, "in")))
+        inputs = _order_inputs(refs, opdef.inputs, opdef.variadic, op_name, doc.loc((*path, "in")))
         if not opdef.arity_ok(len(inputs)):
             raise ResolveError(
-                f"op {spec.op!r} takes {opdef.arity_text()}, got {len(inputs)}",
+                f"op {op_name!r} takes {opdef.arity_text()}, got {len(inputs)}",
                 doc.loc((*path, "in")) if spec.in_ is not None else loc,
             )
         for pname, init in (node_init or {}).items():
@@ -514,7 +565,7 @@ class Resolver:
         self._add(
             Node(
                 node_id,
-                spec.op,
+                op_name,
                 model,
                 inputs,
                 loc,
@@ -583,19 +634,18 @@ class Resolver:
                 "`init` applies to ops; set initialisers inside the block", doc.loc((*path, "init"))
             )
         scope = Scope(node_id, bname, ctx.scope, loc, repeat=repeat)
+        scope.input_refs = _block_inputs(
+            bdef, refs, bname, doc.loc((*path, "in")) if spec.in_ is not None else loc
+        )
         given = {k: (v, doc.loc((*path, k))) for k, v in attrs.items()}
-        env = self._params(bdef, given, src.doc, loc, bname, scope, src.path)
+        env = self._params(
+            bdef, given, src.doc, loc, bname, scope, src.path, _has_inputs(bdef, scope.input_refs)
+        )
         if env is None:
             raise _Reported
-        names = list(bdef.inputs)
-        inputs = _order_inputs(refs, tuple(names), False, bname, doc.loc((*path, "in")))
-        if len(inputs) != len(names):
-            raise ResolveError(
-                f"block {bname!r} takes {len(names)} input(s) ({', '.join(names)}), got {len(inputs)}",
-                doc.loc((*path, "in")) if spec.in_ is not None else loc,
-            )
-        scope.input_refs = dict(zip(names, inputs, strict=True))
         for iname, decl in bdef.inputs.items():
+            if iname not in scope.input_refs:
+                continue
             d = decl if isinstance(decl, InputDecl) else InputDecl(shape=decl)
             ipath = _shape_path(decl, (*src.path, "inputs", iname))
             scope.input_decls[iname] = (_shape(d.shape, env, src.doc, ipath), loc)
@@ -607,7 +657,8 @@ class Resolver:
             scope,
             (*ctx.stack, bname),
         )
-        outs = self._body(inner, bdef, scope.input_refs)
+        absent = {n: ABSENT for n in bdef.inputs if n not in scope.input_refs}
+        outs = self._body(inner, bdef, {**scope.input_refs, **absent})
         if len(outs) < _count_outputs(bdef.outputs):
             raise _Reported  # the block's body failed; its errors are reported
         named[local] = {n: r for n, r, _ in outs}
@@ -653,6 +704,12 @@ class Resolver:
             )
         if entry is FAILED:
             return None
+        if entry is ABSENT:
+            raise ResolveError(
+                f"the optional input {text!r} is not connected here",
+                loc,
+                hint=f"switch this node off when it is missing: `when: $has_{text}`",
+            )
         if entry is None:
             raise ResolveError(f"{text!r} is switched off by its `when:` and has no outputs", loc)
         if not entry:
@@ -719,6 +776,46 @@ def _ref_strings(raw: Any) -> list[str]:
     if isinstance(raw, dict):
         return [str(v) for v in raw.values()]
     return []
+
+
+def _optional(decl: Any) -> bool:
+    return isinstance(decl, InputDecl) and decl.optional
+
+
+def _has_inputs(bdef: BlockBody, present: Mapping[str, Any]) -> dict[str, bool]:
+    """`has_<input>` for each optional input: whether it is connected."""
+    return {f"has_{n}": n in present for n, d in bdef.inputs.items() if _optional(d)}
+
+
+def _block_inputs(
+    bdef: BlockBody, refs: list[tuple[str | None, Ref]], what: str, loc: SourceLoc
+) -> dict[str, Ref]:
+    """Map a block instance's inputs (positional or by name) to its declared inputs."""
+    names = list(bdef.inputs)
+    if any(k is not None for k, _ in refs):
+        out = {}
+        for k, r in refs:
+            if k not in names:
+                raise ResolveError(
+                    f"block {what!r} has no input named {k!r}",
+                    loc,
+                    expected=names,
+                    hint=did_you_mean(str(k), names),
+                )
+            out[str(k)] = r
+    else:
+        if len(refs) > len(names):
+            raise ResolveError(
+                f"block {what!r} takes {len(names)} input(s) ({', '.join(names)}), got {len(refs)}", loc
+            )
+        out = {n: r for n, (_, r) in zip(names, refs, strict=False)}
+    missing = [n for n, d in bdef.inputs.items() if n not in out and not _optional(d)]
+    if missing:
+        raise ResolveError(
+            f"block {what!r} needs input {missing[0]!r} (its inputs: {', '.join(names)}), got {len(refs)}",
+            loc,
+        )
+    return out
 
 
 def _order_inputs(

@@ -15,7 +15,18 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 NODE_RE = re.compile(r"^[A-Za-z_0-9][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 DimEntry = int | str
 ParamType = Literal["int", "float", "bool", "str", "list", "dim", "any"]
-RESERVED_NODE_KEYS = ("op", "block", "in", "repeat", "repeat_var", "when", "init", "expect", "doc")
+RESERVED_NODE_KEYS = (
+    "op",
+    "block",
+    "in",
+    "repeat",
+    "parallel",
+    "repeat_var",
+    "when",
+    "init",
+    "expect",
+    "doc",
+)
 
 
 class Strict(BaseModel):
@@ -27,6 +38,9 @@ class InputDecl(Strict):
 
     shape: list[DimEntry] = Field(description="dims: ints, symbolic names (B, H) or ${expr}")
     dtype: Literal["float32", "float64", "float16", "bfloat16", "int64", "int32", "bool"] = "float32"
+    optional: bool = Field(
+        default=False, description="a block input that may be left unconnected (see has_<name>)"
+    )
     doc: str | None = None
 
 
@@ -63,8 +77,11 @@ class NodeSpec(BaseModel):
     repeat: int | str | None = Field(
         None, description="stack this node N times (module paths name.0 .. name.N-1)"
     )
+    parallel: int | str | None = Field(
+        None, description="N copies side by side on the same inputs (name.0 ...)"
+    )
     repeat_var: str | None = Field(
-        None, description="name of the repeat index, visible in this node's attributes"
+        None, description="name of the copy index, visible in this node's attributes"
     )
     when: bool | str | None = Field(None, description="keep this node only if the expression is true")
     init: str | dict[str, Any] | None = Field(
@@ -92,8 +109,8 @@ class BlockBody(Strict):
     doc: str | None = None
     inputs: dict[str, list[DimEntry] | InputDecl]
     vars: dict[str, Any] = Field(default_factory=dict)
-    dims: dict[str, int] = Field(
-        default_factory=dict, description="example sizes of symbolic dims for `build`"
+    dims: dict[str, int | list[int]] = Field(
+        default_factory=dict, description="example sizes of symbolic dims for `build` (a list for *S)"
     )
     nodes: dict[str, NodeSpec]
     outputs: dict[str, str] | list[str] | str

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import ErrorCollector, NetdslError, ShapeError, SourceLoc
 from .expr import evaluate, parse
@@ -28,7 +29,7 @@ class ShapeResult:
     types: dict[str, list[TensorType]] = field(default_factory=dict)
     attrs: dict[str, Attrs] = field(default_factory=dict)
     params: dict[str, dict[str, ParamSpec]] = field(default_factory=dict)
-    envs: dict[int, dict[str, Sym]] = field(default_factory=dict)
+    envs: dict[int, Env] = field(default_factory=dict)
     #: dims named by `expect:` -> what they stand for (``Hp`` -> ``(H - 1)//4 + 1``)
     aliases: dict[str, Sym] = field(default_factory=dict)
 
@@ -40,7 +41,7 @@ class ShapeResult:
         return [(n, self.type_of(r)) for n, r, _ in self.graph.outputs if r.node in self.types]
 
 
-def dim_value(entry: int | str | Sym, env: Mapping[str, Sym], loc: SourceLoc) -> Sym:
+def dim_value(entry: int | str | Sym, env: Mapping[str, Any], loc: SourceLoc) -> Sym:
     """Evaluate one dim entry (int, symbol name or dim expression such as 'H*W') over ``env``."""
     if isinstance(entry, Sym):
         return entry
@@ -55,8 +56,52 @@ def dim_value(entry: int | str | Sym, env: Mapping[str, Sym], loc: SourceLoc) ->
         raise ShapeError(f"dim {entry!r} is not an integer dim expression: {e}", loc) from None
 
 
-def unify(decl: list[int | str], actual: TensorType, env: dict[str, Sym], loc: SourceLoc, what: str) -> None:
+Env = dict[str, Any]  # symbol -> Sym, or variadic name -> tuple of Syms
+Sizes = Mapping[str, int | list[int]]  # example sizes: a dim -> int, a variadic *S -> list
+
+
+def _star(decl: list[int | str]) -> int | None:
+    """Index of the variadic entry ``*S`` of a declared shape, if any."""
+    stars = [i for i, d in enumerate(decl) if isinstance(d, str) and d.startswith("*")]
+    return stars[0] if stars else None
+
+
+def dim_list(entries: list[Any], env: Mapping[str, Any], loc: SourceLoc) -> list[Sym]:
+    """Evaluate a list of dim entries; ``*S`` splices the dims bound to the variadic name S."""
+    out: list[Sym] = []
+    for e in entries:
+        if isinstance(e, str) and e.startswith("*"):
+            value = env.get(e[1:])
+            if not isinstance(value, tuple):
+                raise ShapeError(
+                    f"{e!r}: no variadic dims named {e[1:]!r} (bind them in an input: [B, C, *S])", loc
+                )
+            out.extend(value)
+        else:
+            out.append(dim_value(e, env, loc))
+    return out
+
+
+def unify(decl: list[int | str], actual: TensorType, env: Env, loc: SourceLoc, what: str) -> None:
     """Match a declared shape against an actual type, binding new symbol names into ``env``."""
+    star = _star(decl)
+    if star is not None:
+        fixed = len(decl) - 1
+        if actual.rank < fixed:
+            raise ShapeError(
+                f"{what} expects rank >= {fixed} {format_shape(decl)}, got {actual} (rank {actual.rank})", loc
+            )
+        name = str(decl[star])[1:]
+        cut = actual.rank - (fixed - star)
+        rest = tuple(actual.shape[star:cut])
+        if name in env and env[name] != rest:
+            raise ShapeError(
+                f"{what}: *{name} is {format_shape(env[name])} but the input has {format_shape(rest)}", loc
+            )
+        env[name] = rest
+        head = TensorType(actual.shape[:star] + actual.shape[cut:], actual.dtype)
+        unify([d for i, d in enumerate(decl) if i != star], head, env, loc, what)
+        return
     if len(decl) != actual.rank:
         raise ShapeError(
             f"{what} expects rank {len(decl)} {format_shape(decl)}, got {actual} (rank {actual.rank})", loc
@@ -82,7 +127,7 @@ class ShapeInference:
 
     def run(self, inputs: Mapping[str, TensorType] | None) -> ShapeResult:
         g = self.graph
-        root_env: dict[str, Sym] = {}
+        root_env: Env = {}
         for gi in g.inputs:
             if inputs is not None and gi.name in inputs:
                 t = inputs[gi.name]
@@ -92,10 +137,14 @@ class ShapeInference:
                     self.errors.add(e)
                     continue
             else:
-                dims = [
-                    Sym.const(d) if isinstance(d, int) else self._input_dim(d, root_env, gi.loc)
-                    for d in gi.shape
-                ]
+                dims: list[Sym] = []
+                for d in gi.shape:
+                    if isinstance(d, int):
+                        dims.append(Sym.const(d))
+                    elif d.startswith("*"):
+                        dims.extend(self._variadic(d[1:], root_env, gi.loc))
+                    else:
+                        dims.append(self._input_dim(d, root_env, gi.loc))
                 t = TensorType(tuple(dims), gi.dtype)
             self.result.types[gi.name] = [TensorType(t.shape, gi.dtype)]
         self.result.envs[id(g.root)] = root_env
@@ -107,15 +156,31 @@ class ShapeInference:
                 self.errors.add(_in_context(e, node))
         return self.result
 
-    def _input_dim(self, d: str, env: dict[str, Sym], loc: SourceLoc) -> Sym:
+    def _variadic(self, name: str, env: Env, loc: SourceLoc) -> tuple[Sym, ...]:
+        """Symbolic dims for an input's ``*S``: as many as ``dims: {S: [...]}`` has sizes."""
+        if name not in env:
+            example = self.graph.dims.get(name)
+            if not isinstance(example, list):
+                raise ShapeError(
+                    f"how many dims does *{name} stand for? give example sizes: `dims: {{{name}: [8, 8]}}`",
+                    loc,
+                )
+            env[name] = tuple(self._input_dim(f"{name}{k + 1}", env, loc) for k in range(len(example)))
+        value = env[name]
+        assert isinstance(value, tuple)
+        return value
+
+    def _input_dim(self, d: str, env: Env, loc: SourceLoc) -> Sym:
         if d not in env:
             if not IDENT.match(d):
                 raise ShapeError(f"an input dim is an integer or a name, got {d!r}", loc)
             env[d] = Sym.var(d)
             self.result.aliases[d] = env[d]
-        return env[d]
+        value = env[d]
+        assert isinstance(value, Sym)
+        return value
 
-    def env(self, scope: Scope) -> dict[str, Sym] | None:
+    def env(self, scope: Scope) -> Env | None:
         """The symbol table of a block instance, bound on first use."""
         key = id(scope)
         if key in self.bound:
@@ -125,7 +190,7 @@ class ShapeInference:
         parent = self.env(scope.parent)
         if parent is None:
             return None
-        env: dict[str, Sym] = {}
+        env: Env = {}
         try:
             for name, (value, loc) in scope.dim_params.items():
                 env[name] = dim_value(value, parent, loc)
@@ -161,7 +226,7 @@ class ShapeInference:
             for f in dim_fields:
                 value = getattr(attrs, f)
                 if value is not None:
-                    update[f] = [dim_value(v, env, node.loc) for v in value]
+                    update[f] = dim_list(value, env, node.loc)
             attrs = attrs.model_copy(update=update)
         try:
             outs = opdef.infer(attrs, ins)
@@ -189,7 +254,7 @@ class ShapeInference:
         self.result.params[node.id] = params
         self.result.types[node.id] = outs
 
-    def _expect(self, node: Node, out: TensorType, env: dict[str, Sym]) -> TensorType:
+    def _expect(self, node: Node, out: TensorType, env: Env) -> TensorType:
         """Check `expect:`; names it introduces become new symbolic dims (``Hp`` rather than
         ``(H - 1)//4 + 1``), so that later shapes read in the names the spec author chose."""
         assert node.expect is not None
@@ -257,7 +322,7 @@ def infer_shapes(
 
 def concrete_inputs(
     graph: Graph,
-    sizes: Mapping[str, int],
+    sizes: Sizes,
     shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> dict[str, TensorType]:
     """Concrete input types from explicit shapes, or from symbol sizes (``dims:``, ``--dim``)."""
@@ -270,8 +335,10 @@ def concrete_inputs(
         for d in gi.shape:
             if isinstance(d, int):
                 dims.append(d)
+            elif d.startswith("*") and isinstance(sizes.get(d[1:]), list):
+                dims.extend(sizes[d[1:]])  # type: ignore[arg-type]
             elif d in sizes:
-                dims.append(sizes[d])
+                dims.append(sizes[d])  # type: ignore[arg-type]
             else:
                 from .errors import UsageError
 
@@ -286,7 +353,7 @@ def concrete_inputs(
     return out
 
 
-def _fits(graph: Graph, sizes: Mapping[str, int]) -> bool:
+def _fits(graph: Graph, sizes: Sizes) -> bool:
     errs = ErrorCollector()
     try:
         infer_shapes(graph, concrete_inputs(graph, sizes), errs)
@@ -295,15 +362,16 @@ def _fits(graph: Graph, sizes: Mapping[str, int]) -> bool:
     return not errs.errors
 
 
-def minimum_sizes(graph: Graph, sizes: Mapping[str, int], limit: int = 1 << 16) -> dict[str, int]:
+def minimum_sizes(graph: Graph, sizes: Sizes, limit: int = 1 << 16) -> dict[str, int]:
     """For inputs that are too small: the smallest size of each symbolic dim that makes the graph
     fit when the dims grow together (by doubling, then bisection); {} when growing does not help."""
-    names = sorted({d for gi in graph.inputs for d in gi.shape if isinstance(d, str) and d in sizes})
+    ints = {k: v for k, v in sizes.items() if isinstance(v, int)}
+    names = sorted({d for gi in graph.inputs for d in gi.shape if isinstance(d, str) and d in ints})
     if not names or _fits(graph, sizes):
         return {}
 
-    def scaled(k: int) -> dict[str, int]:  # every dim at least k (dims already larger keep their size)
-        return {**sizes, **{n: max(sizes[n], k) for n in names}}
+    def scaled(k: int) -> dict[str, int | list[int]]:  # every dim at least k (larger ones keep their size)
+        return {**sizes, **{n: max(ints[n], k) for n in names}}
 
     hi = 1
     while not _fits(graph, scaled(hi)):
@@ -316,7 +384,7 @@ def minimum_sizes(graph: Graph, sizes: Mapping[str, int], limit: int = 1 << 16) 
         lo, hi = (lo, mid) if _fits(graph, scaled(mid)) else (mid, hi)
     out = {}
     for n in names:  # dims that must grow (others are fine as they are)
-        trial = {**scaled(hi), n: sizes[n]}
+        trial = {**scaled(hi), n: ints[n]}
         if not _fits(graph, trial):
             out[n] = hi
     return out or {n: hi for n in names}

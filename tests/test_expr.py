@@ -36,6 +36,9 @@ def err(source: str, env: dict[str, Any] | None = None) -> ExprError:
 
 
 VALID = [
+    ("2 in xs", True),
+    ("not 5 in xs and 'a' in s", True),
+    ("1 < 2 in xs", True),
     # literals
     ("42", 42),
     ("0x1F", 31),
@@ -233,7 +236,7 @@ PARSE_ERRORS = [
     ("18446744073709551616", 0, "integer literal too large"),
     ("lambda: 1", 0, "'lambda' is not supported"),
     ("[x for x in xs]", 3, "'for' is not supported"),
-    ("a in xs", 2, "'in' is not supported"),
+    ("a is xs", 2, "'is' is not supported"),
     ("a is None", 2, "'is' is not supported"),
     ("", 0, "empty expression"),
     ("   ", 0, "empty expression"),

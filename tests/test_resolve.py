@@ -199,3 +199,66 @@ def test_errors_are_netdsl_errors() -> None:
         netdsl.build(spec(net("  out: {op: relu, in: nope}\n")))
     assert isinstance(info.value, ValueError)
     assert "unknown node or input 'nope'" in str(info.value)
+
+
+FEATURES = """block: feat
+params:
+  c: {type: int, default: 4}
+  heads: {type: int, default: 3}
+  dimension: {type: int, default: 2}
+dims: {B: 2, S: [5, 6]}
+inputs:
+  x: [B, $c, "*S"]
+  mask: {shape: [B, 6, "*S"], optional: true}
+blocks:
+  head:
+    params: {c: {type: int}}
+    inputs: {x: [B, $c, N]}
+    nodes:
+      q: {op: conv1d, in: x, out_channels: 2, kernel_size: 1}
+    outputs: {y: q}
+nodes:
+  conv: {op: "conv${dimension}d", in: x, out_channels: $c, kernel_size: 1}
+  flat: {op: reshape, in: conv, shape: [B, $c, -1]}
+  layers: {block: head, parallel: $heads, in: flat, c: $c}
+  z: {op: cat, in: layers.*, dim: 1}
+  back: {op: reshape, in: z, shape: [B, "${2 * heads}", "*S"]}
+  masked: {op: mul, in: [back, mask], when: $has_mask}
+  out: {op: identity, in: "${'masked' if has_mask else 'back'}"}
+outputs: {y: out}
+"""
+
+
+def test_parallel_copies_star_inputs_variadic_dims_and_op_expressions() -> None:
+    gm = netdsl.build(spec(FEATURES))
+    assert [k for k in gm.state_dict() if k.startswith("layers")] == [
+        f"layers.{i}.q.{p}" for i in range(3) for p in ("weight", "bias")
+    ]
+    x = torch.randn(1, 4, 3, 7)  # *S binds (3, 7) at run time
+    assert tuple(gm(x).shape) == (1, 6, 3, 7)
+    assert "conv2d" in [n.op for n in netdsl.check(spec(FEATURES)).graph.nodes]  # type: ignore[union-attr]
+
+
+def test_optional_input_wired_in_a_network(tmp_path: Path) -> None:
+    (tmp_path / "feat.yaml").write_text(FEATURES)
+    body = net(
+        "  f: {block: feat, in: {x: x, mask: m}}\n",
+        inputs="{x: [B, 4, 3, 7], m: [B, 6, 3, 7]}",
+        outputs="{y: f}",
+    )
+    res = netdsl.check(spec(body), blocks_path=[tmp_path])
+    assert res.ok, [e.render() for e in res.errors]
+    assert "f.masked" in [n.id for n in res.graph.nodes]  # type: ignore[union-attr]
+    gm = netdsl.build(spec(body), blocks_path=[tmp_path])
+    x, m = torch.randn(2, 4, 3, 7), torch.randn(2, 6, 3, 7)
+    unmasked = netdsl.build(spec(body.replace("{x: x, mask: m}", "x")), blocks_path=[tmp_path])
+    unmasked.load_state_dict(gm.state_dict())
+    torch.testing.assert_close(gm(x, m), unmasked(x, m) * m)
+
+
+def test_unconnected_optional_input_needs_when() -> None:
+    body = FEATURES.replace(
+        "  masked: {op: mul, in: [back, mask], when: $has_mask}", "  masked: {op: mul, in: [back, mask]}"
+    )
+    msgs = errors(body)
+    assert any("optional input 'mask' is not connected" in m for m in msgs)

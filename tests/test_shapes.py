@@ -1,0 +1,103 @@
+"""The shape inference pass: symbolic dims, block unification, `expect`, concrete checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import netdsl
+from netdsl.shapes import concrete_inputs, infer_shapes, minimum_sizes
+from netdsl.symbolic import Sym
+
+FOLD = """network: fold
+inputs: {image: [B, 3, H, W]}
+dims: {B: 1, H: 16, W: 24}
+blocks:
+  fold:
+    params:
+      Hs: {type: dim}
+      Ws: {type: dim}
+      c: {type: int}
+    inputs: {x: [B, N, $c]}
+    nodes:
+      t: {op: transpose, in: x, dim0: 1, dim1: 2}
+      m: {op: reshape, in: t, shape: [B, $c, Hs, Ws]}
+    outputs: {y: m}
+nodes:
+  pe: {op: conv2d, in: image, out_channels: 8, kernel_size: 3, stride: 2, padding: 1, expect: [B, 8, Hp, Wp]}
+  tok: {op: flatten, in: pe, start_dim: 2}
+  tt: {op: transpose, in: tok, dim0: 1, dim1: 2}
+  back: {block: fold, in: tt, Hs: Hp, Ws: Wp, c: 8}
+  out: {op: add, in: [back, pe]}
+outputs: {y: out}
+"""
+
+
+def shapes_of(text: str) -> dict[str, str]:
+    res = netdsl.check(netdsl.load("t.yaml", text=text))
+    assert res.ok, [e.render() for e in res.errors]
+    assert res.shapes is not None
+    return {k: ", ".join(str(t) for t in v) for k, v in res.shapes.types.items()}
+
+
+def test_expect_names_new_dims_and_dim_params_carry_them() -> None:
+    s = shapes_of(FOLD)
+    assert s["pe"] == "(B, 8, Hp, Wp)"
+    assert s["tt"] == "(B, Hp*Wp, 8)"
+    assert s["back.m"] == "(B, 8, Hp, Wp)"
+    res = netdsl.check(netdsl.load("t.yaml", text=FOLD))
+    assert res.shapes is not None
+    assert str(res.shapes.aliases["Hp"]) == "(H - 1)//2 + 1"
+
+
+@pytest.mark.parametrize(("h", "w"), [(16, 24), (33, 17), (1, 1)])
+def test_symbolic_module_runs_for_any_size(h: int, w: int) -> None:
+    gm = netdsl.build(netdsl.load("t.yaml", text=FOLD))
+    y = gm(torch.randn(2, 3, h, w))
+    assert tuple(y.shape) == (2, 8, (h - 1) // 2 + 1, (w - 1) // 2 + 1)
+
+
+def test_concrete_inference_substitutes_the_symbolic_one() -> None:
+    res = netdsl.check("specs/tiny_attention.yaml")
+    assert res.graph is not None and res.shapes is not None
+    sizes = {"B": 3, "H": 40, "W": 56}
+    concrete = infer_shapes(res.graph, concrete_inputs(res.graph, sizes))
+    env = {**sizes, **{k: v.subs(sizes).value for k, v in res.shapes.aliases.items()}}
+    for node_id, types in res.shapes.types.items():
+        for sym_t, con_t in zip(types, concrete.types[node_id], strict=True):
+            assert tuple(d.subs(env) for d in sym_t.shape) == con_t.shape, node_id
+
+
+def test_block_input_unification_checks_fixed_dims() -> None:
+    text = FOLD.replace(
+        "back: {block: fold, in: tt, Hs: Hp, Ws: Wp, c: 8}",
+        "back: {block: fold, in: tt, Hs: Hp, Ws: Wp, c: 6}",
+    )
+    res = netdsl.check(netdsl.load("t.yaml", text=text))
+    (err,) = res.errors
+    assert "input 'x' expects (B, N, 6), got (B, Hp*Wp, 8)" in err.message
+
+
+def test_symbolic_reshape_must_divide() -> None:
+    text = """network: r
+inputs: {x: [B, N, 64]}
+nodes:
+  r: {op: reshape, in: x, shape: [B, N, 3, -1]}
+outputs: r
+"""
+    res = netdsl.check(netdsl.load("t.yaml", text=text))
+    assert "not divisible by 3*B*N" in res.errors[0].message
+
+
+def test_minimum_sizes() -> None:
+    res = netdsl.check("specs/tiny_attention.yaml")
+    assert res.graph is not None
+    assert minimum_sizes(res.graph, {"B": 1, "H": 4, "W": 40}) == {"H": 8}
+    assert minimum_sizes(res.graph, {"B": 1, "H": 4, "W": 4}) == {"H": 8, "W": 8}
+    assert minimum_sizes(res.graph, {"B": 1, "H": 64, "W": 64}) == {}
+
+
+def test_sym_roundtrip_of_conv_formula() -> None:
+    h = Sym.var("H")
+    assert ((h + 2 - 3) // 1 + 1) == h
+    assert str((h - 1) // 4 + 1) == "(H - 1)//4 + 1"
