@@ -172,7 +172,11 @@ def _hint_minimum_size(
 
 
 def _has_sizes(graph: Graph, sizes: Sizes) -> bool:
-    return all(isinstance(d, int) or d.lstrip("*") in sizes for gi in graph.inputs for d in gi.shape)
+    try:
+        concrete_inputs(graph, sizes)
+    except NetdslError:
+        return False
+    return True
 
 
 def build(

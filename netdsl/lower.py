@@ -78,6 +78,8 @@ class LowerCtx:
             if key not in self._sizes:
                 self._sizes[key] = self.graph.call_method("size", (src, i))
             return self._sizes[key]
+        if len(d.free_symbols) == 1 and d == Sym.var(next(iter(d.free_symbols))):
+            return self._solve(d)
         total: Any = 0
         for mono, coeff in d._terms.items():  # the polynomial's terms
             term: Any = coeff
@@ -91,6 +93,19 @@ class LowerCtx:
                     term = base if term == 1 and isinstance(term, int) else self.fn(operator.mul, term, base)
             total = term if isinstance(total, int) and total == 0 else self.fn(operator.add, total, term)
         return total
+
+    def _solve(self, var: Sym) -> Any:
+        """A symbol no tensor carries as such, from a tensor dim linear in it: Cg = size // 4 for 4*Cg."""
+        for src_dim in list(self._sources):
+            if src_dim.free_symbols != var.free_symbols:
+                continue
+            c = src_dim.subs({str(var): 0})
+            k = src_dim.subs({str(var): 1}) - c
+            if k.is_const and k.value > 0 and src_dim == c + k * var:
+                size = self.dim(src_dim)
+                shifted = size if c == 0 else self.fn(operator.sub, size, c.value)
+                return shifted if k.value == 1 else self.fn(operator.floordiv, shifted, k.value)
+        raise BuildError(f"no tensor gives the size {var} at run time", self.node.loc if self.node else None)
 
     def shape(self, dims: Sequence[Sym | int]) -> list[Any]:
         return [self.dim(d) for d in dims]

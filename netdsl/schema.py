@@ -160,6 +160,18 @@ class NetworkFile(BlockBody):
 EXPR_SCHEMA = {"type": "string", "pattern": "\\$", "description": "an expression: $name or ${...}"}
 
 
+def _allow_expr(schema: Any) -> Any:
+    """A JSON Schema in which every number, boolean or integer may also be an expression string."""
+    if isinstance(schema, list):
+        return [_allow_expr(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _allow_expr(v) for k, v in schema.items()}
+    if out.get("type") in ("integer", "number", "boolean"):
+        return {"anyOf": [out, EXPR_SCHEMA]}
+    return out
+
+
 def _node_schema() -> dict[str, Any]:
     """NodeSpec as JSON Schema: common keys, then per op (if op == X) its attributes, closed."""
     from .ops import REGISTRY
@@ -170,7 +182,10 @@ def _node_schema() -> dict[str, Any]:
     for name, op in sorted(REGISTRY.items()):
         attrs = op.attrs.model_json_schema()
         props = {
-            k: {"anyOf": [v, EXPR_SCHEMA], "description": v.get("description", f"{name} attribute")}
+            k: {
+                "anyOf": [_allow_expr(v), EXPR_SCHEMA],
+                "description": v.get("description", f"{name} attribute"),
+            }
             for k, v in attrs.get("properties", {}).items()
         }
         then: dict[str, Any] = {

@@ -110,12 +110,50 @@ def unify(decl: list[int | str], actual: TensorType, env: Env, loc: SourceLoc, w
         if isinstance(d, str) and IDENT.match(d) and d not in env:
             env[d] = a
             continue
+        if isinstance(d, str) and _solve(
+            d, a, env, loc, f"{what} expects {format_shape(decl)}, got {actual}: dim {i}"
+        ):
+            continue
         want = dim_value(d, env, loc)
         if want != a:
             named = f" ({d} = {want})" if isinstance(d, str) else ""
             raise ShapeError(
                 f"{what} expects {format_shape(decl)}, got {actual}: dim {i} is {a}, not {d}{named}", loc
             )
+
+
+def _unknowns(entry: str, env: Mapping[str, Any]) -> list[str]:
+    try:
+        names = parse(entry).names
+    except NetdslError:
+        return []
+    return sorted(n for n in names if n not in env and IDENT.match(n))
+
+
+def _solve(entry: str, actual: Sym, env: Env, loc: SourceLoc, what: str) -> bool:
+    """Bind the one unknown name of a linear dim expression (``4*Cg``) so that it equals ``actual``.
+    False when the entry has no unknown name (it is then simply evaluated and compared)."""
+    unknown = _unknowns(entry, env)
+    if not unknown:
+        return False
+    if len(unknown) > 1:
+        raise ShapeError(
+            f"{what}: {entry!r} has several unknown dims ({', '.join(unknown)}); bind all but one", loc
+        )
+    (u,) = unknown
+    probe = "__netdsl_unknown"
+    e = dim_value(entry, {**env, u: Sym.var(probe)}, loc)
+    e0 = e.subs({probe: 0})
+    k = e.subs({probe: 1}) - e0
+    if e != e0 + k * Sym.var(probe) or not k.is_const or k.value == 0:
+        raise ShapeError(
+            f"{what}: {entry!r} must be linear in its unknown dim {u!r} (like 4*{u} or {u} + 1)", loc
+        )
+    value = (actual - e0).exact_div(k)
+    if value is None:
+        raise ShapeError(f"{what} is {actual}, which is not {entry} for any whole {u}", loc)
+    env[u] = value
+    return True
 
 
 class ShapeInference:
@@ -171,9 +209,12 @@ class ShapeInference:
         return value
 
     def _input_dim(self, d: str, env: Env, loc: SourceLoc) -> Sym:
+        if d not in env and not IDENT.match(d):  # an expression such as 4*Cg: its unknowns become symbols
+            for u in _unknowns(d, env):
+                env[u] = Sym.var(u)
+                self.result.aliases[u] = env[u]
+            return dim_value(d, env, loc)
         if d not in env:
-            if not IDENT.match(d):
-                raise ShapeError(f"an input dim is an integer or a name, got {d!r}", loc)
             env[d] = Sym.var(d)
             self.result.aliases[d] = env[d]
         value = env[d]
@@ -339,6 +380,10 @@ def concrete_inputs(
                 dims.extend(sizes[d[1:]])  # type: ignore[arg-type]
             elif d in sizes:
                 dims.append(sizes[d])  # type: ignore[arg-type]
+            elif not IDENT.match(d) and not d.startswith("*") and all(n in sizes for n in _unknowns(d, {})):
+                dims.append(
+                    dim_value(d, {k: Sym.of(v) for k, v in sizes.items() if isinstance(v, int)}, gi.loc).value
+                )
             else:
                 from .errors import UsageError
 
