@@ -16,7 +16,7 @@ from .errors import ErrorCollector, NetdslError, UsageError, display_path
 from .ir import Graph
 from .library import BlockLibrary
 from .resolve import Resolver
-from .schema import BlockFile, NetworkFile
+from .schema import BlockAlias, BlockFile, NetworkFile
 from .shapes import ShapeResult, Sizes, concrete_inputs, infer_shapes, minimum_sizes
 from .types import TensorType
 from .validate import parse_spec, validate_spec
@@ -34,7 +34,7 @@ class Spec:
     """A loaded and structurally validated spec file."""
 
     doc: Doc
-    model: NetworkFile | BlockFile
+    model: NetworkFile | BlockFile | BlockAlias
 
     @property
     def name(self) -> str:
@@ -42,7 +42,7 @@ class Spec:
 
     @property
     def is_block(self) -> bool:
-        return isinstance(self.model, BlockFile)
+        return isinstance(self.model, BlockFile | BlockAlias)
 
     @property
     def file(self) -> str:
@@ -121,18 +121,22 @@ def check(
         loaded = Spec(doc, model)
     result = CheckResult(loaded)
     try:
-        resolver = Resolver(_library(blocks_path), errors)
+        library = _library(blocks_path)
+        resolver = Resolver(library, errors)
         m = loaded.model
+        doc = loaded.doc
+        if isinstance(m, BlockAlias):
+            m, doc = library.expand_alias(m, loaded.doc)
         if isinstance(m, NetworkFile):
             if loaded.is_block:
                 raise UsageError("unreachable")
-            graph = resolver.network(m, loaded.doc, variant, overrides or {})
+            graph = resolver.network(m, doc, variant, overrides or {})
         else:
             if variant is not None:
                 raise UsageError(
                     f"{loaded.name!r} is a block: it has no variants (use --set for its parameters)"
                 )
-            graph = resolver.block_file(m, loaded.doc, overrides or {})
+            graph = resolver.block_file(m, doc, overrides or {})
         if not errors.errors:
             graph.lint()
             result.graph = graph

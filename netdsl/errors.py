@@ -109,6 +109,8 @@ class NetdslError(ValueError):
         if loc.line:
             where += f":{loc.line}:{loc.col}"
         path = f" [{loc.dotted}]" if loc.path else ""
+        if where == SourceLoc.file:  # no place in a file: a command-line or API argument
+            return f"{self.severity}: {self.message}"
         return f"{where}: {self.severity}: {self.message}{path}"
 
     def render(self, excerpt: bool = True) -> str:

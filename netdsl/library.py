@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ResolveError, SourceLoc, display_path
-from .schema import BlockDef, BlockFile
+from .schema import BlockAlias, BlockDef, BlockFile
+from .suggest import did_you_mean
 from .yaml_loader import Doc, load_file
 
 ENV_VAR = "NETDSL_BLOCKS_PATH"
@@ -67,6 +68,43 @@ class BlockLibrary:
                 self.index[name] = (f, origin)
         self._cache: dict[str, BlockSource] = {}
 
+    def expand_alias(self, alias: BlockAlias, doc: Doc, chain: tuple[str, ...] = ()) -> tuple[BlockFile, Doc]:
+        """The block an alias stands for: its base with the fixed parameters turned into variables."""
+        if alias.extends == alias.block or alias.extends in chain:
+            raise ResolveError(f"block {alias.block!r} extends itself", doc.loc(("extends",)))
+        if alias.extends not in self:
+            raise ResolveError(
+                f"unknown block {alias.extends!r}",
+                doc.loc(("extends",)),
+                expected=self.names(),
+                hint=did_you_mean(alias.extends, self.index),
+            )
+        base = self.get(alias.extends)
+        bdef = base.definition
+        for key in alias.fixed:
+            if key not in bdef.params:
+                raise ResolveError(
+                    f"`fixed` sets {key!r}, which is not a parameter of {alias.extends!r}",
+                    doc.key_loc(("fixed", key)),
+                    expected=bdef.params,
+                    hint=did_you_mean(key, bdef.params),
+                )
+        merged = BlockFile(
+            block=alias.block,
+            description=alias.description or bdef.description,
+            doc=alias.doc or bdef.doc,
+            params={k: v for k, v in bdef.params.items() if k not in alias.fixed},
+            require=bdef.require,
+            inputs=bdef.inputs,
+            vars={**alias.fixed, **bdef.vars},
+            dims=alias.dims or bdef.dims,
+            nodes=bdef.nodes,
+            outputs=bdef.outputs,
+            blocks=getattr(bdef, "blocks", {}),
+            example={k: v for k, v in alias.example.items()},
+        )
+        return merged, base.doc
+
     def names(self) -> list[str]:
         return sorted(self.index)
 
@@ -80,6 +118,15 @@ class BlockLibrary:
             path, origin = self.index[name]
             doc = load_file(path, display=display_path(path))
             spec = parse_spec(doc)
+            if isinstance(spec, BlockAlias):
+                if spec.block != name:
+                    raise ResolveError(
+                        f"the block in {name}.yaml is named {spec.block!r}; name the file after the block",
+                        doc.loc(("block",)),
+                    )
+                merged, base_doc = self.expand_alias(spec, doc)
+                self._cache[name] = BlockSource(name, merged, base_doc, (), origin)
+                return self._cache[name]
             if not isinstance(spec, BlockFile):
                 raise ResolveError(
                     f"{display_path(path)} is not a block file (it has no `block:` key)", doc.loc(())

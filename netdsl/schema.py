@@ -148,6 +148,19 @@ class BlockFile(BlockDef):
     )
 
 
+class BlockAlias(Strict):
+    """A block file that is another block with some parameters fixed (`non_local_2d` = `non_local`
+    with `dimension: 2`): same graph, same state_dict keys, fewer parameters."""
+
+    block: str
+    extends: str = Field(description="the block this one specialises")
+    fixed: dict[str, Any] = Field(default_factory=dict, description="parameters fixed to these values")
+    description: str | None = None
+    doc: str | None = None
+    example: dict[str, Any] = Field(default_factory=dict)
+    dims: dict[str, int | list[int]] = Field(default_factory=dict)
+
+
 class NetworkFile(BlockBody):
     """A network spec: `network: <name>`, variables, variants and inline blocks."""
 

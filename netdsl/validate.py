@@ -10,11 +10,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .errors import NetdslError, NetdslErrors, PathT, SpecValidationError
-from .schema import NODE_RE, BlockFile, NetworkFile
+from .schema import NODE_RE, BlockAlias, BlockFile, NetworkFile
 from .suggest import did_you_mean
 from .yaml_loader import Doc
 
-SpecModel = NetworkFile | BlockFile
+SpecModel = NetworkFile | BlockFile | BlockAlias
 _TYPE_NAMES = {
     "int_type": "an integer",
     "string_type": "a string",
@@ -240,8 +240,10 @@ def validate_spec(doc: Doc) -> tuple[SpecModel | None, list[NetdslError]]:
                 else None,
             )
         ]
-    model: type[SpecModel] = NetworkFile if "network" in data else BlockFile
-    errors = _check_names(doc)
+    model: type[SpecModel] = (
+        NetworkFile if "network" in data else BlockAlias if "extends" in data else BlockFile
+    )
+    errors = _check_names(doc) if model is not BlockAlias else []
     try:
         spec = model.model_validate(data)
     except ValidationError as exc:

@@ -262,3 +262,26 @@ def test_unconnected_optional_input_needs_when() -> None:
     )
     msgs = errors(body)
     assert any("optional input 'mask' is not connected" in m for m in msgs)
+
+
+def test_block_alias_fixes_parameters(tmp_path: Path) -> None:
+    (tmp_path / "base_blk.yaml").write_text(
+        "block: base_blk\nparams:\n  c: {type: int}\n  dimension: {type: int, default: 2}\n"
+        "example: {c: 4}\ndims: {B: 2, S: [3, 5]}\ninputs:\n  x: [B, $c, '*S']\n"
+        "nodes:\n  conv: {op: 'conv${dimension}d', in: x, out_channels: $c, kernel_size: 1}\n"
+        "outputs: {y: conv}\n"
+    )
+    alias = tmp_path / "base_blk_1d.yaml"
+    alias.write_text(
+        "block: base_blk_1d\nextends: base_blk\nfixed: {dimension: 1}\n"
+        "example: {c: 3}\ndims: {B: 2, S: [7]}\n"
+    )
+    gm = netdsl.build(alias, blocks_path=[tmp_path])
+    assert {k: tuple(v.shape) for k, v in gm.state_dict().items()} == {
+        "conv.weight": (3, 3, 1),
+        "conv.bias": (3,),
+    }
+    body = net("  a: {block: base_blk_1d, in: x, c: 4}\n", inputs="{x: [B, 4, 9]}", outputs="{y: a}")
+    assert netdsl.check(spec(body), blocks_path=[tmp_path]).ok
+    bad = netdsl.check(spec(body.replace("c: 4}", "c: 4, dimension: 2}")), blocks_path=[tmp_path])
+    assert "has no parameter 'dimension'" in bad.errors[0].message
