@@ -16,8 +16,9 @@ from .errors import ErrorCollector, NetdslError, UsageError, display_path
 from .ir import Graph
 from .library import BlockLibrary
 from .resolve import Resolver
-from .schema import BlockAlias, BlockFile, NetworkFile
+from .schema import BlockAlias, BlockFile, NetworkAlias, NetworkFile
 from .shapes import ShapeResult, Sizes, concrete_inputs, infer_shapes, minimum_sizes
+from .suggest import did_you_mean
 from .types import TensorType
 from .validate import parse_spec, validate_spec
 from .yaml_loader import Doc, load_file, load_text
@@ -34,11 +35,11 @@ class Spec:
     """A loaded and structurally validated spec file."""
 
     doc: Doc
-    model: NetworkFile | BlockFile | BlockAlias
+    model: NetworkFile | NetworkAlias | BlockFile | BlockAlias
 
     @property
     def name(self) -> str:
-        return self.model.network if isinstance(self.model, NetworkFile) else self.model.block
+        return self.model.network if isinstance(self.model, NetworkFile | NetworkAlias) else self.model.block
 
     @property
     def is_block(self) -> bool:
@@ -127,10 +128,22 @@ def check(
         doc = loaded.doc
         if isinstance(m, BlockAlias):
             m, doc = library.expand_alias(m, loaded.doc)
+        name = None
+        if isinstance(m, NetworkAlias):
+            if variant is not None:
+                raise UsageError(
+                    f"{m.network!r} is variant {m.variant!r} of {m.extends}: build that file for others"
+                )
+            name, variant, dims_override = m.network, m.variant, m.dims
+            m, doc = _network_base(m, loaded.doc)
+            if dims_override:
+                m = m.model_copy(update={"dims": dims_override})
         if isinstance(m, NetworkFile):
             if loaded.is_block:
                 raise UsageError("unreachable")
             graph = resolver.network(m, doc, variant, overrides or {})
+            if name is not None:
+                graph.name = name
         else:
             if variant is not None:
                 raise UsageError(
@@ -173,6 +186,25 @@ def _hint_minimum_size(
     for e in errors.errors:
         if "too small" in e.message:
             e.hint = f"the smallest input that fits has {text}"
+
+
+def _network_base(alias: NetworkAlias, doc: Doc) -> tuple[NetworkFile, Doc]:
+    """The network file a thin network file extends (its path is relative to the thin file)."""
+    from .errors import ResolveError
+
+    base_path = Path(doc.file).parent / alias.extends
+    base_doc = load_file(base_path, display=display_path(base_path))
+    base = parse_spec(base_doc)
+    if not isinstance(base, NetworkFile):
+        raise ResolveError(f"{alias.extends} is not a network file with a graph", doc.loc(("extends",)))
+    if alias.variant is not None and alias.variant not in base.variants:
+        raise ResolveError(
+            f"{alias.extends} has no variant {alias.variant!r}",
+            doc.loc(("variant",)),
+            expected=base.variants,
+            hint=did_you_mean(alias.variant, base.variants),
+        )
+    return base, base_doc
 
 
 def _has_sizes(graph: Graph, sizes: Sizes) -> bool:

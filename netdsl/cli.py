@@ -153,6 +153,25 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_blocks(args: argparse.Namespace) -> int:
+    from .blockdoc import block_list, block_markdown, library_markdown
+    from .library import BlockLibrary
+    from .suggest import did_you_mean
+
+    library = BlockLibrary(args.blocks_path or ())
+    if args.name is None:
+        print(library_markdown(library) if args.format == "markdown" else block_list(library))
+        return EXIT_OK
+    if args.name not in library:
+        raise UsageError(
+            f"no block named {args.name!r}",
+            expected=library.names(),
+            hint=did_you_mean(args.name, library.names()),
+        )
+    print(block_markdown(args.name, library))
+    return EXIT_OK
+
+
 def cmd_ops(args: argparse.Namespace) -> int:
     from .opdoc import ops_markdown, ops_text
 
@@ -215,6 +234,12 @@ def make_parser() -> argparse.ArgumentParser:
 
     sc = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     sc.set_defaults(func=cmd_schema)
+
+    bl = sub.add_parser("blocks", help="list the block library, or show one block")
+    bl.add_argument("name", nargs="?", help="a block to show")
+    bl.add_argument("--format", choices=("text", "markdown"), default="text")
+    common(bl)
+    bl.set_defaults(func=cmd_blocks)
 
     o = sub.add_parser("ops", help="list the primitive ops")
     o.add_argument("--format", choices=("text", "markdown"), default="text")

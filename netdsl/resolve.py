@@ -264,6 +264,8 @@ class Resolver:
         if any(v is FAILED for v in env.values()):
             return None  # reported
         for i, rule in enumerate(bdef.require):
+            if not ok:
+                break  # later rules often assume the earlier ones (a division by a checked divisor)
             check, message = (rule, None) if isinstance(rule, str) else (rule.check, rule.message)
             rloc = doc.loc((*base, "require", i) if isinstance(rule, str) else (*base, "require", i, "check"))
             text = check.strip()
@@ -522,7 +524,9 @@ class Resolver:
                 hint=_op_hint(op_name, self.library, ctx.inline),
             )
         fields = opdef.attrs.model_fields
-        node_init = spec.init
+        node_init = (
+            self._eval(spec.init, ctx.env, doc.loc((*path, "init"))) if spec.init is not None else None
+        )
         if "init" in fields and node_init is not None:  # `op: parameter`: init is the tensor's initialiser
             attrs = {**attrs, "init": node_init}
             node_init = None

@@ -161,6 +161,18 @@ class BlockAlias(Strict):
     dims: dict[str, int | list[int]] = Field(default_factory=dict)
 
 
+class NetworkAlias(Strict):
+    """A thin network file: another network file with one of its variants (`shunted_t` = `shunted.yaml`
+    with variant `t`); same graph, same state_dict keys."""
+
+    network: str
+    extends: str = Field(description="the network file this one specialises, relative to this file")
+    variant: str | None = Field(default=None, description="the variant of that network")
+    description: str | None = None
+    doc: str | None = None
+    dims: dict[str, int | list[int]] = Field(default_factory=dict)
+
+
 class NetworkFile(BlockBody):
     """A network spec: `network: <name>`, variables, variants and inline blocks."""
 
@@ -214,7 +226,10 @@ def _node_schema() -> dict[str, Any]:
         "description": "a node: `op:` (a primitive op) or `block:` (a block instance), with its attributes",
         "properties": {
             **common,
-            "op": {"enum": sorted(REGISTRY), "description": "a primitive op (see `netdsl ops`)"},
+            "op": {
+                "anyOf": [{"enum": sorted(REGISTRY)}, EXPR_SCHEMA],
+                "description": "a primitive op (see `netdsl ops`), or an expression naming one",
+            },
             "block": {"type": "string", "description": "a block of the library, a user folder or `blocks:`"},
         },
         "oneOf": [{"required": ["op"]}, {"required": ["block"]}],
@@ -226,15 +241,19 @@ def schema_json() -> dict[str, Any]:
     """The JSON Schema of a spec file (network or block), for editors."""
     net = NetworkFile.model_json_schema()
     blk = BlockFile.model_json_schema()
+    aliases = {m.__name__: m.model_json_schema() for m in (NetworkAlias, BlockAlias)}
     defs = {**blk.get("$defs", {}), **net["$defs"], "NodeSpec": _node_schema()}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "netdsl spec",
         "description": "A netdsl network (`network:`) or block (`block:`) spec.",
-        "oneOf": [{"$ref": "#/$defs/NetworkFile"}, {"$ref": "#/$defs/BlockFile"}],
+        "oneOf": [
+            {"$ref": f"#/$defs/{name}"} for name in ("NetworkFile", "NetworkAlias", "BlockFile", "BlockAlias")
+        ],
         "$defs": {
             **defs,
             "NetworkFile": {k: v for k, v in net.items() if k != "$defs"},
             "BlockFile": {k: v for k, v in blk.items() if k != "$defs"},
+            **aliases,
         },
     }

@@ -10,11 +10,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .errors import NetdslError, NetdslErrors, PathT, SpecValidationError
-from .schema import NODE_RE, BlockAlias, BlockFile, NetworkFile
+from .schema import NODE_RE, BlockAlias, BlockFile, NetworkAlias, NetworkFile
 from .suggest import did_you_mean
 from .yaml_loader import Doc
 
-SpecModel = NetworkFile | BlockFile | BlockAlias
+SpecModel = NetworkFile | NetworkAlias | BlockFile | BlockAlias
 _TYPE_NAMES = {
     "int_type": "an integer",
     "string_type": "a string",
@@ -240,10 +240,13 @@ def validate_spec(doc: Doc) -> tuple[SpecModel | None, list[NetdslError]]:
                 else None,
             )
         ]
+    aliased = "extends" in data
     model: type[SpecModel] = (
-        NetworkFile if "network" in data else BlockAlias if "extends" in data else BlockFile
+        (NetworkAlias if aliased else NetworkFile)
+        if "network" in data
+        else (BlockAlias if aliased else BlockFile)
     )
-    errors = _check_names(doc) if model is not BlockAlias else []
+    errors = [] if aliased else _check_names(doc)
     try:
         spec = model.model_validate(data)
     except ValidationError as exc:
