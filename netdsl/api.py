@@ -154,7 +154,7 @@ def check(
             graph.lint()
             result.graph = graph
             result.shapes = infer_shapes(graph, None, errors)
-            sizes = {**graph.dims, **(dims or {})}
+            sizes = graph.example_sizes(dims)
             explicit = bool(input_shapes or dims)
             if not errors.errors and (explicit or (concrete and _has_sizes(graph, sizes))):
                 infer_shapes(graph, concrete_inputs(graph, sizes, input_shapes), errors)
@@ -255,7 +255,7 @@ def example_inputs(
     import torch
 
     assert res.graph is not None
-    types = concrete_inputs(res.graph, {**res.graph.dims, **(dims or {})}, shapes)
+    types = concrete_inputs(res.graph, res.graph.example_sizes(dims), shapes)
     gen = torch.Generator().manual_seed(seed)
     out = []
     for gi in res.graph.inputs:

@@ -65,7 +65,7 @@ def run_build(
     if out and Path(out).suffix not in (".pt2", ".pt", ".pth"):
         raise UsageError(f"--out {out!r}: use a .pt2 (torch.export program) or .pt/.pth (state_dict) file")
     assert res.graph is not None and res.shapes is not None
-    sizes = {**res.graph.dims, **dims}
+    sizes = res.graph.example_sizes(dims)
     concrete = infer_shapes(res.graph, concrete_inputs(res.graph, sizes, shapes))
     check_budget(res, concrete)
     t0 = time.perf_counter()

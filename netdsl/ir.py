@@ -7,6 +7,7 @@ paths, summaries and diagrams); nodes are listed in topological order.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +110,12 @@ class Graph:
     root: Scope
     dims: dict[str, int | list[int]] = field(default_factory=dict)
     variant: str | None = None
+
+    def example_sizes(self, extra: Mapping[str, int] | None = None) -> dict[str, int | list[int]]:
+        """Sizes for a concrete check or run: `dims:`, integer `dim` parameters of a block built on its
+        own, then ``extra`` (command line)."""
+        fixed = {k: v for k, (v, _) in self.root.dim_params.items() if isinstance(v, int)}
+        return {**self.dims, **fixed, **(extra or {})}
 
     def node_map(self) -> dict[str, Node]:
         return {n.id: n for n in self.nodes}

@@ -739,7 +739,12 @@ class Resolver:
                 continue
             used |= {text, text.rsplit(".", 1)[0]}
         for name, spec in body.nodes.items():
-            if name not in used and table.get(name) not in (None, FAILED) and spec.op != "parameter":
+            if (
+                name not in used
+                and table.get(name) not in (None, FAILED)
+                and spec.op != "parameter"
+                and not spec.expect
+            ):
                 self.errors.warn(
                     f"node {name!r} is not used by any output", ctx.doc.key_loc((*ctx.base, "nodes", name))
                 )

@@ -162,10 +162,16 @@ class ShapeInference:
         self.errors = errors
         self.result = ShapeResult(graph)
         self.bound: set[int] = set()
+        self.rewrites: dict[Any, Sym] = {}  # atom -> expression in the dims named by `expect:`
 
     def run(self, inputs: Mapping[str, TensorType] | None) -> ShapeResult:
         g = self.graph
         root_env: Env = {}
+        for name, (value, loc) in g.root.dim_params.items():  # a block built on its own
+            try:
+                root_env[name] = dim_value(value, root_env, loc)
+            except NetdslError as e:
+                self.errors.add(e)
         for gi in g.inputs:
             if inputs is not None and gi.name in inputs:
                 t = inputs[gi.name]
@@ -192,6 +198,11 @@ class ShapeInference:
                 self._node(node)
             except NetdslError as e:
                 self.errors.add(_in_context(e, node))
+        if self.rewrites:  # shapes computed before a name was given read in the name too
+            self.result.types = {
+                k: [t.with_shape([self._rw(d) for d in t.shape]) for t in ts]
+                for k, ts in self.result.types.items()
+            }
         return self.result
 
     def _variadic(self, name: str, env: Env, loc: SourceLoc) -> tuple[Sym, ...]:
@@ -232,16 +243,16 @@ class ShapeInference:
         if parent is None:
             return None
         env: Env = {}
+        if any(scope.input_refs[n].node not in self.result.types for n in scope.input_decls):
+            return None  # an input failed: its error is reported
         try:
             for name, (value, loc) in scope.dim_params.items():
-                env[name] = dim_value(value, parent, loc)
+                env[name] = self._rw(dim_value(value, parent, loc))
             for name, (decl, loc) in scope.input_decls.items():
                 ref = scope.input_refs[name]
-                if ref.node not in self.result.types:
-                    return None
                 unify(
                     decl,
-                    self.result.type_of(ref),
+                    self._read(ref),
                     env,
                     loc,
                     f"block {scope.block!r} ({scope.path}) input {name!r}",
@@ -258,7 +269,7 @@ class ShapeInference:
         env = self.env(node.scope)
         if env is None:
             return
-        ins = [self.result.type_of(r) for r in node.inputs]
+        ins = [self._read(r) for r in node.inputs]
         opdef = node.opdef
         attrs = node.attrs
         dim_fields = getattr(attrs, "dim_fields", ())
@@ -295,6 +306,14 @@ class ShapeInference:
         self.result.params[node.id] = params
         self.result.types[node.id] = outs
 
+    def _rw(self, d: Sym) -> Sym:
+        return d.replace_atoms(self.rewrites) if self.rewrites and not d.is_const else d
+
+    def _read(self, ref: Ref) -> TensorType:
+        """A tensor's type, in the dims named by `expect:` so far."""
+        t = self.result.type_of(ref)
+        return t.with_shape([self._rw(d) for d in t.shape]) if self.rewrites else t
+
     def _expect(self, node: Node, out: TensorType, env: Env) -> TensorType:
         """Check `expect:`; names it introduces become new symbolic dims (``Hp`` rather than
         ``(H - 1)//4 + 1``), so that later shapes read in the names the spec author chose."""
@@ -303,9 +322,13 @@ class ShapeInference:
         unify(node.expect, out, env, node.loc, f"`expect` of {node.id!r}")
         renamed: dict[Sym, Sym] = {}
         for d in node.expect:
-            if isinstance(d, str) and d not in before and d in env and not env[d].is_const:
+            if isinstance(d, str) and d not in before and d in env and not _is_symbol(env[d]):
                 fresh = self._fresh(d, env[d])
                 renamed[env[d]] = fresh
+                split = env[d].as_atom_plus_const()
+                if split is not None:  # everywhere atom + c appears, it now reads as the name
+                    atom, c = split
+                    self.rewrites[atom] = fresh - c
                 env[d] = fresh
         return out.with_shape([renamed.get(d, d) for d in out.shape]) if renamed else out
 
@@ -339,6 +362,11 @@ def _check_sizes(node: Node, outs: list[TensorType], params: dict[str, ParamSpec
                 f"netdsl allows at most 2**40",
                 node.loc,
             )
+
+
+def _is_symbol(d: Sym) -> bool:
+    """A constant or a plain symbol (already a name: nothing to rename)."""
+    return d.is_const or (len(d.free_symbols) == 1 and d == Sym.var(next(iter(d.free_symbols))))
 
 
 def _in_context(err: NetdslError, node: Node) -> NetdslError:

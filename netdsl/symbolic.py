@@ -264,6 +264,32 @@ class Sym:
             total = total + term
         return total
 
+    def replace_atoms(self, mapping: Mapping[Atom, Sym]) -> Sym:
+        """Replace atoms (symbol names or floor-division atoms) by expressions, and re-normalize."""
+        if not mapping:
+            return self
+        total = Sym()
+        for mono, c in self._terms.items():
+            term = Sym.const(c)
+            for atom, p in mono:
+                if atom in mapping:
+                    base = mapping[atom]
+                elif isinstance(atom, str):
+                    base = Sym.var(atom)
+                else:
+                    base = atom.numerator.replace_atoms(mapping) // atom.divisor
+                term = term * base**p
+            total = total + term
+        return total
+
+    def as_atom_plus_const(self) -> tuple[Atom, int] | None:
+        """(atom, c) when this is exactly ``atom + c``, else None."""
+        const = self._terms.get((), 0)
+        rest = [(m, k) for m, k in self._terms.items() if m != ()]
+        if len(rest) == 1 and rest[0][1] == 1 and len(rest[0][0]) == 1 and rest[0][0][0][1] == 1:
+            return rest[0][0][0][0], const
+        return None
+
     def evaluate(self, env: Mapping[str, int]) -> int:
         """The integer value under ``env``; SymbolicError names a missing symbol."""
         total = 0

@@ -42,7 +42,7 @@ def test_build_and_runtime_shapes_equal_static(path: Path, variant: str | None) 
     assert res.graph is not None and res.shapes is not None
     gm = netdsl.build(path, variant, seed=0)
     gm.eval()
-    concrete = infer_shapes(res.graph, concrete_inputs(res.graph, res.graph.dims))
+    concrete = infer_shapes(res.graph, concrete_inputs(res.graph, res.graph.example_sizes()))
     inputs = example_inputs(res)
     assert runtime_mismatches(gm, concrete, inputs) == []
     # the static parameter count is the module's
