@@ -455,6 +455,8 @@ class Resolver:
                 outputs = self._op(ctx, spec, op_name, node_id, path, attrs, refs, loc)
             else:
                 outputs = self._block(ctx, spec, node_id, path, attrs, refs, loc, repeat, named, name)
+            if not outputs:
+                raise ResolveError(f"{kind_name(op_name, spec)} {name!r} has no outputs", loc)
             copies.append(outputs[0])
         if mode_key == "parallel":
             outputs = copies  # node.0 .. node.N-1 are the copies' (first) outputs
@@ -748,6 +750,10 @@ class Resolver:
                 self.errors.warn(
                     f"node {name!r} is not used by any output", ctx.doc.key_loc((*ctx.base, "nodes", name))
                 )
+
+
+def kind_name(op_name: str | None, spec: NodeSpec) -> str:
+    return f"op {op_name!r}" if op_name is not None else f"block {spec.block!r}"
 
 
 def _names(value: Any) -> frozenset[str]:

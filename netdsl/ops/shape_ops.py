@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import model_validator
+
 from ..symbolic import Sym
 from ..types import TensorType, prod, promote
 from .base import Attrs, OpDef, broadcast, fail, norm_dim, register, shp
@@ -287,6 +289,16 @@ class SplitAttrs(DimAttrs):
     dim: int
     sizes: DimList | None = None
     chunks: int | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SplitAttrs:
+        if (self.sizes is None) == (self.chunks is None):
+            raise ValueError("split needs exactly one of `sizes` (a list) or `chunks` (equal parts)")
+        if self.chunks is not None and not 1 <= self.chunks <= 4096:
+            raise ValueError(f"chunks must be from 1 to 4096, got {self.chunks}")
+        if self.sizes is not None and not 1 <= len(self.sizes) <= 4096:
+            raise ValueError("sizes must list from 1 to 4096 parts")
+        return self
 
 
 def _split_sizes(a: SplitAttrs, x: TensorType) -> list[Sym]:
