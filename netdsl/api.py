@@ -153,7 +153,7 @@ def check(
         if not errors.errors:
             graph.lint()
             result.graph = graph
-            result.shapes = infer_shapes(graph, None, errors)
+            result.shapes = infer_shapes(graph, None, errors, input_shapes)
             sizes = graph.example_sizes(dims)
             explicit = bool(input_shapes or dims)
             if not errors.errors and (explicit or (concrete and _has_sizes(graph, sizes))):

@@ -9,6 +9,7 @@ operators, so any value with numeric dunders (symbolic dimensions) works.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import operator
 import re
@@ -341,7 +342,18 @@ class _Parser:
 
 
 def parse(source: str) -> Expr:
-    """Parse one expression (the text between ``${`` and ``}``)."""
+    """Parse one expression (the text between ``${`` and ``}``); parses are cached (they are pure)."""
+    if isinstance(source, str) and len(source) <= MAX_SOURCE:
+        return _parse_cached(source)
+    return _parse(source)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(source: str) -> Expr:
+    return _parse(source)
+
+
+def _parse(source: str) -> Expr:
     if not isinstance(source, str):
         raise _error(f"expression must be a string, not {_tname(source)}", 0)
     if len(source) > MAX_SOURCE:

@@ -343,6 +343,7 @@ class Resolver:
             if isinstance(raw, list)
             else list(raw.items())
         )
+        failed = False
         for i, (oname, ref) in enumerate(items):
             path = (*ctx.base, "outputs") + (
                 (oname,) if isinstance(raw, dict) else (i,) if isinstance(raw, list) else ()
@@ -350,14 +351,24 @@ class Resolver:
             loc = ctx.doc.loc(path)
             try:
                 target = self._eval(ref, ctx.env, loc)
+                if target is None:  # an output that this configuration leaves out
+                    continue
                 r = self._ref(str(target), table, named, loc)
             except NetdslError as e:
                 self.errors.add(e)
-                continue
+                r = None
             except _Reported:
-                continue
-            if r is not None:
+                r = None
+            if r is None:
+                failed = True
+            else:
                 outs.append((str(oname), r, loc))
+        if failed:
+            return []  # its errors are reported; users of this body are skipped
+        if not outs:
+            self.errors.add(
+                ResolveError("every output is left out (null) here", ctx.doc.loc((*ctx.base, "outputs")))
+            )
         return outs
 
     def _order(self, ctx: Ctx, body: BlockBody, inputs: set[str]) -> list[str]:
@@ -665,7 +676,7 @@ class Resolver:
         )
         absent = {n: ABSENT for n in bdef.inputs if n not in scope.input_refs}
         outs = self._body(inner, bdef, {**scope.input_refs, **absent})
-        if len(outs) < _count_outputs(bdef.outputs):
+        if not outs:
             raise _Reported  # the block's body failed; its errors are reported
         named[local] = {n: r for n, r, _ in outs}
         return [r for _, r, _ in outs]
@@ -762,10 +773,6 @@ def _names(value: Any) -> frozenset[str]:
         return referenced_names(value)
     except NetdslError:
         return frozenset()
-
-
-def _count_outputs(raw: dict[str, str] | list[str] | str) -> int:
-    return 1 if isinstance(raw, str) else len(raw)
 
 
 def _find_cycle(stuck: list[str], deps: dict[str, set[str]]) -> list[str]:
@@ -895,6 +902,8 @@ _PARAM_TYPES: dict[str, tuple[type, ...]] = {
 
 
 def _check_param(decl: ParamDecl, value: Any) -> str | None:
+    if value is None and not decl.required and decl.default is None:
+        return None  # an optional parameter left unset (`default: null`)
     if decl.type != "any":
         ok = isinstance(value, _PARAM_TYPES[decl.type]) and (
             decl.type == "bool" or not isinstance(value, bool)

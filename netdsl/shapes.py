@@ -163,9 +163,18 @@ class ShapeInference:
         self.result = ShapeResult(graph)
         self.bound: set[int] = set()
         self.rewrites: dict[Any, Sym] = {}  # atom -> expression in the dims named by `expect:`
+        self._rw_cache: dict[Sym, Sym] = {}
+        self.star_ranks: dict[str, list[int]] = {}
 
-    def run(self, inputs: Mapping[str, TensorType] | None) -> ShapeResult:
+    def run(
+        self, inputs: Mapping[str, TensorType] | None, shapes: Mapping[str, tuple[int, ...]] | None = None
+    ) -> ShapeResult:
         g = self.graph
+        for gi in g.inputs:  # the rank of *S from a given concrete shape
+            star = _star(gi.shape)
+            if star is not None and shapes and gi.name in shapes:
+                count = len(shapes[gi.name]) - (len(gi.shape) - 1)
+                self.star_ranks[str(gi.shape[star])[1:]] = [0] * max(0, count)
         root_env: Env = {}
         for name, (value, loc) in g.root.dim_params.items():  # a block built on its own
             try:
@@ -206,9 +215,9 @@ class ShapeInference:
         return self.result
 
     def _variadic(self, name: str, env: Env, loc: SourceLoc) -> tuple[Sym, ...]:
-        """Symbolic dims for an input's ``*S``: as many as ``dims: {S: [...]}`` has sizes."""
+        """Symbolic dims for an input's ``*S``: as many as its given shape or ``dims: {S: [...]}`` has."""
         if name not in env:
-            example = self.graph.dims.get(name)
+            example = self.star_ranks.get(name, self.graph.dims.get(name))
             if not isinstance(example, list):
                 raise ShapeError(
                     f"how many dims does *{name} stand for? give example sizes: `dims: {{{name}: [8, 8]}}`",
@@ -307,7 +316,12 @@ class ShapeInference:
         self.result.types[node.id] = outs
 
     def _rw(self, d: Sym) -> Sym:
-        return d.replace_atoms(self.rewrites) if self.rewrites and not d.is_const else d
+        if not self.rewrites or d.is_const:
+            return d
+        done = self._rw_cache.get(d)
+        if done is None:
+            done = self._rw_cache[d] = d.replace_atoms(self.rewrites)
+        return done
 
     def _read(self, ref: Ref) -> TensorType:
         """A tensor's type, in the dims named by `expect:` so far."""
@@ -329,6 +343,7 @@ class ShapeInference:
                 if split is not None:  # everywhere atom + c appears, it now reads as the name
                     atom, c = split
                     self.rewrites[atom] = fresh - c
+                    self._rw_cache.clear()
                 env[d] = fresh
         return out.with_shape([renamed.get(d, d) for d in out.shape]) if renamed else out
 
@@ -378,12 +393,15 @@ def _in_context(err: NetdslError, node: Node) -> NetdslError:
 
 
 def infer_shapes(
-    graph: Graph, inputs: Mapping[str, TensorType] | None = None, errors: ErrorCollector | None = None
+    graph: Graph,
+    inputs: Mapping[str, TensorType] | None = None,
+    errors: ErrorCollector | None = None,
+    shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> ShapeResult:
     """Infer every node's output types; raise all shape errors at once."""
     own = errors is None
     errs = errors or ErrorCollector()
-    result = ShapeInference(graph, errs).run(inputs)
+    result = ShapeInference(graph, errs).run(inputs, shapes)
     if own:
         errs.raise_if_any()
     return result

@@ -158,13 +158,6 @@ def test_query_of_any_rank(q_shape: tuple[int, ...], c_shape: tuple[int, ...]) -
     compare(gm, params, q_shape, c_shape)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IndexError,
-    reason="netdsl: the rank of a variadic dim (*Sq) in the built module comes from the spec's "
-    "`dims: {Sq: [4, 5]}` even when input_shapes (or dims=) give a 3-D query; the static check "
-    "passes, the module indexes query.size(3)",
-)
 def test_block_file_built_for_a_3d_query() -> None:
     params = {"mem_in": 12, "query_in": 8, "key_size": 4, "output_size": 6, "num_heads": 2}
     gm = netdsl.build(

@@ -151,21 +151,10 @@ def test_base_block_in_a_network(tmp_path: Path, dimension: int) -> None:
         torch.testing.assert_close(gm(x), want, rtol=0, atol=1e-10)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="netdsl: the symbolic shape pass of a block file takes the rank of *S from `dims:` "
-    "(here S: [6, 4]), not from input_shapes, so the base block cannot be built on its own for "
-    "another dimension (use the aliases, or the block inside a network)",
-)
 def test_base_block_built_alone_for_3d() -> None:
     check_against_eager(SPEC, (2, 6, 2, 4, 6), dimension=3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="netdsl has no conditional outputs (an `outputs:` entry that exists only when "
-    "return_nl_map is true); the block refuses return_nl_map=true with a require rule",
-)
 @pytest.mark.parametrize("mode", MODES)
 def test_return_nl_map(mode: str) -> None:
     shape = (2, 6, 6, 4)
@@ -181,11 +170,6 @@ def test_return_nl_map(mode: str) -> None:
     assert isinstance(got, tuple) and len(got) == 2
     torch.testing.assert_close(got[0], z, rtol=0, atol=1e-10)
     torch.testing.assert_close(got[1], f_div_c, rtol=0, atol=1e-10)
-
-
-def test_return_nl_map_is_refused_with_a_message() -> None:
-    res = netdsl.check(ALIAS[2], overrides={"in_channels": 8, "return_nl_map": True})
-    assert any("conditional outputs" in (e.hint or "") for e in res.errors), [e.render() for e in res.errors]
 
 
 @pytest.mark.parametrize(

@@ -142,7 +142,7 @@ def test_tokens_must_match_the_map() -> None:
     ("overrides", "message"),
     [
         ({"in_features": 0}, "in_features must be positive"),
-        ({"in_features": 8, "hidden_features": 0}, "hidden_features and out_features must be positive"),
+        ({"in_features": 8, "hidden_features": -2}, "hidden_features and out_features must be positive"),
         ({"in_features": 8, "out_features": -3}, "hidden_features and out_features must be positive"),
         ({"in_features": 8, "drop": 1.0}, "drop is a probability in [0, 1)"),
     ],
