@@ -206,3 +206,21 @@ def test_docs_ops_md_is_in_sync() -> None:
     assert (ROOT / "docs" / "ops.md").read_text() == ops_markdown() + "\n", (
         "docs/ops.md is stale: run `netdsl ops --format markdown > docs/ops.md`"
     )
+
+
+def test_docs_blocks_md_is_in_sync() -> None:
+    from netdsl.blockdoc import library_markdown
+    from netdsl.library import BlockLibrary
+
+    assert (ROOT / "docs" / "blocks.md").read_text() == library_markdown(
+        BlockLibrary(use_env=False)
+    ) + "\n", "docs/blocks.md is stale: run `netdsl blocks --format markdown > docs/blocks.md`"
+
+
+def test_blocks_command(capsys: pytest.CaptureFixture[str], in_root: Path) -> None:
+    code, out, _ = run(["blocks"], capsys)
+    assert code == 0 and "shunted_self_attention" in out and "cbam" in out
+    code, out, _ = run(["blocks", "cbam"], capsys)
+    assert code == 0 and "`ChannelGate.mlp.1.weight`" in out
+    code, _, err = run(["blocks", "cbma"], capsys)
+    assert code == 2 and "did you mean 'cbam'" in err
