@@ -122,7 +122,8 @@ def render(
     macs = mac_count(shown)
     sym_macs = mac_count(shapes)
     if macs.is_const:
-        out.append(f"MACs: {macs.value:,} ({human(macs.value)}) for the input above; symbolic: {sym_macs}")
+        symbolic = f"; symbolic: {sym_macs}" if len(str(sym_macs)) <= 80 else ""
+        out.append(f"MACs: {macs.value:,} ({human(macs.value)}) for the input above{symbolic}")
     else:
         out.append(f"MACs: {macs}")
     return "\n".join(out)
