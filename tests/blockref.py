@@ -110,3 +110,22 @@ def max_diff(got: Sequence[torch.Tensor], want: Sequence[torch.Tensor]) -> float
         assert tuple(g.shape) == tuple(w.shape), f"shape {tuple(g.shape)} vs reference {tuple(w.shape)}"
         worst = max(worst, float((g.double() - w).abs().max()) if g.numel() else 0.0)
     return worst
+
+
+def randomise(gm: torch.nn.Module, scale: float = 1.0) -> dict[str, torch.Tensor]:
+    """Random weights in place (normal * scale; running variances in [0.5, 1.5)); returns the state_dict."""
+    with torch.no_grad():
+        for name, t in gm.state_dict().items():
+            if name.endswith("running_var"):
+                t.copy_(0.5 + torch.rand_like(t))
+            elif t.is_floating_point():
+                t.copy_(torch.randn_like(t) * scale)
+    return gm.state_dict()
+
+
+def error_texts(
+    spec: Path, overrides: Mapping[str, object], shapes: Mapping[str, tuple[int, ...]] | None = None
+) -> list[str]:
+    """The errors of checking a block with these parameters (and input shapes), as 'message | hint'."""
+    res = netdsl.check(spec, overrides=overrides, input_shapes=shapes)
+    return [f"{e.message} | {e.hint}" for e in res.errors]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import netdsl
-from tests.blockref import BLOCKS, block_cases, case_id, max_diff, run_case
+from tests.blockref import BLOCKS, block_cases, case_id, error_texts, max_diff, randomise, run_case
 
 SPEC = BLOCKS / "bahdanau_attention.yaml"
 
@@ -29,13 +29,6 @@ def eager_bahdanau(
     return torch.matmul(weights, keys), weights
 
 
-def randomize(gm: torch.nn.Module) -> dict[str, torch.Tensor]:
-    with torch.no_grad():
-        for p in gm.parameters():
-            p.copy_(torch.randn_like(p) * 0.5)
-    return gm.state_dict()
-
-
 CONFIGS = [  # (hidden_size, query_size, key_size, B, T)
     (8, None, None, 2, 5),
     (6, 4, 10, 1, 7),
@@ -52,7 +45,7 @@ def test_matches_eager_reference(config: tuple[int | None, ...]) -> None:
     params = {"hidden_size": hidden, "query_size": qs, "key_size": ks}
     shapes = {"query": (b, 1, dq), "keys": (b, t, dk)}
     gm = netdsl.build(SPEC, overrides=params, input_shapes=shapes, seed=0).double().eval()
-    sd = randomize(gm)
+    sd = randomise(gm, 0.5)
     assert {k: tuple(v.shape) for k, v in sd.items()} == {
         "Wa.weight": (hidden, dq),
         "Wa.bias": (hidden,),
@@ -91,7 +84,7 @@ def test_mask_zero_means_padding() -> None:
     res = netdsl.check(spec)
     assert res.ok, [e.render() for e in res.errors]
     gm = netdsl.build(spec, seed=0).double().eval()
-    sd = {k.removeprefix("att."): v for k, v in randomize(gm).items()}
+    sd = {k.removeprefix("att."): v for k, v in randomise(gm, 0.5).items()}
     s, h = torch.randn(3, 1, 6, dtype=torch.float64), torch.randn(3, 7, 10, dtype=torch.float64)
     lengths = torch.tensor([7, 3, 1])
     mask = (torch.arange(7)[None, :] < lengths[:, None]).double()  # padded sequences
@@ -116,27 +109,22 @@ def test_reference_outputs(path: Path) -> None:
     assert max_diff(got, want) <= 1e-9
 
 
-def _errors(overrides: dict[str, object], shapes: dict[str, tuple[int, ...]] | None = None) -> list[str]:
-    res = netdsl.check(SPEC, overrides=overrides, input_shapes=shapes)
-    return [f"{e.message} | {e.hint}" for e in res.errors]
-
-
 def test_query_has_length_1() -> None:
-    msgs = _errors({}, {"query": (2, 2, 8), "keys": (2, 6, 8)})
+    msgs = error_texts(SPEC, {}, {"query": (2, 2, 8), "keys": (2, 6, 8)})
     assert any("input 'query' expects (B, 1, 8), got (2, 2, 8): dim 1 is 2, not 1" in m for m in msgs), msgs
 
 
 def test_query_is_3d() -> None:
-    msgs = _errors({}, {"query": (2, 8), "keys": (2, 6, 8)})
+    msgs = error_texts(SPEC, {}, {"query": (2, 8), "keys": (2, 6, 8)})
     assert any("input 'query' expects rank 3" in m for m in msgs), msgs
 
 
 def test_sizes_follow_the_parameters() -> None:
-    msgs = _errors({"query_size": 6}, {"query": (2, 1, 8), "keys": (2, 6, 8)})
+    msgs = error_texts(SPEC, {"query_size": 6}, {"query": (2, 1, 8), "keys": (2, 6, 8)})
     assert any("input 'query' expects (B, 1, 6), got (2, 1, 8)" in m for m in msgs), msgs
 
 
 def test_sizes_must_be_positive() -> None:
-    assert any("hidden_size must be positive" in m for m in _errors({"hidden_size": 0}))
-    assert any("query_size must be null or a positive int" in m for m in _errors({"query_size": 0}))
-    assert any("key_size must be null or a positive int" in m for m in _errors({"key_size": -2}))
+    assert any("hidden_size must be positive" in m for m in error_texts(SPEC, {"hidden_size": 0}))
+    assert any("query_size must be null or a positive int" in m for m in error_texts(SPEC, {"query_size": 0}))
+    assert any("key_size must be null or a positive int" in m for m in error_texts(SPEC, {"key_size": -2}))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import netdsl
-from tests.blockref import BLOCKS, block_cases, case_id, max_diff, run_case
+from tests.blockref import BLOCKS, block_cases, case_id, error_texts, max_diff, randomise, run_case
 
 SPEC = BLOCKS / "luong_attention.yaml"
 
@@ -37,13 +37,6 @@ def eager_luong(
     return torch.matmul(weights, enc), weights
 
 
-def randomize(gm: torch.nn.Module) -> dict[str, torch.Tensor]:
-    with torch.no_grad():
-        for p in gm.parameters():
-            p.copy_(torch.randn_like(p) * 0.4)
-    return gm.state_dict()
-
-
 def layout(method: str, h: int) -> dict[str, tuple[int, ...]]:
     return {
         "dot": {},
@@ -59,7 +52,7 @@ def test_matches_eager_reference(method: str, dims: tuple[int, int, int]) -> Non
     shapes = {"hidden": (b, 1, h), "encoder_outputs": (b, t, h)}
     params = {"hidden_size": h, "method": method}
     gm = netdsl.build(SPEC, overrides=params, input_shapes=shapes, seed=0).double().eval()
-    sd = randomize(gm)
+    sd = randomise(gm, 0.4)
     assert {k: tuple(v.shape) for k, v in sd.items()} == layout(method, h)
     hidden = torch.randn(shapes["hidden"], dtype=torch.float64)
     enc = torch.randn(shapes["encoder_outputs"], dtype=torch.float64)
@@ -91,7 +84,7 @@ def test_mask_zero_means_padding(method: str) -> None:
     res = netdsl.check(spec)
     assert res.ok, [e.render() for e in res.errors]
     gm = netdsl.build(spec, seed=0).double().eval()
-    sd = {k.removeprefix("att."): v for k, v in randomize(gm).items()}
+    sd = {k.removeprefix("att."): v for k, v in randomise(gm, 0.4).items()}
     hidden, enc = torch.randn(3, 1, 6, dtype=torch.float64), torch.randn(3, 5, 6, dtype=torch.float64)
     mask = (torch.arange(5)[None, :] < torch.tensor([5, 2, 1])[:, None]).long()
     context, weights = gm(hidden, enc, mask)
@@ -121,25 +114,20 @@ def test_reference_outputs(path: Path) -> None:
     assert max_diff(got, want) <= 1e-9
 
 
-def _errors(overrides: dict[str, object], shapes: dict[str, tuple[int, ...]] | None = None) -> list[str]:
-    res = netdsl.check(SPEC, overrides=overrides, input_shapes=shapes)
-    return [f"{e.message} | {e.hint}" for e in res.errors]
-
-
 def test_hidden_is_one_step() -> None:
-    msgs = _errors({}, {"hidden": (2, 3, 8), "encoder_outputs": (2, 6, 8)})
+    msgs = error_texts(SPEC, {}, {"hidden": (2, 3, 8), "encoder_outputs": (2, 6, 8)})
     assert any("input 'hidden' expects (B, 1, 8), got (2, 3, 8): dim 1 is 3, not 1" in m for m in msgs), msgs
 
 
 def test_widths_are_hidden_size() -> None:
-    msgs = _errors({}, {"hidden": (2, 1, 8), "encoder_outputs": (2, 6, 7)})
+    msgs = error_texts(SPEC, {}, {"hidden": (2, 1, 8), "encoder_outputs": (2, 6, 7)})
     assert any("input 'encoder_outputs' expects (B, T, 8), got (2, 6, 7)" in m for m in msgs), msgs
 
 
 def test_unknown_method() -> None:
-    msgs = _errors({"method": "additive"})
+    msgs = error_texts(SPEC, {"method": "additive"})
     assert any("'additive' is not one of ['dot', 'general', 'concat']" in m for m in msgs), msgs
 
 
 def test_hidden_size_must_be_positive() -> None:
-    assert any("hidden_size must be positive" in m for m in _errors({"hidden_size": 0}))
+    assert any("hidden_size must be positive" in m for m in error_texts(SPEC, {"hidden_size": 0}))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import netdsl
-from tests.blockref import BLOCKS, block_cases, case_id, max_diff, run_case
+from tests.blockref import BLOCKS, block_cases, case_id, error_texts, max_diff, randomise, run_case
 
 SPEC = BLOCKS / "multi_head_attention.yaml"
 
@@ -41,13 +41,6 @@ def eager_mha(
     return out, attn
 
 
-def randomize(gm: torch.nn.Module) -> dict[str, torch.Tensor]:
-    with torch.no_grad():
-        for p in gm.parameters():
-            p.copy_(torch.randn_like(p) * 0.3)
-    return gm.state_dict()
-
-
 CONFIGS = [  # (n_head, d_model, d_k, d_v, B, Lq, Lk)
     (2, 16, 8, 8, 2, 5, 6),
     (4, 12, 3, 5, 1, 7, 3),
@@ -62,7 +55,7 @@ def test_matches_eager_reference(config: tuple[int, ...]) -> None:
     params = {"n_head": n_head, "d_model": d_model, "d_k": d_k, "d_v": d_v}
     shapes = {"q": (b, lq, d_model), "k": (b, lk, d_model), "v": (b, lk, d_model)}
     gm = netdsl.build(SPEC, overrides=params, input_shapes=shapes, seed=0).double().eval()
-    sd = randomize(gm)
+    sd = randomise(gm, 0.3)
     assert list(sd) == KEYS
     ins = {n: torch.randn(s, dtype=torch.float64) for n, s in shapes.items()}
     out, attn = gm(**ins)
@@ -98,7 +91,7 @@ def test_mask_zero_means_masked(mask_shape: str, runtime_shape: tuple[int, ...])
     res = netdsl.check(spec)
     assert res.ok, [e.render() for e in res.errors]
     gm = netdsl.build(spec, seed=0).double().eval()
-    sd = {k.removeprefix("mha."): v for k, v in randomize(gm).items()}
+    sd = {k.removeprefix("mha."): v for k, v in randomise(gm, 0.3).items()}
     x, mem = torch.randn(2, 5, 12, dtype=torch.float64), torch.randn(2, 6, 12, dtype=torch.float64)
     mask = (torch.rand(runtime_shape) > 0.4).double()
     mask[..., 0] = 1  # no fully masked row
@@ -125,7 +118,7 @@ def test_dropout_is_identity_in_eval() -> None:
     params = {"n_head": 2, "d_model": 8, "d_k": 4, "d_v": 4, "dropout": 0.5, "attn_dropout": 0.5}
     shapes = {"q": (2, 5, 8), "k": (2, 6, 8), "v": (2, 6, 8)}
     gm = netdsl.build(SPEC, overrides=params, input_shapes=shapes, seed=0).double().eval()
-    sd = randomize(gm)
+    sd = randomise(gm, 0.3)
     ins = {n: torch.randn(s, dtype=torch.float64) for n, s in shapes.items()}
     out, _ = gm(**ins)
     torch.testing.assert_close(
@@ -156,28 +149,23 @@ def test_reference_outputs(path: Path) -> None:
     assert max_diff(got, want) <= 1e-9
 
 
-def _errors(overrides: dict[str, object], shapes: dict[str, tuple[int, ...]] | None = None) -> list[str]:
-    res = netdsl.check(SPEC, overrides=overrides, input_shapes=shapes)
-    return [f"{e.message} | {e.hint}" for e in res.errors]
-
-
 def test_keys_and_values_same_length() -> None:
-    msgs = _errors({}, {"q": (2, 5, 16), "k": (2, 6, 16), "v": (2, 7, 16)})
+    msgs = error_texts(SPEC, {}, {"q": (2, 5, 16), "k": (2, 6, 16), "v": (2, 7, 16)})
     assert any("input 'v' expects (B, Lk, 16), got (2, 7, 16): dim 1 is 7, not Lk" in m for m in msgs), msgs
 
 
 def test_last_dims_are_d_model() -> None:
-    msgs = _errors({}, {"q": (2, 5, 16), "k": (2, 6, 12), "v": (2, 6, 16)})
+    msgs = error_texts(SPEC, {}, {"q": (2, 5, 16), "k": (2, 6, 12), "v": (2, 6, 16)})
     assert any("input 'k' expects (B, Lk, 16), got (2, 6, 12): dim 2 is 12, not 16" in m for m in msgs), msgs
 
 
 def test_sizes_must_be_positive() -> None:
-    msgs = _errors({"n_head": 0})
+    msgs = error_texts(SPEC, {"n_head": 0})
     assert any("n_head, d_model, d_k and d_v must be positive" in m for m in msgs), msgs
 
 
 def test_dropout_range() -> None:
-    msgs = _errors({"dropout": 1.0})
+    msgs = error_texts(SPEC, {"dropout": 1.0})
     assert any("dropout must be in [0, 1)" in m for m in msgs), msgs
-    msgs = _errors({"attn_dropout": -0.1})  # checked by the inner scaled_dot_product_attention
+    msgs = error_texts(SPEC, {"attn_dropout": -0.1})  # checked by the inner scaled_dot_product_attention
     assert any("attn_dropout must be in [0, 1)" in m for m in msgs), msgs

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import netdsl
-from tests.blockref import BLOCKS, block_cases, case_id, max_diff, run_case
+from tests.blockref import BLOCKS, block_cases, case_id, error_texts, max_diff, randomise, run_case
 
 SPEC = BLOCKS / "muse_attention.yaml"
 
@@ -85,13 +85,6 @@ def layout(d_model: int, d_k: int, d_v: int, h: int) -> dict[str, tuple[int, ...
     }
 
 
-def randomize(gm: torch.nn.Module) -> dict[str, torch.Tensor]:
-    with torch.no_grad():
-        for p in gm.parameters():
-            p.copy_(torch.randn_like(p) * 0.3)
-    return gm.state_dict()
-
-
 CONFIGS = [  # (d_model, d_k, d_v, h, B, N)
     (16, 8, 8, 2, 2, 6),
     (12, 5, 3, 4, 1, 7),
@@ -106,7 +99,7 @@ def test_matches_eager_reference(config: tuple[int, ...]) -> None:
     params = {"d_model": d_model, "d_k": d_k, "d_v": d_v, "h": h}
     shapes = {name: (b, n, d_model) for name in ("queries", "keys", "values")}
     gm = netdsl.build(SPEC, overrides=params, input_shapes=shapes, seed=0).double().eval()
-    sd = randomize(gm)
+    sd = randomise(gm, 0.3)
     assert {k: tuple(v.shape) for k, v in sd.items()} == layout(d_model, d_k, d_v, h)
     ins = {name: torch.randn(s, dtype=torch.float64) for name, s in shapes.items()}
     out = gm(**ins)
@@ -149,7 +142,7 @@ def test_optional_mask_and_weights(mask_shape: str | None, weights_shape: str | 
     res = netdsl.check(spec)
     assert res.ok, [e.render() for e in res.errors]
     gm = netdsl.build(spec, seed=0).double().eval()
-    sd = {k.removeprefix("muse."): v for k, v in randomize(gm).items()}
+    sd = {k.removeprefix("muse."): v for k, v in randomise(gm, 0.3).items()}
     q, kv = torch.randn(2, 5, 12, dtype=torch.float64), torch.randn(2, 5, 12, dtype=torch.float64)
     args: list[torch.Tensor] = [q, kv]
     mask = weights = None
@@ -201,7 +194,7 @@ def test_dy_paras_stays_the_registered_parameter() -> None:
         SPEC, overrides={"d_model": 16, "d_k": 8, "d_v": 8, "h": 2}, input_shapes=shapes, seed=0
     )
     gm = gm.double().eval()
-    sd = randomize(gm)
+    sd = randomise(gm, 0.3)
     param = dict(gm.named_parameters())["dy_paras"]
     before = param.detach().clone()
     ins = {name: torch.randn(s, dtype=torch.float64) for name, s in shapes.items()}
@@ -219,33 +212,28 @@ def test_reference_outputs(path: Path) -> None:
     assert max_diff(got, want) <= 1e-9
 
 
-def _errors(overrides: dict[str, object], shapes: dict[str, tuple[int, ...]] | None = None) -> list[str]:
-    res = netdsl.check(SPEC, overrides=overrides, input_shapes=shapes)
-    return [f"{e.message} | {e.hint}" for e in res.errors]
-
-
 def test_queries_and_keys_same_length() -> None:
-    msgs = _errors({}, {"queries": (2, 5, 16), "keys": (2, 6, 16), "values": (2, 6, 16)})
+    msgs = error_texts(SPEC, {}, {"queries": (2, 5, 16), "keys": (2, 6, 16), "values": (2, 6, 16)})
     assert any(
         "input 'keys' expects (B, N, 16), got (2, 6, 16): dim 1 is 6, not N (N = 5)" in m for m in msgs
     ), msgs
 
 
 def test_keys_and_values_same_length() -> None:
-    msgs = _errors({}, {"queries": (2, 6, 16), "keys": (2, 6, 16), "values": (2, 7, 16)})
+    msgs = error_texts(SPEC, {}, {"queries": (2, 6, 16), "keys": (2, 6, 16), "values": (2, 7, 16)})
     assert any("input 'values' expects (B, N, 16), got (2, 7, 16): dim 1 is 7" in m for m in msgs), msgs
 
 
 def test_width_is_d_model() -> None:
-    msgs = _errors({}, {"queries": (2, 6, 12), "keys": (2, 6, 16), "values": (2, 6, 16)})
+    msgs = error_texts(SPEC, {}, {"queries": (2, 6, 12), "keys": (2, 6, 16), "values": (2, 6, 16)})
     assert any("input 'queries' expects (B, N, 16), got (2, 6, 12)" in m for m in msgs), msgs
 
 
 def test_sizes_must_be_positive() -> None:
-    msgs = _errors({"h": 0})
+    msgs = error_texts(SPEC, {"h": 0})
     assert any("d_model, d_k, d_v and h must be positive" in m for m in msgs), msgs
 
 
 def test_dropout_range() -> None:
-    msgs = _errors({"dropout": 1.5})
+    msgs = error_texts(SPEC, {"dropout": 1.5})
     assert any("dropout must be in [0, 1)" in m for m in msgs), msgs

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import netdsl
-from tests.blockref import BLOCKS, block_cases, case_id, max_diff, run_case
+from tests.blockref import BLOCKS, block_cases, case_id, error_texts, max_diff, run_case
 
 SPEC = BLOCKS / "scaled_dot_product_attention.yaml"
 
@@ -119,35 +119,30 @@ def test_reference_outputs(path: Path) -> None:
     assert max_diff(got, want) <= 1e-9
 
 
-def _errors(overrides: dict[str, object], shapes: dict[str, tuple[int, ...]] | None = None) -> list[str]:
-    res = netdsl.check(SPEC, overrides=overrides, input_shapes=shapes)
-    return [f"{e.message} | {e.hint}" for e in res.errors]
-
-
 def test_temperature_must_be_positive() -> None:
-    msgs = _errors({"temperature": 0.0})
+    msgs = error_texts(SPEC, {"temperature": 0.0})
     assert any("requires temperature > 0" in m and "temperature must be positive" in m for m in msgs), msgs
 
 
 def test_attn_dropout_range() -> None:
-    msgs = _errors({"temperature": 2.0, "attn_dropout": 1.0})
+    msgs = error_texts(SPEC, {"temperature": 2.0, "attn_dropout": 1.0})
     assert any("attn_dropout must be in [0, 1)" in m for m in msgs), msgs
 
 
 def test_query_and_key_widths_must_match() -> None:
-    msgs = _errors({"temperature": 2.0}, {"q": (2, 2, 5, 4), "k": (2, 2, 6, 3), "v": (2, 2, 6, 3)})
+    msgs = error_texts(SPEC, {"temperature": 2.0}, {"q": (2, 2, 5, 4), "k": (2, 2, 6, 3), "v": (2, 2, 6, 3)})
     assert any("input 'k' expects (B, h, Lk, dk), got (2, 2, 6, 3): dim 3 is 3, not dk" in m for m in msgs), (
         msgs
     )
 
 
 def test_keys_and_values_same_length() -> None:
-    msgs = _errors({"temperature": 2.0}, {"q": (2, 2, 5, 4), "k": (2, 2, 6, 4), "v": (2, 2, 7, 3)})
+    msgs = error_texts(SPEC, {"temperature": 2.0}, {"q": (2, 2, 5, 4), "k": (2, 2, 6, 4), "v": (2, 2, 7, 3)})
     assert any("input 'v' expects (B, h, Lk, dv), got (2, 2, 7, 3): dim 2 is 7, not Lk" in m for m in msgs), (
         msgs
     )
 
 
 def test_rank_4() -> None:
-    msgs = _errors({"temperature": 2.0}, {"q": (2, 5, 4), "k": (2, 2, 6, 4), "v": (2, 2, 6, 3)})
+    msgs = error_texts(SPEC, {"temperature": 2.0}, {"q": (2, 5, 4), "k": (2, 2, 6, 4), "v": (2, 2, 6, 3)})
     assert any("input 'q' expects rank 4" in m for m in msgs), msgs
