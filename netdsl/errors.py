@@ -89,6 +89,9 @@ class NetdslError(ValueError):
         self.severity = severity
         super().__init__(self.render())
 
+    def __str__(self) -> str:
+        return self.render()  # rendered now: message, hint and location may be refined after creation
+
     def at(self, loc: SourceLoc) -> NetdslError:
         """This error re-anchored at ``loc`` when it has no position yet."""
         if self.loc.line:
