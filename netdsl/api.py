@@ -282,3 +282,21 @@ def spec_files(paths: Sequence[PathLike]) -> list[Path]:
         else:
             raise UsageError(f"no such file or folder: {str(p)!r}")
     return out
+
+
+def diagram(
+    spec: PathLike | Spec | CheckResult,
+    format: str = "svg",
+    output: PathLike | None = None,
+    **options: Any,
+) -> bytes:
+    """Draw a spec (see :mod:`netdsl.diagram`): the bytes of ``format``, also written atomically to
+    ``output`` when given. ``options`` are :class:`netdsl.diagram.DiagramOptions` fields."""
+    from .diagram import DiagramOptions, render, write
+
+    res = spec if isinstance(spec, CheckResult) else check(spec)
+    res.raise_if_errors()
+    opts = DiagramOptions(**options)
+    if output is not None:
+        write(res, output, format, opts)
+    return render(res, format, opts)

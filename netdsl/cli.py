@@ -172,6 +172,39 @@ def cmd_blocks(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_diagram(args: argparse.Namespace) -> int:
+    from .api import check
+    from .diagram import DiagramOptions, render, write
+
+    depth: int | str = args.depth
+    if args.depth not in ("auto", "all"):
+        if not str(args.depth).isdigit():
+            raise UsageError(f"--depth expects a number, 'auto' or 'all', got {args.depth!r}")
+        depth = int(args.depth)
+    dims = _ints(args.dim, "--dim")
+    res = check(args.spec, args.variant, _overrides(args.set), blocks_path=args.blocks_path)
+    res.raise_if_errors()
+    opts = DiagramOptions(
+        depth=depth,  # type: ignore[arg-type]
+        direction=args.direction,
+        params=args.params,
+        expand=frozenset(args.expand or ()),
+        expand_repeats=args.expand_repeats,
+        stages=not args.no_stages,
+        concrete=bool(dims),
+        dims=tuple(sorted(dims.items())),
+    )
+    if args.output:
+        path = write(res, args.output, args.format, opts)
+        print(f"wrote {path}", file=sys.stderr)
+        return EXIT_OK
+    fmt = args.format or "dot"
+    if fmt in ("svg", "png", "html"):
+        raise UsageError(f"-f {fmt} writes a file: give -o FILE")
+    sys.stdout.write(render(res, fmt, opts).decode("utf-8"))
+    return EXIT_OK
+
+
 def cmd_ops(args: argparse.Namespace) -> int:
     from .opdoc import ops_markdown, ops_text
 
@@ -240,6 +273,24 @@ def make_parser() -> argparse.ArgumentParser:
     bl.add_argument("--format", choices=("text", "markdown"), default="text")
     common(bl)
     bl.set_defaults(func=cmd_blocks)
+
+    d = sub.add_parser("diagram", help="draw a spec: dot, svg, png, mermaid, html, graphml, json")
+    d.add_argument("spec", help="a network or block spec (.yaml)")
+    d.add_argument("-o", "--output", help="output file; the format follows its suffix")
+    d.add_argument("-f", "--format", choices=("dot", "svg", "png", "mermaid", "html", "graphml", "json"))
+    d.add_argument(
+        "--depth", default="auto", help="block nesting drawn open: a number, 'auto' (default) or 'all'"
+    )
+    d.add_argument("--direction", choices=("TB", "LR"), default="TB", help="top-to-bottom or left-to-right")
+    d.add_argument("--params", action="store_true", help="show parameter counts")
+    d.add_argument("--expand", action="append", metavar="PATH", help="draw this block open (repeatable)")
+    d.add_argument("--expand-repeats", action="store_true", help="draw every copy of a repeat")
+    d.add_argument("--no-stages", action="store_true", help="do not group numbered top-level nodes in stages")
+    d.add_argument("--variant", help="a variant of the network")
+    d.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a variable or parameter")
+    d.add_argument("--dim", action="append", metavar="NAME=N", help="draw concrete shapes for these sizes")
+    common(d)
+    d.set_defaults(func=cmd_diagram)
 
     o = sub.add_parser("ops", help="list the primitive ops")
     o.add_argument("--format", choices=("text", "markdown"), default="text")

@@ -165,6 +165,13 @@ class ShapeInference:
         self.rewrites: dict[Any, Sym] = {}  # atom -> expression in the dims named by `expect:`
         self._rw_cache: dict[Sym, Sym] = {}
         self.star_ranks: dict[str, list[int]] = {}
+        self.reserved = {  # dims the top level names with `expect:` keep their names
+            d
+            for n in graph.nodes
+            if n.scope is graph.root and n.expect
+            for d in n.expect
+            if isinstance(d, str) and IDENT.match(d)
+        }
 
     def run(
         self, inputs: Mapping[str, TensorType] | None, shapes: Mapping[str, tuple[int, ...]] | None = None
@@ -337,7 +344,7 @@ class ShapeInference:
         renamed: dict[Sym, Sym] = {}
         for d in node.expect:
             if isinstance(d, str) and d not in before and d in env and not _is_symbol(env[d]):
-                fresh = self._fresh(d, env[d])
+                fresh = self._fresh(d, env[d], node.scope is self.graph.root)
                 renamed[env[d]] = fresh
                 split = env[d].as_atom_plus_const()
                 if split is not None:  # everywhere atom + c appears, it now reads as the name
@@ -347,11 +354,14 @@ class ShapeInference:
                 env[d] = fresh
         return out.with_shape([renamed.get(d, d) for d in out.shape]) if renamed else out
 
-    def _fresh(self, name: str, definition: Sym) -> Sym:
-        """A symbol for ``definition`` named ``name`` (or ``name_2``... when taken by another dim)."""
+    def _fresh(self, name: str, definition: Sym, in_root: bool) -> Sym:
+        """A symbol for ``definition`` named ``name`` (or ``name_2``... when taken by another dim).
+        Names the network itself gives in `expect:` are kept for it; blocks get the suffixed ones."""
         taken = self.result.aliases
         candidate, k = name, 1
-        while candidate in taken and taken[candidate] != definition:
+        while (candidate in taken and taken[candidate] != definition) or (
+            not in_root and candidate in self.reserved
+        ):
             k += 1
             candidate = f"{name}_{k}"
         taken[candidate] = definition

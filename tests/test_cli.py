@@ -224,3 +224,17 @@ def test_blocks_command(capsys: pytest.CaptureFixture[str], in_root: Path) -> No
     assert code == 0 and "`ChannelGate.mlp.1.weight`" in out
     code, _, err = run(["blocks", "cbma"], capsys)
     assert code == 2 and "did you mean 'cbam'" in err
+
+
+def test_diagram_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], in_root: Path) -> None:
+    code, out, _ = run(["diagram", "specs/tiny_cnn.yaml", "-f", "mermaid"], capsys)
+    assert code == 0 and out.startswith("%% tiny_cnn") and "flowchart TB" in out
+    code, out, _ = run(["diagram", "specs/tiny_cnn.yaml", "--depth", "0", "--direction", "LR"], capsys)
+    assert code == 0 and "rankdir=LR" in out
+    code, _, err = run(["diagram", "specs/tiny_cnn.yaml", "-f", "svg"], capsys)
+    assert code == 2 and "give -o FILE" in err
+    code, _, err = run(["diagram", "specs/tiny_cnn.yaml", "--depth", "deep"], capsys)
+    assert code == 2
+    target = tmp_path / "net.json"
+    code, _, err = run(["diagram", "specs/tiny_attention.yaml", "-o", str(target)], capsys)
+    assert code == 0 and json.loads(target.read_text())["nodes"]
