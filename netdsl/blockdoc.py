@@ -71,6 +71,8 @@ def block_markdown(name: str, library: BlockLibrary) -> str:
     lines = [f"## `{name}`", ""]
     if d.description:
         lines += [d.description.strip(), ""]
+    if src.origin == "library":  # drawn by `netdsl diagram blocks/<name>.yaml -o docs/img/blocks/<name>.svg`
+        lines += [f"![{name}](img/blocks/{name}.svg)", ""]
     if d.doc:
         lines += [d.doc.strip(), ""]
     lines += ["| parameter | type | default | meaning |", "|---|---|---|---|"]

@@ -238,3 +238,10 @@ def test_diagram_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], in_
     target = tmp_path / "net.json"
     code, _, err = run(["diagram", "specs/tiny_attention.yaml", "-o", str(target)], capsys)
     assert code == 0 and json.loads(target.read_text())["nodes"]
+
+
+def test_every_library_block_has_its_diagram_in_docs() -> None:
+    for spec in sorted((ROOT / "blocks").glob("*.yaml")):
+        assert (ROOT / "docs" / "img" / "blocks" / f"{spec.stem}.svg").is_file(), (
+            f"run: netdsl diagram {spec.relative_to(ROOT)} -o docs/img/blocks/{spec.stem}.svg"
+        )
