@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import netdsl
-from tests.blockref import BLOCKS, block_cases, case_id, max_diff, run_case
+from tests.blockref import BLOCKS, block_cases, case_id, max_diff, randomise, run_case
 
 SPEC = BLOCKS / "aft_full.yaml"
 
@@ -38,9 +38,7 @@ def eager_aft_full_exp_form(x: torch.Tensor, sd: dict[str, torch.Tensor]) -> tor
 
 def _random_block(params: dict[str, object], shape: tuple[int, ...]) -> torch.fx.GraphModule:
     gm = netdsl.build(SPEC, overrides=params, input_shapes={"x": shape}, seed=0).double().eval()
-    with torch.no_grad():
-        for p in gm.parameters():
-            p.copy_(torch.randn_like(p))
+    randomise(gm)
     return gm
 
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import netdsl
-from tests.blockref import BLOCKS, block_cases, case_id, max_diff, run_case
+from tests.blockref import BLOCKS, block_cases, case_id, max_diff, randomise, run_case
 
 SPEC = BLOCKS / "gam.yaml"
 
@@ -57,13 +57,7 @@ def test_matches_eager_reference(
 ) -> None:
     params = {"in_channels": in_channels, "rate": rate, "padding_mode": padding_mode}
     gm = netdsl.build(SPEC, overrides=params, input_shapes={"x": shape}, seed=0).double().eval()
-    with torch.no_grad():
-        for name, t in gm.state_dict().items():
-            if name.endswith("running_var"):
-                t.copy_(0.5 + torch.rand_like(t))
-            elif t.is_floating_point():
-                t.copy_(torch.randn_like(t))
-    sd = gm.state_dict()
+    sd = randomise(gm)
     assert tuple(sd["linear1.weight"].shape) == (int(in_channels / rate), in_channels)
     x = torch.randn(shape, dtype=torch.float64)
     with torch.no_grad():

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import netdsl
-from tests.blockref import BLOCKS, block_cases, case_id, max_diff, run_case
+from tests.blockref import BLOCKS, block_cases, case_id, max_diff, randomise, run_case
 
 SPEC = BLOCKS / "non_local.yaml"
 ALIAS = {d: BLOCKS / f"non_local_{d}d.yaml" for d in (1, 2, 3)}
@@ -69,16 +69,6 @@ def eager_non_local(
     else:
         w_y = conv(y, sd["W.weight"], sd["W.bias"])
     return w_y + x, f_div_c
-
-
-def randomise(gm: torch.nn.Module) -> dict[str, torch.Tensor]:
-    with torch.no_grad():
-        for name, t in gm.state_dict().items():
-            if name.endswith("running_var"):
-                t.copy_(0.5 + torch.rand_like(t))
-            elif t.is_floating_point():
-                t.copy_(torch.randn_like(t))
-    return gm.state_dict()
 
 
 def check_against_eager(
