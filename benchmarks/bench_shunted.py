@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,16 +79,55 @@ def own_seconds() -> float:
     return t.user + t.system
 
 
-def medians(fns: dict[str, Callable[[], object]], runs: int, warmup: int) -> dict[str, float]:
-    """Median seconds per call of each fn; the fns take turns so that drift affects all of them."""
-    for _ in range(warmup):
+def others_cpu(before: tuple[float | None, float, float], after: tuple[float | None, float, float]) -> float:
+    """Cores that other processes kept busy between two `snapshot()`s (0 where /proc/stat is missing)."""
+    (b0, o0, w0), (b1, o1, w1) = before, after
+    if b0 is None or b1 is None or w1 <= w0:
+        return 0.0
+    return max(0.0, (b1 - b0) - (o1 - o0)) / (w1 - w0)
+
+
+def snapshot() -> tuple[float | None, float, float]:
+    return busy_seconds(), own_seconds(), time.perf_counter()
+
+
+@dataclass
+class Timing:
+    median: dict[str, float]  # seconds per call
+    rounds: int  # rounds run (each: every fn once)
+    kept: int  # rounds the medians come from
+    others: float  # mean cores other processes used during the kept rounds
+
+
+def medians(fns: dict[str, Callable[[], object]], args: argparse.Namespace) -> Timing:
+    """Median seconds per call of each fn. The fns take turns (a round runs each once), so that drift
+    affects all alike; a round during which other processes used more than --max-others cores is
+    dropped and tried again (after a pause), for at most --max-wait seconds; if fewer than --runs
+    clean rounds came by then, all rounds count (and the table says how busy the machine was)."""
+    for _ in range(args.warmup):
         for fn in fns.values():
             fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(runs):
-        for k, fn in fns.items():
-            times[k].append(timed(fn))
-    return {k: statistics.median(v) for k, v in times.items()}
+    clean: list[tuple[dict[str, float], float]] = []
+    every: list[tuple[dict[str, float], float]] = []
+    deadline = time.perf_counter() + args.max_wait
+    while len(clean) < args.runs:
+        before = snapshot()
+        times = {k: timed(fn) for k, fn in fns.items()}
+        busy = others_cpu(before, snapshot())
+        every.append((times, busy))
+        if busy <= args.max_others:
+            clean.append((times, busy))
+        elif time.perf_counter() < deadline:
+            time.sleep(2.0)  # let the other work go on without us
+        if time.perf_counter() >= deadline and len(every) >= args.runs:
+            break
+    used = clean if len(clean) >= args.runs else every
+    return Timing(
+        {k: statistics.median(t[k] for t, _ in used) for k in fns},
+        len(every),
+        len(used),
+        statistics.fmean(b for _, b in used),
+    )
 
 
 def cpu_name() -> str:
@@ -138,7 +179,7 @@ def bench(variant: str, args: argparse.Namespace) -> tuple[dict[str, str], dict[
         checks["max abs diff netdsl vs reference (eager)"] = f"{max_diff(y_gm, y_ref):.1e}"
         compile_s: dict[str, float] = {}
         if not args.no_compile:
-            models = {"netdsl": (gm, y_gm)}
+            models: dict[str, tuple[torch.nn.Module, torch.Tensor]] = {"netdsl": (gm, y_gm)}
             if args.compile_reference:
                 models["reference"] = (ref, y_ref)
             for name, (model, y_eager) in models.items():  # netdsl first: its compile is the cold one
@@ -147,11 +188,10 @@ def bench(variant: str, args: argparse.Namespace) -> tuple[dict[str, str], dict[
                 y_c = compiled(x)
                 compile_s[name] = time.perf_counter() - t0
                 checks[f"max abs diff {name} compiled vs eager"] = f"{max_diff(y_c, y_eager):.1e}"
-                fns[f"{name} compiled"] = lambda c=compiled: c(x)
+                fns[f"{name} compiled"] = partial(compiled, x)
                 log(f"[{variant}] {name}: torch.compile first call {compile_s[name]:.1f} s")
-        busy0, own0, wall0 = busy_seconds(), own_seconds(), time.perf_counter()
-        t = medians(fns, args.runs, args.warmup)
-        busy1, own1, wall1 = busy_seconds(), own_seconds(), time.perf_counter()
+        timing = medians(fns, args)
+        t = timing.median
     row["netdsl eager ms"] = f"{t['netdsl'] * 1e3:.1f}"
     row["reference eager ms"] = f"{t['reference'] * 1e3:.1f}"
     row["netdsl / reference"] = f"{t['netdsl'] / t['reference']:.2f}"
@@ -163,10 +203,9 @@ def bench(variant: str, args: argparse.Namespace) -> tuple[dict[str, str], dict[
         row["reference compile s (warm)"] = f"{compile_s['reference']:.1f}"
         row["reference compiled ms"] = f"{t['reference compiled'] * 1e3:.1f}"
     # other processes on the machine inflate the times (badly when they take a core that torch's threads
-    # wait for): the CPU they used while the timed runs ran, in cores
-    if busy0 is not None and busy1 is not None:
-        others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall1 - wall0)
-        checks["other processes' CPU while timing (cores)"] = f"{others:.2f}"
+    # wait for): the CPU they used during the timed rounds, in cores, and how many rounds were clean
+    checks["timed rounds kept / run"] = f"{timing.kept} / {timing.rounds}"
+    checks["other processes' CPU in kept rounds (cores)"] = f"{timing.others:.2f}"
     checks["load average 1 min (start / end)"] = f"{load_start:.2f} / {os.getloadavg()[0]:.2f}"
     log(f"[{variant}] {row} {checks}")
     return row, checks
@@ -211,6 +250,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=20, help="timed runs per model (median; default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (default: all)")
+    p.add_argument(
+        "--max-others",
+        type=float,
+        default=0.2,
+        help="drop a timed round in which other processes kept more than this many cores busy (default 0.2)",
+    )
+    p.add_argument(
+        "--max-wait", type=float, default=900, help="seconds to wait for clean rounds (default 900)"
+    )
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--size", type=int, nargs=2, default=(224, 224), metavar=("H", "W"))
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile")
@@ -235,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         common = [
             *("--runs", str(args.runs), "--warmup", str(args.warmup), "--threads", str(args.threads)),
+            *("--max-others", str(args.max_others), "--max-wait", str(args.max_wait)),
             *("--batch", str(args.batch), "--size", str(args.size[0]), str(args.size[1])),
             *(["--no-compile"] if args.no_compile else []),
             *(["--compile-reference"] if args.compile_reference else []),
@@ -248,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Shunted Transformer, batch {args.batch}, {args.size[0]}x{args.size[1]}, float32, CPU "
         f"({cpu_name()}, {os.cpu_count()} cores), "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
-        f"median of {args.runs} runs after {args.warmup} warm-up runs; "
+        f"median of {args.runs} timed rounds (each model once per round, in turn) after {args.warmup} "
+        f"warm-up rounds, dropping rounds in which other processes kept > {args.max_others} cores busy; "
         + ("one process per variant" if len(results) > 1 and not args.in_process else "one process")
     )
     print(
