@@ -9,10 +9,11 @@ operators, so any value with numeric dunders (symbolic dimensions) works.
 from __future__ import annotations
 
 import difflib
-import functools
 import math
 import operator
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
@@ -28,9 +29,8 @@ _ERRORS = (TypeError, ValueError, ArithmeticError, LookupError)
 _SHORTHAND = r"\$[A-Za-z_][A-Za-z0-9_]*"
 
 
-@dataclass(frozen=True)
-class Node:
-    """An AST node; ``start``/``end`` are offsets into the source.
+class Node(NamedTuple):
+    """An AST node (immutable, compared by value); ``start``/``end`` are offsets into the source.
 
     kinds: const (value), name (value=id), list, unary (value=op; operand),
     binop (value=op; left, right), and/or (operands), compare (value=ops;
@@ -61,7 +61,9 @@ class Expr:
             n = stack.pop()
             if n.kind == "name":
                 out.add(n.value)
-            stack.extend(a for a in n.args if a is not None)
+            for a in n.args:
+                if a is not None:
+                    stack.append(a)
         return frozenset(out)
 
 
@@ -168,8 +170,15 @@ class Tok(NamedTuple):
 class _Parser:
     def __init__(self, source: str) -> None:
         self.src, self.i, self.depth = source, 0, 0
-        self.toks = [self.token(m) for m in re.finditer(_TOKEN_RE, source, re.DOTALL) if m.lastgroup != "ws"]
-        self.toks.append(Tok("end", "", len(source), len(source)))
+        toks: list[Tok] = []
+        for m in re.finditer(_TOKEN_RE, source, re.DOTALL):
+            kind = m.lastgroup
+            if kind == "op":  # (the most common kind, inlined)
+                toks.append(Tok(kind, m.group(), m.start(), m.end()))
+            elif kind != "ws":
+                toks.append(self.token(m))
+        toks.append(Tok("end", "", len(source), len(source)))
+        self.toks = toks
 
     def fail(self, what: str, pos: int, want: str | None = None, **kw: Any) -> ExprError:
         tail = f"; expected {want}" if want else ""
@@ -192,7 +201,7 @@ class _Parser:
     def number(self, text: str, pos: int, end: int) -> object:
         nxt = self.src[end : end + 1]
         if not (nxt.isalnum() or nxt in ("_", ".")):
-            if text[:2].lower() not in ("0x", "0o", "0b") and any(c in text for c in ".eE"):
+            if text[:2].lower() not in ("0x", "0o", "0b") and ("." in text or "e" in text or "E" in text):
                 return float(text)
             try:
                 value = int(text, 0)
@@ -265,7 +274,7 @@ class _Parser:
             return Node("unary", t.pos, operand.end, t.text, (operand,))
         if t.kind == "op" and t.text == "(":
             inner, close = self.expr(0), self.expect(")")
-            return replace(inner, start=t.pos, end=close.end)
+            return inner._replace(start=t.pos, end=close.end)
         if t.kind == "op" and t.text == "[":
             items, close = self.items("]")
             return Node("list", t.pos, close.end, None, items)
@@ -341,16 +350,50 @@ class _Parser:
         return Node(kind, target.start, close.end, None, (target, *parts, *[None] * (3 - len(parts))))
 
 
+#: the parse cache holds expressions of at most this many characters in all: every expression of a
+#: spec at the size limit (a spec is parsed twice: for dependencies, then for values), and its memory
+#: stays bounded (about 60 bytes per character) whatever the expressions' lengths
+CACHE_CHARS = 600_000
+
+
+class _ParseCache:
+    """Least recently used parses, at most CACHE_CHARS characters of source in all."""
+
+    def __init__(self) -> None:
+        self.parsed: OrderedDict[str, Expr] = OrderedDict()
+        self.chars = 0
+        self.lock = threading.Lock()
+
+    def get(self, source: str) -> Expr | None:
+        with self.lock:
+            hit = self.parsed.get(source)
+            if hit is not None:
+                self.parsed.move_to_end(source)
+            return hit
+
+    def put(self, source: str, parsed: Expr) -> None:
+        with self.lock:
+            if source in self.parsed:
+                return
+            self.parsed[source] = parsed
+            self.chars += len(source) + 1
+            while self.chars > CACHE_CHARS:
+                old, _ = self.parsed.popitem(last=False)
+                self.chars -= len(old) + 1
+
+
+_CACHE = _ParseCache()
+
+
 def parse(source: str) -> Expr:
     """Parse one expression (the text between ``${`` and ``}``); parses are cached (they are pure)."""
-    if isinstance(source, str) and len(source) <= MAX_SOURCE:
-        return _parse_cached(source)
-    return _parse(source)
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_cached(source: str) -> Expr:
-    return _parse(source)
+    if not isinstance(source, str) or len(source) > MAX_SOURCE:
+        return _parse(source)
+    parsed = _CACHE.get(source)
+    if parsed is None:
+        parsed = _parse(source)  # (an ExprError is not cached)
+        _CACHE.put(source, parsed)
+    return parsed
 
 
 def _parse(source: str) -> Expr:
@@ -518,6 +561,11 @@ def is_expression(value: object) -> bool:
 
 
 def _find_close(text: str, i: int) -> int:
+    """The index of the ``}`` that closes an expression starting at ``i`` (not one in a quoted
+    string literal of the expression), or -1."""
+    end = text.find("}", i)
+    if end < 0 or (text.find("'", i, end) < 0 and text.find('"', i, end) < 0):
+        return end  # (the usual case: no string literal before the first '}')
     quote = ""
     while i < len(text):
         c = text[i]

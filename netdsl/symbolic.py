@@ -332,6 +332,9 @@ class Sym:
     def __str__(self) -> str:
         if not self._terms:
             return "0"
+        if len(self._terms) == 1:  # (the usual dim: a constant or a single term, nothing to sort)
+            ((mono, c),) = self._terms.items()
+            return _term_str(mono, c)
         out = ""
         for i, (mono, c) in enumerate(self._sorted()):
             if i == 0:

@@ -11,8 +11,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from netdsl import yaml_loader
 from netdsl.errors import PathT, SourceLoc, SpecSyntaxError
-from netdsl.yaml_loader import MAX_DEPTH, Doc, load_file, load_text, parse_scalar
+from netdsl.yaml_loader import HAVE_LIBYAML, MAX_DEPTH, Doc, ParserName, load_file, load_text, parse_scalar
 
 
 def syntax_error(text: str | bytes, **kw: int) -> SpecSyntaxError:
@@ -534,3 +535,218 @@ def test_safe_dump_round_trip(data: dict[str, object], flow: bool) -> None:
         assert path in doc.positions and loc.line >= 1 and loc.col >= 1
         if path and isinstance(path[-1], str):
             assert doc.key_loc(path).line >= 1 and path in doc.key_positions
+
+
+# ----------------------------------------------------------------------------- libyaml vs pure Python
+# load_text uses libyaml's C scanner and parser when PyYAML has it (several times faster on large
+# files) and PyYAML's pure-Python parser otherwise; both must give the same Doc, or the same error.
+ROOT = Path(__file__).resolve().parent.parent
+YAML_FILES = sorted(
+    p for folder in ("specs", "blocks", "tests") for p in (ROOT / folder).rglob("*.yaml") if p.is_file()
+)
+needs_libyaml = pytest.mark.skipif(not HAVE_LIBYAML, reason="PyYAML was built without libyaml")
+
+
+def outcome(text: str | bytes, parser: ParserName) -> tuple[object, ...]:
+    """Everything a load gives: the data (repr: NaN equals itself), every position; or the error."""
+    try:
+        doc = load_text(text, "f.yaml", parser=parser)
+    except SpecSyntaxError as e:
+        loc = e.loc
+        return ("error", e.message, loc.file, loc.line, loc.col, loc.end_col, loc.path, e.hint)
+    return ("ok", repr(doc.data), sorted(doc.positions.items(), key=repr), sorted(doc.key_positions.items()))
+
+
+def assert_same(text: str | bytes) -> tuple[object, ...]:
+    python = outcome(text, "python")
+    assert outcome(text, "libyaml") == python, f"libyaml and PyYAML differ on {text!r}"
+    assert outcome(text, "auto") == python
+    return python
+
+
+def test_have_libyaml_matches_pyyaml() -> None:
+    assert HAVE_LIBYAML == bool(yaml.__with_libyaml__)
+
+
+def test_unknown_parser_is_refused() -> None:
+    with pytest.raises(ValueError, match="parser must be"):
+        load_text("a: 1\n", parser="fast")  # type: ignore[arg-type]
+
+
+@needs_libyaml
+@pytest.mark.parametrize("path", YAML_FILES, ids=[p.relative_to(ROOT).as_posix() for p in YAML_FILES])
+def test_libyaml_and_python_agree_on_repository_files(path: Path) -> None:
+    """specs/, blocks/ and every YAML file of the tests (error corpus, hostile cases, fixtures)."""
+    assert_same(path.read_bytes())
+
+
+DIFFERENTIAL_CASES = [
+    SPEC,
+    "a: 1\nb:",  # an empty value at the end of a text without a final line break
+    "a:\n  - x\n  -",
+    "k: v # c",
+    "? a\n",
+    "a: [1, {b: c}]",
+    "# only\x85a: 1\x85b: [x,\x85 y]\n",  # NEL, LS and PS are line breaks too
+    "a: 1\u2028b: 2\u2029c: 3",
+    "a: 1\r\nb: 'x\r\n  y'\r\nc:",
+    "a: 1\rb: 2\r",
+    "e: \"\\t\\u00e9\\x41\"\nf: 'it''s'\ng: \"a\\\n  b\"\n",
+    "a: |\n  one\n\n  two\nb: >-\n  x\n  y\nc: |+\n  z\n\n",
+    "a: |2\n   x\nb: 1",
+    "t: !!str 1\nu: ! 2\nv: !!int '3'\nw: &a !!map {x: 1}\nz: *a\n",
+    "base: &b {x: 1}\nm:\n  <<: *b\n  y: 2\nl: [*b, *b]\n",
+    "%YAML 1.1\n---\na: 1\n...\n",
+    "%TAG !e! tag:example.com,2000:\n---\na: !e!x 1\n",
+    "%FOO bar\n---\na: 1\n",  # (an unknown directive is ignored)
+    # tabs: PyYAML takes them only inside quoted and block scalars and comments, libyaml also
+    # between tokens; whatever PyYAML does is what netdsl does
+    "a: 'x\ty'\nb: \"\tq\t\"\nc: 1 # tab\there\n",
+    "a: !!str 'x\ty'\nb: &q \"\t\"\n",
+    "a: |\n  x\ty\n\tz\n",
+    "a: |\n\tx\n",
+    "a: 1\t\n",
+    "a:\t1\n",
+    "a: [1,\t2]\n",
+    "b: c\td\n",
+    "a: 'q' \t# c\n",
+    "a: 'x\n\ty'\n",
+    "%YAML\t1.1\n---\na: 1\n",
+    # a '?' inside a flow plain scalar: libyaml reads a string, PyYAML an error
+    "a: [x?y]\n",
+    "a: {k?: 1}\n",
+    "a: [x ?y]\n",
+    "a: x?y\n",
+    "a: [x:y, {b:c}, '?', \"?\"]\n",
+    # empty plain scalars in flow collections: PyYAML marks a value after its ':', libyaml at what
+    # follows; whatever PyYAML does is what netdsl does
+    "a: {b: }\n",
+    "a: {b: , c: 1}\n",
+    "a: {b: # c\n  }\n",
+    "a: [b: ]\n",
+    "a: {: b}\n",
+    "a: {b}\n",
+    "a: {? }\n",
+    "a: {b: !!str }\n",
+    "a: [{b: }]",
+    # block scalar headers: libyaml takes a comment right after the indicators, PyYAML does not
+    "a: |# c\n  x\n",
+    "|# c",
+    "a: >-#\n  x\n",
+    "a: |2 # c\n   x\n",
+    "a: &b |\n  x\n",
+    "a: !!str |# c\n  x\n",
+    "a: |0\n x\n",
+]
+
+
+@needs_libyaml
+@pytest.mark.parametrize("text", DIFFERENTIAL_CASES)
+def test_libyaml_and_python_agree(text: str) -> None:
+    assert_same(text)
+
+
+DIFFERENTIAL_ERRORS = [
+    "a: 1\nb: {x: 1 {\n",
+    "k: {x: ${n}}\n",
+    "shape: [${n}, 3]\n",
+    "a:\n\tb: 1\n",
+    "a: 'abc\nb: 1\n",
+    "a: 1\n a: 2\n",
+    "a:\n  b: 1\n c: 2\n",
+    "- a\nb: 1\n",
+    "a: *nope\n",
+    "a: &x 1\nb: &x 2\n",
+    "a: 1\n---\nb: 2\n",
+    "[" * 10_000,
+    "{a: " * 5_000 + "1" + "}" * 5_000,
+    "a: [1, 2\n",
+    "a: @x\n",
+    "a: `x\n",
+    "%YAML 2.0\n---\na: 1\n",
+    "a: !<tag:a b> 1\n",
+    "&a [*a]\n",
+    'a: "\\q"\n',
+    "a: |x\n  b\n",
+    "a: !!binary aGk=\n",
+    "a: 1\na: 2\n",
+    "? [1]\n: 2\n",
+]
+
+
+@needs_libyaml
+@pytest.mark.parametrize("text", DIFFERENTIAL_ERRORS)
+def test_libyaml_and_python_give_the_same_errors(text: str) -> None:
+    result = assert_same(text)
+    assert result[0] == "error", result
+
+
+@needs_libyaml
+def test_billion_laughs_and_deep_nesting_are_refused_alike() -> None:
+    assert assert_same(billion_laughs())[1] == (
+        f"alias expansion exceeds {yaml_loader.MAX_NODES} nodes (a 'billion laughs' document?)"
+    )
+    # near the size limit: flow and block nesting far beyond the limit
+    assert "deeper than" in str(assert_same("[" * 500_000)[1])
+    deep_block = "".join(" " * i + f"k{i}:\n" for i in range(990))
+    assert len(deep_block) < 512_000
+    assert "deeper than" in str(assert_same(deep_block)[1])
+    deep_list = "".join(" " * (2 * i) + "-\n" for i in range(700))
+    assert "deeper than" in str(assert_same(deep_list)[1])
+
+
+_YAMLISH = st.lists(
+    st.sampled_from(
+        [
+            "a", "b", "1", "-2", ".5", "~", "true", ":", ": ", " ", "  ", "\n", "\n  ", "\n    ", "- ",
+            "-", "[", "]", "{", "}", ", ", ",", "'", '"', "'x y'", "'a\tb'", '"\\t"', "# c", " #", "\t",
+            "&x ", "*x", "!!str ", "!!int ", "! ", "!foo ", "? ", "?", "---\n", "...\n", "\r\n", "\x85",
+            "é", "${n}", "<<: ", "x:y", "a#b", "a?b", "|\n  t\n", ">-\n  t\n", "@", "%", "\\",
+        ]
+    ),
+    max_size=24,
+).map("".join)  # fmt: skip
+
+
+@needs_libyaml
+@settings(max_examples=400, deadline=None)
+@given(text=_YAMLISH)
+def test_libyaml_and_python_agree_on_generated_text(text: str) -> None:
+    assert_same(text)
+
+
+@needs_libyaml
+@settings(max_examples=150, deadline=None)
+@given(
+    data=st.dictionaries(_WORDS, _DATA, min_size=1, max_size=5),
+    flow=st.booleans(),
+    style=st.sampled_from([None, "'", '"', "|", ">"]),
+    width=st.sampled_from([8, 80]),
+)
+def test_libyaml_and_python_agree_on_dumped_data(
+    data: dict[str, object], flow: bool, style: str | None, width: int
+) -> None:
+    text = yaml.safe_dump(
+        data, default_flow_style=flow, default_style=style, sort_keys=False, allow_unicode=True, width=width
+    )
+    assert_same(text)
+    assert_same(text.rstrip("\n"))  # (no final line break: the end of the text is marked alike)
+
+
+class _Refused(Exception):
+    pass
+
+
+@needs_libyaml
+def test_libyaml_is_used_and_pyyaml_only_where_they_could_differ(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_python(text: str) -> None:
+        raise _Refused(text)
+
+    monkeypatch.setattr(yaml_loader, "_PyParser", no_python)
+    assert load_text(SPEC).data == load_text(SPEC, parser="libyaml").data  # no pure-Python parse
+    load_text("a: 'x\ty' # b\tc\n")  # tabs libyaml and PyYAML take alike
+    assert "nesting is deeper" in syntax_error("[" * 200).message  # errors of the composer
+    assert "is not defined" in syntax_error("a: *x\n").message
+    for text in ("a: [1, 2\n", "a: 1\t\n", "a: [x?y]\n", "a: {b: }\n", "a: 'q'\nb: *x\t\n"):
+        with pytest.raises(_Refused):  # syntax errors, tabs between tokens, '?' or empty in a flow
+            load_text(text)
