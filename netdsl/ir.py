@@ -150,7 +150,7 @@ class Graph:
                     f"op {n.op!r} takes {n.opdef.arity_text()}, node {n.id!r} gives {len(n.inputs)}", n.loc
                 )
             seen[n.id] = n.num_outputs
-            if n.opdef.params is not None:
+            if n.opdef.installs:
                 owners.add(n.id)
         for o in owners:
             parts = o.split(".")
@@ -159,7 +159,7 @@ class Graph:
                 if prefix in owners:
                     node = self.node_map()[o]
                     raise GraphError(
-                        f"module path clash: {prefix!r} has weights, so {o!r} cannot live below it",
+                        f"module path clash: {prefix!r} is a module, so {o!r} cannot live below it",
                         node.loc,
                         hint=f"rename one of the nodes '{prefix}' / '{o}'",
                     )

@@ -18,6 +18,7 @@ from torch import nn
 from .errors import BuildError, NetdslError
 from .initializers import apply_init
 from .ir import Graph, Node
+from .reserved import safe_argument
 from .shapes import ShapeResult
 from .symbolic import Sym
 from .types import TensorType
@@ -37,6 +38,7 @@ class LowerCtx:
 
     # -- emission ------------------------------------------------------------
     def module(self, mod: nn.Module, args: Sequence[Any]) -> fx.Node:
+        self._check_installs()
         assert self.node is not None
         _install(self.root, self.node.id, mod)
         return self.graph.call_module(self.node.id, tuple(args))
@@ -48,6 +50,7 @@ class LowerCtx:
         return self.graph.call_method(name, tuple(args), kwargs)
 
     def tensor_attr(self, tensor: torch.Tensor, trainable: bool = True) -> fx.Node:
+        self._check_installs()
         assert self.node is not None
         path = self.node.id
         parent_path, _, leaf = path.rpartition(".")
@@ -57,6 +60,12 @@ class LowerCtx:
         else:
             parent.register_buffer(leaf, tensor)
         return self.graph.get_attr(path)
+
+    def _check_installs(self) -> None:
+        """The registry must know which ops put attributes on the module: the resolver checks their
+        paths against netdsl.reserved (a bug of an OpDef otherwise, not of the spec)."""
+        if self.node is not None and not self.node.opdef.installs:
+            raise RuntimeError(f"op {self.node.op!r} installs a module: give its OpDef module=True")
 
     def unpack(self, value: fx.Node, n: int) -> list[fx.Node]:
         return [self.graph.call_function(operator.getitem, (value, i)) for i in range(n)]
@@ -138,8 +147,13 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
     values: dict[str, list[Any]] = {}
     named: set[fx.Node] = set()
     fx_names: dict[str, list[str | None]] = {}
+    taken = {gi.name for gi in graph.inputs}
     for gi in graph.inputs:
-        ph = fxg.placeholder(gi.name)
+        # the argument of forward(): a keyword or a name the generated code uses (self, torch) gets a
+        # '_' (inputs are passed by position, or by these names)
+        arg = gi.name if safe_argument(gi.name) == gi.name else safe_argument(gi.name, taken)
+        taken.add(arg)
+        ph = fxg.placeholder(arg)
         values[gi.name] = [ph]
         ctx.note(ph, shapes.types[gi.name][0])
     rng = torch.random.fork_rng(devices=[]) if seed is not None else None

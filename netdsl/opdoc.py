@@ -33,16 +33,23 @@ def ops_markdown() -> str:
         "",
         "Generated from the op registry by `netdsl ops --format markdown`; a test keeps it in sync.",
         "Attributes without a default are required. Weighted ops own the parameters listed by",
-        "`netdsl shapes`; their state_dict keys are `<node path>.<name>`.",
+        "`netdsl shapes`; their state_dict keys are `<node path>.<name>`. The dtypes column lists the",
+        "input dtypes each op accepts (torch's CPU kernels; weights are float32); shape inference",
+        "refuses others.",
         "",
     ]
     for family in FAMILIES:
         ops = sorted((o for o in REGISTRY.values() if o.family == family), key=lambda o: o.name)
         if not ops:
             continue
-        lines += [f"## {family}", "", "| op | inputs | attributes | description |", "|---|---|---|---|"]
+        lines += [
+            f"## {family}",
+            "",
+            "| op | inputs | attributes | dtypes | description |",
+            "|---|---|---|---|---|",
+        ]
         for o in ops:
-            lines.append(f"| `{o.name}` | {_inputs_text(o)} | {_attr_text(o)} | {o.doc} |")
+            lines.append(f"| `{o.name}` | {_inputs_text(o)} | {_attr_text(o)} | {o.dtype_text()} | {o.doc} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -9,11 +10,48 @@ from .symbolic import Sym, format_shape
 
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "bool")
 FLOATS = ("float16", "bfloat16", "float32", "float64")
+NUMERIC = tuple(d for d in DTYPES if d != "bool")  # every dtype but bool
 _RANK = {"bool": 0, "int32": 1, "int64": 2, "float16": 3, "bfloat16": 3, "float32": 4, "float64": 5}
+
+#: the largest finite value of each floating dtype
+FLOAT_MAX = {
+    "float16": 65504.0,
+    "bfloat16": 3.3895313892515355e38,
+    "float32": 3.4028234663852886e38,
+    "float64": 1.7976931348623157e308,
+}
+#: the value range of each integer dtype
+INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
 
 def is_float(dtype: str) -> bool:
     return dtype in FLOATS
+
+
+def float_result(dtype: str) -> str:
+    """The dtype of a floating-point function (exp, sigmoid, ...) of a ``dtype`` tensor: ints and bool
+    become the default float32."""
+    return dtype if is_float(dtype) else "float32"
+
+
+def scalar_fits(value: float | int, dtype: str) -> bool:
+    """Whether torch converts the Python number ``value`` to ``dtype`` without its overflow error
+    ("value cannot be converted to type ... without overflow"), as c10's ``overflows``: infinities
+    and NaN fit a floating dtype, no integer dtype; finite values must lie in the dtype's range
+    (a float is compared with the integer limits as a double)."""
+    if dtype == "bool":
+        return True
+    if dtype in FLOAT_MAX:
+        return not math.isfinite(value) or abs(value) <= FLOAT_MAX[dtype]
+    lo, hi = INT_RANGE[dtype]
+    if isinstance(value, float):
+        return math.isfinite(value) and float(lo) <= value <= float(hi)
+    return lo <= value <= hi
+
+
+def dtype_list(dtypes: Sequence[str]) -> str:
+    """Dtypes for messages and docs, in the order of :data:`DTYPES`."""
+    return ", ".join(d for d in DTYPES if d in dtypes)
 
 
 def promote(dtypes: Sequence[str], scalar: object = None) -> str:

@@ -13,6 +13,7 @@ here, a reference computation (:data:`REFERENCE`) and a reference MAC rule (:dat
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +34,7 @@ from netdsl.lower import lower
 from netdsl.ops import REGISTRY, Attrs, OpDef
 from netdsl.shapes import ShapeResult, concrete_inputs, dim_value, infer_shapes
 from netdsl.symbolic import Sym
-from netdsl.types import TensorType
+from netdsl.types import DTYPES, TensorType
 
 NODE_ID = "stage.op"  # dotted on purpose: weights live below a container module
 LOC = SourceLoc("<test_ops>")
@@ -1120,7 +1121,59 @@ FAILURES: list[tuple[str, str, dict[str, Any], list[TensorType], list[str]]] = [
         ["[1, 2, 3, 4]", "(2, 3, 4)"],
     ),
     ("group-norm-groups", "group_norm", {"num_groups": 4}, [T(2, 6, 5)], ["6", "num_groups 4"]),
-    ("dropout-p", "dropout", {"p": 1.5}, [T(2, 3)], ["1.5"]),
+    ("dropout-int", "dropout", {"p": 0.5}, [T(2, 3, dtype="int64")], ["p = 0.5", "int64", "float32"]),
+    ("linear-float16", "linear", {"out_features": 2}, [T(2, 3, dtype="float16")], ["float16", "float32"]),
+    (
+        "linear-float64",
+        "linear",
+        {"out_features": 2},
+        [T(2, 3, dtype="float64")],
+        ["accepted dtypes: float32"],
+    ),
+    (
+        "conv-bfloat16",
+        "conv1d",
+        {"out_channels": 2, "kernel_size": 1},
+        [T(1, 2, 3, dtype="bfloat16")],
+        ["bfloat16", "accepted dtypes: float32"],
+    ),
+    (
+        "layer-norm-float64",
+        "layer_norm",
+        {},
+        [T(2, 3, dtype="float64")],
+        ["float64", "float32, float16, bfloat16"],
+    ),
+    ("batch-norm-int", "batch_norm1d", {}, [T(2, 3, dtype="int64")], ["int64", "float32, float64"]),
+    ("relu-bool", "relu", {}, [T(2, dtype="bool")], ["bool", "int64, int32"]),
+    ("sub-bool", "sub", {}, [T(2), T(2, dtype="bool")], ["bool", "'x2'"]),
+    ("sub-bool-other", "sub", {"other": 1}, [T(2, dtype="bool")], ["bool"]),
+    ("neg-bool", "neg", {}, [T(2, dtype="bool")], ["bool"]),
+    ("pow-bools", "pow", {}, [T(2, dtype="bool"), T(2, dtype="bool")], ["two bool"]),
+    ("pow-int-negative", "pow", {"other": -1}, [T(2, dtype="int64")], ["negative integer power -1"]),
+    ("pow-bool-negative", "pow", {"other": -2}, [T(2, dtype="bool")], ["negative integer power -2"]),
+    ("pow-half-overflow", "pow", {"other": 70000}, [T(2, dtype="float16")], ["70000", "float16"]),
+    ("pow-int32-overflow", "pow", {"other": 2**31}, [T(2, dtype="int32")], ["2147483648", "int32"]),
+    ("max-pool1d-int", "max_pool1d", {"kernel_size": 2}, [T(1, 4, dtype="int64")], ["int64"]),
+    ("avg-pool3d-half", "avg_pool3d", {"kernel_size": 1}, [T(1, 1, 1, 1, dtype="float16")], ["float16"]),
+    ("matmul-bool", "matmul", {}, [T(2, 2, dtype="bool"), T(2, 2, dtype="bool")], ["bool"]),
+    ("softmax-int", "softmax", {"dim": 0}, [T(2, dtype="int32")], ["int32"]),
+    ("mean-bool", "mean", {}, [T(2, dtype="bool")], ["bool"]),
+    ("leaky-relu-slope", "leaky_relu", {"negative_slope": 1e39}, [T(2)], ["1e+39", "float32"]),
+    (
+        "masked-fill-half",
+        "masked_fill",
+        {"value": -1e9},
+        [T(2, dtype="float16"), T(2, dtype="bool")],
+        ["float16"],
+    ),
+    (
+        "masked-fill-int-nan",
+        "masked_fill",
+        {"value": math.nan},
+        [T(2, dtype="int64"), T(2, dtype="bool")],
+        ["nan"],
+    ),
     ("matmul-inner", "matmul", {}, [T(2, 3), T(4, 5)], ["(2, 3)", "(4, 5)", "3 vs 4"]),
     ("matmul-inner-1d", "matmul", {}, [T(3), T(4)], ["(3,)", "(4,)"]),
     ("matmul-batch", "matmul", {}, [T(2, 3, 4), T(5, 4, 2)], ["(2,)", "(5,)"]),
@@ -1187,6 +1240,27 @@ FAILURES: list[tuple[str, str, dict[str, Any], list[TensorType], list[str]]] = [
     ("max-pool-rank", "max_pool2d", {"kernel_size": 2}, [T(3, 4)], ["(3, 4)", "rank 3 or 4"]),
     ("avg-pool-list", "avg_pool1d", {"kernel_size": [2, 2]}, [T(1, 1, 8)], ["kernel_size", "list of 1"]),
     ("adaptive-zero", "adaptive_avg_pool2d", {"output_size": 0}, [T(1, 1, 8, 8)], ["output_size", "[0, 0]"]),
+    (
+        "avg-pool-stride-int32",
+        "avg_pool1d",
+        {"kernel_size": 1, "stride": 2**31},
+        [T(1, 1, 5)],
+        ["stride", "32-bit"],
+    ),
+    (
+        "max-pool-kernel-int32",
+        "max_pool2d",
+        {"kernel_size": 2**31, "padding": 2**30},
+        [T(1, 1, 5, 5)],
+        ["kernel_size", "2147483648"],
+    ),
+    (
+        "conv-stride-int64",
+        "conv1d",
+        {"out_channels": 1, "kernel_size": 1, "stride": 2**63},
+        [T(1, 1, 5)],
+        ["stride", "32-bit"],
+    ),
     ("adaptive-rank", "adaptive_max_pool1d", {"output_size": 2}, [T(4)], ["(4,)", "rank 2 or 3"]),
 ]
 
@@ -1198,7 +1272,7 @@ def test_infer_rejects(op_name: str, raw: dict[str, Any], ins: list[TensorType],
     op = REGISTRY[op_name]
     attrs = op.attrs.model_validate(raw)
     with pytest.raises(ShapeError) as info:
-        op.infer(attrs, ins)
+        op.infer_types(attrs, ins)
     for needle in needles:
         assert needle in info.value.message, f"{needle!r} not in {info.value.message!r}"
 
@@ -1233,6 +1307,22 @@ BAD_ATTRS: list[tuple[str, str, dict[str, Any]]] = [
     ("pool-float-kernel", "max_pool2d", {"kernel_size": 2.0}),
     ("mean-dim-string", "mean", {"dim": "1"}),
     ("masked-fill-no-value", "masked_fill", {}),
+    ("dropout-p", "dropout", {"p": 1.5}),
+    ("dropout-p-negative", "dropout", {"p": -0.1}),
+    ("dropout-p-nan", "dropout", {"p": math.nan}),
+    ("layer-norm-eps-negative", "layer_norm", {"eps": -1e-5}),
+    ("layer-norm-eps-zero", "layer_norm", {"eps": 0}),
+    ("layer-norm-eps-minus-zero", "layer_norm", {"eps": -0.0}),
+    ("group-norm-eps-nan", "group_norm", {"num_groups": 1, "eps": math.nan}),
+    ("batch-norm-eps-inf", "batch_norm2d", {"eps": math.inf}),
+    ("batch-norm-momentum-negative", "batch_norm1d", {"momentum": -0.5}),
+    ("batch-norm-momentum-large", "batch_norm3d", {"momentum": 1.5}),
+    ("batch-norm-momentum-nan", "batch_norm1d", {"momentum": math.nan}),
+    ("leaky-relu-slope-nan", "leaky_relu", {"negative_slope": math.nan}),
+    ("leaky-relu-slope-inf", "leaky_relu", {"negative_slope": -math.inf}),
+    ("add-other-below-int64", "add", {"other": -(2**63) - 1}),
+    ("eq-other-above-int64", "eq", {"other": 2**63}),
+    ("masked-fill-value-above-int64", "masked_fill", {"value": 2**64 - 1}),
 ]
 
 
@@ -1332,8 +1422,8 @@ def test_dtype_checked_statically(
     """Dtypes torch would reject at run time are a static error."""
     op = REGISTRY[op_name]
     ins = [TensorType.of(sh, dt) for sh, dt in zip(shapes, dtypes, strict=True)]
-    with pytest.raises(ShapeError, match=r"floating-point|same dtype"):
-        op.infer(op.attrs.model_validate(raw), ins)
+    with pytest.raises(ShapeError, match=r"accepted dtypes|same dtype"):
+        op.infer_types(op.attrs.model_validate(raw), ins)
 
 
 @pytest.mark.parametrize(
@@ -1349,3 +1439,233 @@ def test_rejects_what_torch_rejects(op_name: str, raw: dict[str, Any], ins: list
     op = REGISTRY[op_name]
     with pytest.raises(ShapeError):
         op.infer(op.attrs.model_validate(raw), ins)
+
+
+# ---------------------------------------------------------------- dtypes: the registry against torch
+
+
+def dtype_inputs(case: Case, dtypes: Sequence[str]) -> list[torch.Tensor]:
+    """Inputs of ``dtypes``: floats from [0.5, 1.5), integers from 1 to 3, random bools (positive
+    data: what fails only for some values, such as integers to negative powers, is not a dtype rule)."""
+    gen = torch.Generator().manual_seed(0)
+    out = []
+    for shape, dtype in zip(case.shapes, dtypes, strict=True):
+        size = concrete_shape(shape)
+        dt = TORCH_DTYPE[dtype]
+        if dt == torch.bool:
+            out.append(torch.rand(size, generator=gen) > 0.5)
+        elif dt.is_floating_point:
+            out.append((torch.rand(size, generator=gen, dtype=torch.float64) + 0.5).to(dt))
+        else:
+            out.append(torch.randint(1, 4, size, generator=gen, dtype=dt))
+    return out
+
+
+def runtime_dtypes(gm: torch.nn.Module, xs: Sequence[torch.Tensor]) -> list[str] | str:
+    """The output dtypes of a run in training and in eval mode, or the error of the first that fails."""
+    got: list[str] = []
+    for training in (True, False):
+        gm.train(training)
+        try:
+            with torch.no_grad():
+                y = gm(*xs)
+        except Exception as e:  # what torch raises for an unsupported dtype varies
+            return f"{type(e).__name__}: {str(e).splitlines()[0]}"
+        got = [str(t.dtype).removeprefix("torch.") for t in (y if isinstance(y, tuple) else [y])]
+    return got
+
+
+SYNC_CASES = [c for c in ALL_CASES if len(c.shapes) <= 2]  # 7**3 combinations of 3 inputs teach nothing new
+
+
+@pytest.mark.parametrize("case", params("dtypes", SYNC_CASES))
+def test_dtypes_match_torch(case: Case) -> None:
+    """The sync test of the registry's dtype rules (``OpDef.dtypes`` and the rules in ``infer``): for
+    every combination of input dtypes netdsl allows, static acceptance equals the success of the
+    built module on CPU (training and eval mode), and the static output dtypes are the runtime's.
+    It fails both when a rule is too strict and when it is too loose."""
+    base = case_graph(case)
+    gm = lower(base, shapes_at(base), seed=0)  # modules do not depend on the input dtypes
+    wrong = []
+    for dtypes in itertools.product(DTYPES, repeat=len(case.shapes)):
+        runtime = runtime_dtypes(gm, dtype_inputs(case, dtypes))
+        try:
+            res = shapes_at(make_graph(case.op, case.attrs, case.shapes, dtypes))
+            static: list[str] | str = [t.dtype for t in res.types[NODE_ID]]
+        except ShapeError as e:
+            static = e.message
+        if isinstance(static, str) and isinstance(runtime, list):
+            wrong.append(f"{dtypes}: refused statically ({static}), but torch runs it -> {runtime}")
+        elif isinstance(static, list) and isinstance(runtime, str):
+            wrong.append(f"{dtypes}: accepted statically -> {static}, but torch fails: {runtime}")
+        elif static != runtime and isinstance(static, list):
+            wrong.append(f"{dtypes}: static output dtypes {static}, runtime {runtime}")
+    assert not wrong, f"{case.id} with attrs {case.attrs}:\n" + "\n".join(wrong)
+
+
+def test_dtype_error_lists_the_accepted_dtypes() -> None:
+    graph = make_graph("linear", {"out_features": 2}, [(2, 3)], ["float16"])
+    with pytest.raises(ShapeError) as info:
+        shapes_at(graph)
+    assert "linear does not accept float16 tensors" in info.value.message
+    assert "accepted dtypes: float32" in info.value.message
+    assert info.value.loc == LOC
+
+
+def test_dtype_fields_are_valid() -> None:
+    for op in REGISTRY.values():
+        assert op.dtypes and set(op.dtypes) <= set(DTYPES), op.name
+        for name, dtypes in op.input_dtypes.items():
+            assert name in op.inputs and dtypes and set(dtypes) <= set(DTYPES), (op.name, name)
+        assert op.dtype_text()
+
+
+# ---------------------------------------------------------------- constants given to torch as Scalars
+
+# what torch does with x OP other, as netdsl lowers it
+SCALAR_OPS: dict[str, Callable[[torch.Tensor, Any], torch.Tensor]] = {
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+    "div": operator.truediv,
+    "pow": operator.pow,
+    "eq": operator.eq,
+    "lt": operator.lt,
+    "ge": operator.ge,
+}
+EDGES: list[float | int] = [
+    *(0, 1, -1, 2, -2, 3, 0.5, -0.5, -0.0, 1e-300),
+    *(math.inf, -math.inf, math.nan),
+    *(65504, 65505, 65504.0, 65519.0, 65520.0, 70000, -70000.0),
+    *(3.3895313892515355e38, 3.39e38, 3.4028234663852886e38, 3.4028235e38, 1e39, 1e300, 1.7e308),
+    *(2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2147483647.5, 2147483648.0, -2147483648.5),
+    *(2**53 + 1, 2**63 - 1, -(2**63), 9.223372036854775807e18, 1e19, -1e19),
+]
+SCALARS = (
+    st.sampled_from(EDGES)
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.integers(-100, 100)
+    | st.floats(allow_nan=True, allow_infinity=True)
+)
+
+
+def static_result(op_name: str, raw: dict[str, Any], ins: list[TensorType]) -> str | None:
+    """The static output dtype, or None when netdsl refuses (attribute schema or shape rule)."""
+    op = REGISTRY[op_name]
+    try:
+        return op.infer_types(op.attrs.model_validate(raw), ins)[0].dtype
+    except (ValidationError, ShapeError):
+        return None
+
+
+def torch_result(fn: Callable[[], torch.Tensor]) -> str | None:
+    try:
+        return str(fn().dtype).removeprefix("torch.")
+    except (RuntimeError, OverflowError, TypeError, NotImplementedError):
+        return None
+
+
+def _int_sample(dtype: str) -> torch.Tensor:
+    return torch.tensor([1, 2, 3]).to(TORCH_DTYPE[dtype])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(op_name=st.sampled_from(sorted(SCALAR_OPS)), dtype=st.sampled_from(DTYPES), value=SCALARS)
+def test_scalar_other_matches_torch(op_name: str, dtype: str, value: float | int) -> None:
+    """x OP other for every dtype and extreme constants: netdsl refuses exactly what torch refuses
+    (integers to negative integer powers, exponents that overflow the base's dtype, bool
+    subtraction) and gets the result dtype right. Deliberately stricter: div and pow by a non-finite
+    constant, division by a constant 0."""
+    static = static_result(op_name, {"other": value}, [TensorType.of((3,), dtype)])
+    runtime = torch_result(lambda: SCALAR_OPS[op_name](_int_sample(dtype), value))
+    if op_name in ("div", "pow") and (not math.isfinite(value) or (op_name == "div" and value == 0)):
+        assert static is None
+        return
+    assert static == runtime, f"{dtype} {op_name} {value!r}: static {static}, torch {runtime}"
+
+
+@settings(max_examples=700, deadline=None)
+@given(dtype=st.sampled_from(DTYPES), value=SCALARS)
+def test_masked_fill_value_matches_torch(dtype: str, value: float | int) -> None:
+    """masked_fill refuses a value that overflows the dtype of x, exactly as torch does."""
+    ins = [TensorType.of((3,), dtype), TensorType.of((3,), "bool")]
+    static = static_result("masked_fill", {"value": value}, ins)
+    mask = torch.tensor([True, False, True])
+    runtime = torch_result(lambda: _int_sample(dtype).masked_fill(mask, value))
+    assert static == runtime, f"{dtype} masked_fill {value!r}: static {static}, torch {runtime}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(dtype=st.sampled_from(DTYPES), value=SCALARS)
+def test_leaky_relu_slope_matches_torch(dtype: str, value: float | int) -> None:
+    """A finite slope works unless it overflows float32 (for inputs other than float64); a
+    non-finite one is refused on purpose (NaN or infinite outputs)."""
+    static = static_result("leaky_relu", {"negative_slope": value}, [TensorType.of((3,), dtype)])
+    runtime = torch_result(lambda: F.leaky_relu(_int_sample(dtype), value))
+    if not math.isfinite(value):
+        assert static is None
+        return
+    assert static == runtime, f"{dtype} leaky_relu {value!r}: static {static}, torch {runtime}"
+
+
+# ---------------------------------------------------------------- numeric attributes at their extremes
+
+EXTREMES = st.sampled_from(
+    [math.nan, math.inf, -math.inf, -0.0, 0, 0.0, -1, -1e-5, 1e-300, 1e-5, 0.5, 1, 1.0, 1.5, 2, 1e300]
+) | st.floats(allow_nan=True, allow_infinity=True)
+# (op, attribute, other attrs, input shape, finite inputs must give finite outputs)
+NUMERIC_ATTRS: list[tuple[str, str, dict[str, Any], Shape, bool]] = [
+    ("batch_norm1d", "eps", {}, (4, 3), True),
+    ("batch_norm2d", "momentum", {}, (2, 2, 3, 3), True),
+    ("layer_norm", "eps", {}, (2, 5), True),
+    ("group_norm", "eps", {"num_groups": 1}, (2, 3, 4), True),
+    ("dropout", "p", {}, (2, 5), True),
+    ("leaky_relu", "negative_slope", {}, (2, 5), False),  # a huge slope overflows, as `mul` does
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(target=st.sampled_from(NUMERIC_ATTRS), value=EXTREMES)
+def test_numeric_attrs_accepted_run_healthily(
+    target: tuple[str, str, dict[str, Any], Shape, bool], value: float | int
+) -> None:
+    """An accepted eps / momentum / p / slope builds, runs in training and eval mode (twice, so running
+    statistics are used), and keeps finite inputs finite."""
+    op_name, attr, base, shape, finite = target
+    raw = {**base, attr: value}
+    try:
+        graph = make_graph(op_name, raw, [shape], ["float32"])
+        res = shapes_at(graph)
+    except (ValidationError, ShapeError):
+        return
+    gm = lower(graph, res, seed=0)
+    x = torch.randn(concrete_shape(shape), generator=torch.Generator().manual_seed(0))
+    for training in (True, True, False):
+        gm.train(training)
+        with torch.no_grad():
+            y = gm(x)
+        assert not finite or torch.isfinite(y).all(), f"{op_name} {attr}={value!r} (training={training}): {y}"
+    for key, t in gm.state_dict().items():
+        assert torch.isfinite(t.float()).all(), f"{op_name} {attr}={value!r}: {key} = {t}"
+
+
+@pytest.mark.parametrize(
+    ("op_name", "attr", "value"),
+    [
+        ("batch_norm1d", "eps", 0.0),
+        ("batch_norm1d", "eps", -1e-5),
+        ("layer_norm", "eps", math.nan),
+        ("group_norm", "eps", math.inf),
+        ("batch_norm2d", "momentum", -0.1),
+        ("batch_norm2d", "momentum", math.nan),
+        ("dropout", "p", 1.0000001),
+        ("leaky_relu", "negative_slope", math.nan),
+    ],
+)
+def test_numeric_attrs_refused_name_the_attribute(op_name: str, attr: str, value: float) -> None:
+    raw = {"num_groups": 1} if op_name == "group_norm" else {}
+    with pytest.raises(ValidationError) as info:
+        REGISTRY[op_name].attrs.model_validate({**raw, attr: value})
+    (err,) = info.value.errors()
+    assert err["loc"] == (attr,)
+    assert attr in err["msg"]

@@ -8,15 +8,16 @@ nothing else in netdsl switches on op names.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
 from ..errors import ShapeError
 from ..symbolic import Sym, format_shape
-from ..types import ParamSpec, TensorType
+from ..types import DTYPES, FLOATS, INT_RANGE, ParamSpec, TensorType, dtype_list
 
 if TYPE_CHECKING:
     from ..lower import LowerCtx
@@ -68,6 +69,67 @@ class OpDef:
     params: ParamsFn | None = None
     macs: MacsFn | None = None
     outputs: Callable[[Any], int] = field(default=lambda _a: 1)
+    #: the dtypes every input accepts on the CPU build of torch (checked against torch by
+    #: tests/test_ops.py); rules on combinations of dtypes and attributes live in ``infer``
+    dtypes: tuple[str, ...] = DTYPES
+    #: per-input exceptions to ``dtypes``, by input name (the mask of masked_fill: bool only)
+    input_dtypes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: lowers to a module at the node's path although it owns no parameters (dropout)
+    module: bool = False
+
+    @property
+    def installs(self) -> bool:
+        """Lowering puts a module, parameter or buffer at the node's path (an attribute of the
+        GraphModule, or of a container module below it)."""
+        return self.module or self.params is not None
+
+    def input_name(self, i: int) -> str:
+        return f"x{i + 1}" if self.variadic else self.inputs[i]
+
+    def accepted_dtypes(self, i: int) -> tuple[str, ...]:
+        return self.input_dtypes.get(self.input_name(i), self.dtypes)
+
+    def check_dtypes(self, ins: Sequence[TensorType]) -> None:
+        """Refuse an input dtype the op does not accept (a ShapeError naming the accepted ones)."""
+        for i, t in enumerate(ins):
+            accepted = self.accepted_dtypes(i)
+            if t.dtype in accepted:
+                continue
+            name = self.input_name(i)
+            if accepted == ("bool",):
+                raise fail(
+                    f"the {name} must be a bool tensor, got {t.dtype} {shp(t)}",
+                    hint="make one with a comparison (op eq, ne, lt, le, gt or ge)",
+                )
+            which = "" if len(ins) == 1 else f" as input {name!r}"
+            raise fail(
+                f"{self.name} does not accept {t.dtype} tensors{which} (got one of shape {shp(t)}); "
+                f"accepted dtypes: {dtype_list(accepted)}"
+            )
+
+    def infer_types(self, attrs: Attrs, ins: list[TensorType]) -> list[TensorType]:
+        """The static rule of the op, dtypes included: what shape inference calls."""
+        self.check_dtypes(ins)
+        return self.infer(attrs, ins)
+
+    def dtype_text(self) -> str:
+        """The accepted dtypes, for docs/ops.md and ``netdsl ops``."""
+
+        def words(dtypes: tuple[str, ...]) -> str:
+            if set(dtypes) == set(DTYPES):
+                return "any"
+            if set(dtypes) == set(DTYPES) - {"bool"}:
+                return "any but bool"
+            if set(dtypes) == set(FLOATS):
+                return "any float"
+            return dtype_list(dtypes)
+
+        if not self.inputs and not self.variadic:
+            return "-"
+        text = words(self.dtypes)
+        for name, dtypes in self.input_dtypes.items():
+            text += f"; {name}: {words(dtypes)}"
+        return text
 
     def param_specs(self, attrs: Attrs, ins: list[TensorType]) -> dict[str, ParamSpec]:
         return self.params(attrs, ins) if self.params else {}
@@ -123,14 +185,6 @@ def need_min_rank(x: TensorType, rank: int, what: str = "input") -> None:
         raise fail(f"{what} must have rank >= {rank}, got shape {shp(x)}")
 
 
-def need_float(*types: TensorType, what: str = "input") -> None:
-    from ..types import is_float
-
-    for t in types:
-        if not is_float(t.dtype):
-            raise fail(f"{what} must be a floating-point tensor, got {t.dtype} {shp(t)}")
-
-
 def norm_dim(dim: int, rank: int, what: str = "dim") -> int:
     if not -rank <= dim < max(rank, 1):
         raise fail(f"{what} {dim} is out of range for a tensor of rank {rank} (valid: {-rank}..{rank - 1})")
@@ -169,14 +223,54 @@ def positive(d: Sym, what: str) -> None:
 IntOrList = int | list[int]
 
 
+#: bound of kernel sizes, strides, paddings, dilations and output sizes: torch's pooling kernels take
+#: them as 32-bit ints ("value cannot be converted to type int without overflow")
+GEOMETRY_MAX = 2**31 - 1
+
+
 def int_tuple(v: IntOrList, n: int, name: str) -> tuple[int, ...]:
     """An attribute given as one int or as one int per spatial dim, as an n-tuple."""
     if isinstance(v, int):
-        return (v,) * n
-    if len(v) != n:
+        out: tuple[int, ...] = (v,) * n
+    elif len(v) != n:
         raise fail(f"{name} must be one int or a list of {n} ints, got {v}")
-    return tuple(v)
+    else:
+        out = tuple(v)
+    if any(abs(x) > GEOMETRY_MAX for x in out):
+        raise fail(
+            f"{name} {list(out)} is too large: torch takes it as a 32-bit int (at most {GEOMETRY_MAX})"
+        )
+    return out
 
 
 def same_type(_attrs: Any, ins: list[TensorType]) -> list[TensorType]:
     return [ins[0]]
+
+
+# ---------------------------------------------------------------- numeric attributes
+# Ranges torch needs (or would silently misbehave outside of); a ValueError here becomes a
+# validation error at the attribute's own position in the spec.
+
+
+def _rule(ok: Callable[[float | int], bool], must: str) -> AfterValidator:
+    def check(v: float | int, info: ValidationInfo) -> float | int:
+        if not ok(v):
+            raise ValueError(f"{info.field_name} must be {must}, got {v!r}")
+        return v
+
+    return AfterValidator(check)
+
+
+def _in_int64(v: float | int) -> bool:
+    lo, hi = INT_RANGE["int64"]
+    return isinstance(v, float) or lo <= v <= hi
+
+
+#: eps of normalisations: sqrt(var + eps) must stay real and finite
+PositiveFinite = Annotated[float | int, _rule(lambda v: math.isfinite(v) and v > 0, "a finite number > 0")]
+#: probabilities and momentum: a finite fraction
+Fraction = Annotated[float | int, _rule(lambda v: 0 <= v <= 1, "from 0 to 1")]
+#: a finite number (slopes)
+Finite = Annotated[float | int, _rule(math.isfinite, "a finite number")]
+#: a number torch takes as a Scalar: integers must fit in int64
+Scalar = Annotated[float | int, _rule(_in_int64, "a float or an integer that fits in int64")]

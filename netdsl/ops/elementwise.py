@@ -7,8 +7,18 @@ import operator
 from collections.abc import Callable
 from typing import Any, Literal
 
-from ..types import TensorType, is_float, promote
-from .base import Attrs, NoAttrs, OpDef, broadcast, fail, need_float, norm_dim, register
+from ..types import (
+    DTYPES,
+    FLOAT_MAX,
+    FLOATS,
+    NUMERIC,
+    TensorType,
+    float_result,
+    is_float,
+    promote,
+    scalar_fits,
+)
+from .base import Attrs, Finite, NoAttrs, OpDef, Scalar, broadcast, fail, norm_dim, register
 
 
 def torch_fn(path: str) -> Callable[..., Any]:
@@ -21,18 +31,26 @@ def torch_fn(path: str) -> Callable[..., Any]:
     return obj  # type: ignore[no-any-return]
 
 
+def _same(dtype: str) -> str:
+    return dtype
+
+
 def _unary(
     name: str,
     fn: str,
     doc: str,
     family: str = "activation",
     attrs: type[Attrs] = NoAttrs,
-    floats: bool = True,
+    dtypes: tuple[str, ...] = FLOATS,
+    out: Callable[[str], str] = _same,
+    check: Callable[[Any, TensorType], None] | None = None,
 ) -> None:
+    """An elementwise function of one tensor; ``out`` maps the input dtype to the output's."""
+
     def infer(a: Attrs, ins: list[TensorType]) -> list[TensorType]:
-        if floats:
-            need_float(ins[0], what=f"the input of {name}")
-        return [ins[0]]
+        if check is not None:
+            check(a, ins[0])
+        return [TensorType(ins[0].shape, out(ins[0].dtype))]
 
     def lower(ctx: Any, a: Attrs, args: list[Any]) -> Any:
         return ctx.fn(torch_fn(fn), *args, **a.model_dump())
@@ -45,6 +63,7 @@ def _unary(
             attrs=attrs,
             infer=infer,
             lower=lower,
+            dtypes=dtypes,
         )
     )
 
@@ -54,30 +73,54 @@ class GeluAttrs(Attrs):
 
 
 class LeakyReluAttrs(Attrs):
-    negative_slope: float | int = 0.01
+    negative_slope: Finite = 0.01
 
 
-_unary("relu", "torch.relu", "max(x, 0).", floats=False)
+def _slope_fits(a: LeakyReluAttrs, x: TensorType) -> None:
+    """torch converts the slope to float32 for every input dtype but float64."""
+    if x.dtype != "float64" and not scalar_fits(a.negative_slope, "float32"):
+        raise fail(
+            f"negative_slope {a.negative_slope} overflows float32 (largest {FLOAT_MAX['float32']:.6g}), "
+            f"which torch converts it to for a {x.dtype} input"
+        )
+
+
+_unary("relu", "torch.relu", "max(x, 0).", dtypes=NUMERIC)
 _unary(
     "gelu",
     "torch.nn.functional.gelu",
     "Gaussian error linear unit (exact erf form by default).",
     attrs=GeluAttrs,
 )
-_unary("sigmoid", "torch.sigmoid", "1 / (1 + exp(-x)).")
-_unary("tanh", "torch.tanh", "Hyperbolic tangent.")
+_unary(
+    "sigmoid",
+    "torch.sigmoid",
+    "1 / (1 + exp(-x)); float32 for integer inputs.",
+    dtypes=DTYPES,
+    out=float_result,
+)
+_unary(
+    "tanh", "torch.tanh", "Hyperbolic tangent; float32 for integer inputs.", dtypes=DTYPES, out=float_result
+)
 _unary("silu", "torch.nn.functional.silu", "x * sigmoid(x) (swish).")
 _unary(
     "leaky_relu",
     "torch.nn.functional.leaky_relu",
     "max(x, 0) + negative_slope * min(x, 0).",
     attrs=LeakyReluAttrs,
+    check=_slope_fits,
 )
-_unary("exp", "torch.exp", "Elementwise exponential.", family="elementwise")
-_unary("log", "torch.log", "Elementwise natural logarithm.", family="elementwise")
-_unary("sqrt", "torch.sqrt", "Elementwise square root.", family="elementwise")
-_unary("abs", "torch.abs", "Elementwise absolute value.", family="elementwise", floats=False)
-_unary("neg", "torch.neg", "Elementwise negation.", family="elementwise", floats=False)
+for _name, _what in (("exp", "exponential"), ("log", "natural logarithm"), ("sqrt", "square root")):
+    _unary(
+        _name,
+        f"torch.{_name}",
+        f"Elementwise {_what}; float32 for integer inputs.",
+        family="elementwise",
+        dtypes=DTYPES,
+        out=float_result,
+    )
+_unary("abs", "torch.abs", "Elementwise absolute value.", family="elementwise", dtypes=NUMERIC)
+_unary("neg", "torch.neg", "Elementwise negation.", family="elementwise", dtypes=NUMERIC)
 
 
 def _identity_lower(ctx: Any, a: Attrs, args: list[Any]) -> Any:
@@ -102,7 +145,6 @@ class SoftmaxAttrs(Attrs):
 
 def _softmax(name: str, fn: str, doc: str) -> None:
     def infer(a: SoftmaxAttrs, ins: list[TensorType]) -> list[TensorType]:
-        need_float(ins[0], what=f"the input of {name}")
         norm_dim(a.dim, ins[0].rank)
         return [ins[0]]
 
@@ -118,6 +160,7 @@ def _softmax(name: str, fn: str, doc: str) -> None:
             infer=infer,
             lower=lower,
             macs=lambda a, ins, outs: outs[0].numel(),
+            dtypes=FLOATS,
         )
     )
 
@@ -127,37 +170,83 @@ _softmax("log_softmax", "torch.log_softmax", "Log-softmax along an explicit `dim
 
 # ---------------------------------------------------------------- arithmetic
 
-Number = float | int
-
 
 class ArithAttrs(Attrs):
-    other: Number | None = None
+    other: Scalar | None = None
 
 
-_ARITH: dict[str, tuple[Callable[[Any, Any], Any], str, bool]] = {
-    # name: (operator, doc, associative: takes any number of tensors)
-    "add": (operator.add, "Sum of the inputs (and `other`), broadcasting.", True),
-    "mul": (operator.mul, "Product of the inputs (and `other`), broadcasting.", True),
-    "sub": (operator.sub, "x - y (or x - other), broadcasting.", False),
-    "div": (operator.truediv, "x / y (or x / other), broadcasting.", False),
-    "pow": (operator.pow, "x ** y (or x ** other), broadcasting.", False),
+ArithCheck = Callable[[ArithAttrs, list[TensorType], str], None]
+
+
+def _div_check(a: ArithAttrs, ins: list[TensorType], dtype: str) -> None:
+    if a.other is not None and not math.isfinite(a.other):
+        raise fail(f"`other` must be finite for div, got {a.other}")
+    if a.other == 0:
+        raise fail("division by a constant 0")
+
+
+def _pow_check(a: ArithAttrs, ins: list[TensorType], dtype: str) -> None:
+    """What torch refuses of x ** y: bool ** bool, integers to negative integer powers, and an
+    exponent that overflows the result dtype it is converted to."""
+    if a.other is None:
+        if all(t.dtype == "bool" for t in ins):
+            raise fail("pow of two bool tensors is not supported by torch", hint="make one of them int64")
+        return
+    if not math.isfinite(a.other):
+        raise fail(f"`other` must be finite for pow, got {a.other}")
+    if not is_float(dtype) and a.other < 0:
+        raise fail(
+            f"pow of {ins[0].dtype} to the negative integer power {a.other}: torch does not allow "
+            "integers to negative integer powers",
+            hint=f"use a float exponent (other: {float(a.other)}) for a float32 result",
+        )
+    if dtype in ("float16", "bfloat16", "int32") and not scalar_fits(a.other, dtype):
+        raise fail(f"the exponent {a.other} overflows {dtype}, the dtype torch converts it to here")
+
+
+_ARITH: dict[str, tuple[Callable[[Any, Any], Any], str, bool, tuple[str, ...], ArithCheck | None]] = {
+    # name: (operator, doc, associative: takes any number of tensors, input dtypes, extra rule)
+    "add": (operator.add, "Sum of the inputs (and `other`), broadcasting.", True, DTYPES, None),
+    "mul": (operator.mul, "Product of the inputs (and `other`), broadcasting.", True, DTYPES, None),
+    "sub": (operator.sub, "x - y (or x - other), broadcasting.", False, NUMERIC, None),
+    "div": (
+        operator.truediv,
+        "x / y (or x / other), broadcasting; true division (float32 for integers).",
+        False,
+        DTYPES,
+        _div_check,
+    ),
+    "pow": (
+        operator.pow,
+        "x ** y (or x ** other), broadcasting; not bool ** bool, nor integers ** negative integers.",
+        False,
+        DTYPES,
+        _pow_check,
+    ),
 }
 
 
-def _make_arith(name: str, op: Callable[[Any, Any], Any], doc: str, assoc: bool) -> None:
+def _make_arith(
+    name: str,
+    op: Callable[[Any, Any], Any],
+    doc: str,
+    assoc: bool,
+    dtypes: tuple[str, ...],
+    check: ArithCheck | None,
+) -> None:
+    true_division = op is operator.truediv
+
     def infer(a: ArithAttrs, ins: list[TensorType]) -> list[TensorType]:
         operands = len(ins) + (a.other is not None)
         if operands < 2 or (not assoc and operands != 2):
             want = "two or more operands" if assoc else "exactly two operands"
             raise fail(f"{name} needs {want} (inputs plus `other`), got {operands}")
-        if a.other is not None and not math.isfinite(a.other) and name in ("div", "pow"):
-            raise fail(f"`other` must be finite for {name}, got {a.other}")
-        if name == "div" and a.other == 0:
-            raise fail("division by a constant 0")
         shape = broadcast([t.shape for t in ins])
         dtype = promote([t.dtype for t in ins], a.other)
-        if name == "div" and not is_float(dtype):
-            dtype = "float32"  # true division
+        if check is not None:
+            check(a, ins, dtype)
+        if true_division:
+            dtype = float_result(dtype)
         return [TensorType(shape, dtype)]
 
     def lower(ctx: Any, a: ArithAttrs, args: list[Any]) -> Any:
@@ -178,16 +267,17 @@ def _make_arith(name: str, op: Callable[[Any, Any], Any], doc: str, assoc: bool)
             lower=lower,
             variadic=True,
             macs=lambda a, ins, outs: outs[0].numel() * (len(ins) - 1 + (a.other is not None)),
+            dtypes=dtypes,
         )
     )
 
 
-for _name, (_op, _doc, _assoc) in _ARITH.items():
-    _make_arith(_name, _op, _doc, _assoc)
+for _name, (_op, _doc, _assoc, _dtypes, _check) in _ARITH.items():
+    _make_arith(_name, _op, _doc, _assoc, _dtypes, _check)
 
 
 class CompareAttrs(Attrs):
-    other: Number | bool | None = None
+    other: Scalar | bool | None = None
 
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
@@ -229,13 +319,13 @@ for _name, _cmp in _COMPARE.items():
 
 
 class MaskedFillAttrs(Attrs):
-    value: Number
+    value: Scalar
 
 
 def _masked_fill_infer(a: MaskedFillAttrs, ins: list[TensorType]) -> list[TensorType]:
     x, mask = ins
-    if mask.dtype != "bool":
-        raise fail(f"the mask must be a bool tensor, got {mask.dtype} (make one with op eq/ne/...)")
+    if not scalar_fits(a.value, x.dtype):
+        raise fail(f"value {a.value} does not fit the input's dtype {x.dtype}")
     shape = broadcast([x.shape, mask.shape])
     if shape != x.shape:
         raise fail(f"mask of shape {mask} does not broadcast to the input's shape {x}")
@@ -250,10 +340,11 @@ register(
     OpDef(
         name="masked_fill",
         family="attention",
-        doc="x where mask is False, `value` where it is True.",
+        doc="x where mask is False, `value` where it is True; `value` must fit the dtype of x.",
         attrs=MaskedFillAttrs,
         infer=_masked_fill_infer,
         lower=_masked_fill_lower,
         inputs=("x", "mask"),
+        input_dtypes={"mask": ("bool",)},
     )
 )

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..symbolic import Sym
-from ..types import ParamSpec, TensorType, prod
+from ..types import FLOATS, ParamSpec, TensorType, dtype_list, is_float, prod
 from .base import (
     Attrs,
+    Fraction,
     IntOrList,
     OpDef,
+    PositiveFinite,
     fail,
     int_tuple,
-    need_float,
     need_min_rank,
     need_rank,
     positive,
@@ -39,6 +40,23 @@ def _features(given: int | None, actual: Sym, attr: str, what: str) -> int:
     return given
 
 
+# Weights and running statistics are float32 (torch's default dtype). Linear and convolutions need
+# inputs of their weights' dtype; normalisations also take float16 and bfloat16 inputs (mixed
+# precision), but not float64 ones.
+WEIGHTED = ("float32",)
+NORM_WITH_WEIGHTS = ("float32", "float16", "bfloat16")
+
+
+def _norm_dtype(x: TensorType, name: str, state: bool, switch: str) -> None:
+    """A float64 input of a normalisation is refused when it has float32 weights or running stats."""
+    if state and x.dtype not in NORM_WITH_WEIGHTS:
+        raise fail(
+            f"{name} does not accept {x.dtype} tensors when it has weights or running statistics "
+            f"(float32); accepted dtypes then: {dtype_list(NORM_WITH_WEIGHTS)}",
+            hint=f"feed it a float32 tensor, or set {switch}",
+        )
+
+
 # ---------------------------------------------------------------- linear
 
 
@@ -51,7 +69,6 @@ class LinearAttrs(Attrs):
 def _linear_infer(a: LinearAttrs, ins: list[TensorType]) -> list[TensorType]:
     x = ins[0]
     need_min_rank(x, 1)
-    need_float(x, what="the input of linear")
     _features(a.in_features, x.shape[-1], "in_features", f"the input's last dim (shape {shp(x)})")
     if a.out_features < 1:
         raise fail(f"out_features must be >= 1, got {a.out_features}")
@@ -83,6 +100,7 @@ register(
         params=_linear_params,
         lower=_linear_lower,
         macs=lambda a, ins, outs: outs[0].numel() * ins[0].shape[-1],
+        dtypes=WEIGHTED,
     )
 )
 
@@ -130,7 +148,6 @@ def _make_conv(n: int) -> None:
     def infer(a: ConvAttrs, ins: list[TensorType]) -> list[TensorType]:
         x = ins[0]
         need_rank(x, [n + 2], f"{name} input (B, C, {', '.join(spatial)})")
-        need_float(x, what=f"the input of {name}")
         c_in = _features(a.in_channels, x.shape[1], "in_channels", f"input channels (shape {shp(x)})")
         if a.groups < 1 or c_in % a.groups or a.out_channels % a.groups:
             raise fail(
@@ -191,6 +208,7 @@ def _make_conv(n: int) -> None:
             params=params,
             lower=lower,
             macs=macs,
+            dtypes=WEIGHTED,
         )
     )
 
@@ -203,8 +221,8 @@ for _n in (1, 2, 3):
 
 class BatchNormAttrs(Attrs):
     num_features: int | None = None
-    eps: float | int = 1e-5
-    momentum: float | int = 0.1
+    eps: PositiveFinite = 1e-5
+    momentum: Fraction = 0.1
     affine: bool = True
     track_running_stats: bool = True
 
@@ -212,7 +230,12 @@ class BatchNormAttrs(Attrs):
 def _make_batch_norm(n: int, ranks: list[int]) -> None:
     def infer(a: BatchNormAttrs, ins: list[TensorType]) -> list[TensorType]:
         need_rank(ins[0], ranks, f"batch_norm{n}d input")
-        need_float(ins[0], what=f"the input of batch_norm{n}d")
+        _norm_dtype(
+            ins[0],
+            f"batch_norm{n}d",
+            a.affine or a.track_running_stats,
+            "affine: false and track_running_stats: false",
+        )
         _features(a.num_features, ins[0].shape[1], "num_features", f"input channels (shape {shp(ins[0])})")
         return [ins[0]]
 
@@ -243,12 +266,14 @@ def _make_batch_norm(n: int, ranks: list[int]) -> None:
         OpDef(
             name=f"batch_norm{n}d",
             family="norm",
-            doc=f"Batch normalisation over dim 1 (torch.nn.BatchNorm{n}d), running stats in the state_dict.",
+            doc=f"Batch normalisation over dim 1 (torch.nn.BatchNorm{n}d), running stats in the state_dict; "
+            "float64 inputs only with `affine: false, track_running_stats: false`.",
             attrs=BatchNormAttrs,
             infer=infer,
             params=params,
             lower=lower,
             macs=lambda a, ins, outs: outs[0].numel() * 2,
+            dtypes=FLOATS,
         )
     )
 
@@ -260,7 +285,7 @@ _make_batch_norm(3, [5])
 
 class LayerNormAttrs(Attrs):
     normalized_shape: int | list[int] | None = None
-    eps: float | int = 1e-5
+    eps: PositiveFinite = 1e-5
     elementwise_affine: bool = True
     bias: bool = True
 
@@ -280,7 +305,7 @@ def _ln_shape(a: LayerNormAttrs, x: TensorType) -> tuple[int, ...]:
 
 def _ln_infer(a: LayerNormAttrs, ins: list[TensorType]) -> list[TensorType]:
     need_min_rank(ins[0], 1)
-    need_float(ins[0], what="the input of layer_norm")
+    _norm_dtype(ins[0], "layer_norm", a.elementwise_affine, "elementwise_affine: false")
     _ln_shape(a, ins[0])
     return [ins[0]]
 
@@ -305,12 +330,14 @@ register(
     OpDef(
         name="layer_norm",
         family="norm",
-        doc="Layer normalisation over the trailing dims (torch.nn.LayerNorm); default: the last dim.",
+        doc="Layer normalisation over the trailing dims (torch.nn.LayerNorm); default: the last dim; "
+        "float64 inputs only with `elementwise_affine: false`.",
         attrs=LayerNormAttrs,
         infer=_ln_infer,
         params=_ln_params,
         lower=_ln_lower,
         macs=lambda a, ins, outs: outs[0].numel() * 2,
+        dtypes=FLOATS,
     )
 )
 
@@ -318,13 +345,13 @@ register(
 class GroupNormAttrs(Attrs):
     num_groups: int
     num_channels: int | None = None
-    eps: float | int = 1e-5
+    eps: PositiveFinite = 1e-5
     affine: bool = True
 
 
 def _gn_infer(a: GroupNormAttrs, ins: list[TensorType]) -> list[TensorType]:
     need_min_rank(ins[0], 2)
-    need_float(ins[0], what="the input of group_norm")
+    _norm_dtype(ins[0], "group_norm", a.affine, "affine: false")
     c = _features(a.num_channels, ins[0].shape[1], "num_channels", f"input channels (shape {shp(ins[0])})")
     if a.num_groups < 1 or c % a.num_groups:
         raise fail(f"num_channels {c} must be divisible by num_groups {a.num_groups}")
@@ -342,7 +369,8 @@ register(
     OpDef(
         name="group_norm",
         family="norm",
-        doc="Group normalisation over channel groups (torch.nn.GroupNorm).",
+        doc="Group normalisation over channel groups (torch.nn.GroupNorm); float64 inputs only with "
+        "`affine: false`.",
         attrs=GroupNormAttrs,
         infer=_gn_infer,
         params=lambda a, ins: (
@@ -352,12 +380,13 @@ register(
         ),
         lower=_gn_lower,
         macs=lambda a, ins, outs: outs[0].numel() * 2,
+        dtypes=FLOATS,
     )
 )
 
 
 class DropoutAttrs(Attrs):
-    p: float | int = 0.5
+    p: Fraction = 0.5
 
 
 def _dropout_lower(ctx: Any, a: DropoutAttrs, args: list[Any]) -> Any:
@@ -367,8 +396,13 @@ def _dropout_lower(ctx: Any, a: DropoutAttrs, args: list[Any]) -> Any:
 
 
 def _dropout_infer(a: DropoutAttrs, ins: list[TensorType]) -> list[TensorType]:
-    if not 0 <= a.p <= 1:
+    if not 0 <= a.p <= 1:  # the attribute schema refuses it first; kept for attrs built in code
         raise fail(f"dropout probability p must be in [0, 1], got {a.p}")
+    if 0 < a.p < 1 and not is_float(ins[0].dtype):
+        raise fail(
+            f"dropout with p = {a.p} does not accept {ins[0].dtype} tensors (in training mode torch "
+            f"scales by a float mask); accepted dtypes: {dtype_list(FLOATS)}"
+        )
     return [ins[0]]
 
 
@@ -376,10 +410,12 @@ register(
     OpDef(
         name="dropout",
         family="regularization",
-        doc="Dropout, active only in training mode (torch.nn.Dropout).",
+        doc="Dropout, active only in training mode (torch.nn.Dropout); integer and bool inputs only with "
+        "p 0 or 1.",
         attrs=DropoutAttrs,
         infer=_dropout_infer,
         lower=_dropout_lower,
+        module=True,
     )
 )
 

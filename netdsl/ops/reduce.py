@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..symbolic import Sym
-from ..types import TensorType, is_float
+from ..types import DTYPES, FLOATS, NUMERIC, TensorType, float_result, is_float
 from .base import (
     Attrs,
     IntOrList,
@@ -14,7 +15,6 @@ from .base import (
     broadcast,
     fail,
     int_tuple,
-    need_float,
     need_min_rank,
     need_rank,
     norm_dim,
@@ -47,11 +47,19 @@ def _reduced_dims(a: ReduceAttrs, x: TensorType) -> list[int]:
     return norm
 
 
-def _reduce_infer(a: ReduceAttrs, ins: list[TensorType], name: str = "") -> list[TensorType]:
+def _sum_dtype(dtype: str) -> str:
+    return dtype if is_float(dtype) else "int64"
+
+
+def _same(dtype: str) -> str:
+    return dtype
+
+
+def _reduce_infer(
+    a: ReduceAttrs, ins: list[TensorType], out: Callable[[str], str] = _same
+) -> list[TensorType]:
     x = ins[0]
     dims = _reduced_dims(a, x)
-    if name in ("mean", "logsumexp", "std", "var"):
-        need_float(x, what=f"the input of {name}")
     if isinstance(a, StdAttrs) and a.unbiased:
         n = Sym.const(1)
         for d in dims:
@@ -62,11 +70,17 @@ def _reduce_infer(a: ReduceAttrs, ins: list[TensorType], name: str = "") -> list
         shape = [Sym.const(1) if i in dims else s for i, s in enumerate(x.shape)]
     else:
         shape = [s for i, s in enumerate(x.shape) if i not in dims]
-    dtype = "int64" if name == "sum" and not is_float(x.dtype) else x.dtype
-    return [TensorType(tuple(shape), dtype)]
+    return [TensorType(tuple(shape), out(x.dtype))]
 
 
-def _make_reduce(name: str, fn: str, doc: str, attrs: type[ReduceAttrs] = ReduceAttrs) -> None:
+def _make_reduce(
+    name: str,
+    fn: str,
+    doc: str,
+    attrs: type[ReduceAttrs] = ReduceAttrs,
+    dtypes: tuple[str, ...] = DTYPES,
+    out: Callable[[str], str] = _same,
+) -> None:
     def lower(ctx: Any, a: ReduceAttrs, args: list[Any]) -> Any:
         dims = _reduced_dims(a, ctx.in_types[0])
         kwargs: dict[str, Any] = {"dim": dims, "keepdim": a.keepdim}
@@ -80,20 +94,34 @@ def _make_reduce(name: str, fn: str, doc: str, attrs: type[ReduceAttrs] = Reduce
             family="reduce",
             doc=doc,
             attrs=attrs,
-            infer=lambda a, ins: _reduce_infer(a, ins, name),
+            infer=lambda a, ins: _reduce_infer(a, ins, out),
             lower=lower,
             macs=lambda a, ins, outs: ins[0].numel(),
+            dtypes=dtypes,
         )
     )
 
 
-_make_reduce("mean", "torch.mean", "Mean over `dim` (all dims if omitted).")
-_make_reduce("sum", "torch.sum", "Sum over `dim` (all dims if omitted).")
+_make_reduce("mean", "torch.mean", "Mean over `dim` (all dims if omitted).", dtypes=FLOATS)
+_make_reduce(
+    "sum", "torch.sum", "Sum over `dim` (all dims if omitted); int64 for integer inputs.", out=_sum_dtype
+)
 _make_reduce("amax", "torch.amax", "Maximum over `dim`.")
 _make_reduce("amin", "torch.amin", "Minimum over `dim`.")
-_make_reduce("logsumexp", "torch.logsumexp", "log(sum(exp(x))) over `dim`, computed stably.")
-_make_reduce("std", "torch.std", "Standard deviation over `dim`; unbiased (n - 1) by default.", StdAttrs)
-_make_reduce("var", "torch.var", "Variance over `dim`; unbiased (n - 1) by default.", StdAttrs)
+_make_reduce(
+    "logsumexp",
+    "torch.logsumexp",
+    "log(sum(exp(x))) over `dim`, computed stably; float32 for integer inputs.",
+    out=float_result,
+)
+_make_reduce(
+    "std",
+    "torch.std",
+    "Standard deviation over `dim`; unbiased (n - 1) by default.",
+    StdAttrs,
+    dtypes=FLOATS,
+)
+_make_reduce("var", "torch.var", "Variance over `dim`; unbiased (n - 1) by default.", StdAttrs, dtypes=FLOATS)
 
 
 def _matmul_infer(a: NoAttrs, ins: list[TensorType]) -> list[TensorType]:
@@ -115,12 +143,13 @@ register(
     OpDef(
         name="matmul",
         family="attention",
-        doc="Matrix product with batch broadcasting (torch.matmul).",
+        doc="Matrix product with batch broadcasting (torch.matmul); both operands of one dtype.",
         attrs=NoAttrs,
         infer=_matmul_infer,
         inputs=("x", "y"),
         lower=lambda ctx, a, args: ctx.fn(torch_fn("torch.matmul"), *args),
         macs=lambda a, ins, outs: outs[0].numel() * ins[0].shape[-1],
+        dtypes=NUMERIC,
     )
 )
 
@@ -168,6 +197,17 @@ def _ceil_out(size: Sym, k: int, s: int, p: int, d: int) -> Sym:
     raise fail(f"ceil_mode with padding {p}, stride {s} needs a concrete size here (input {size})")
 
 
+# what the CPU kernels of torch implement (tests/test_ops.py checks these against torch)
+POOL_DTYPES: dict[tuple[str, int], tuple[str, ...]] = {
+    ("max", 1): FLOATS,
+    ("max", 2): NUMERIC,
+    ("max", 3): NUMERIC,
+    ("avg", 1): (*FLOATS, "int64"),
+    ("avg", 2): (*FLOATS, "int64"),
+    ("avg", 3): ("float32", "float64", "int64"),
+}
+
+
 def _make_pool(kind: str, n: int) -> None:
     name = f"{kind}_pool{n}d"
     attrs: type[PoolAttrs] = MaxPoolAttrs if kind == "max" else AvgPoolAttrs
@@ -210,6 +250,7 @@ def _make_pool(kind: str, n: int) -> None:
             infer=infer,
             lower=lower,
             macs=lambda a, ins, outs: ins[0].numel(),
+            dtypes=POOL_DTYPES[kind, n],
         )
     )
 
@@ -243,6 +284,7 @@ def _make_adaptive(kind: str, n: int) -> None:
             infer=infer,
             lower=lower,
             macs=lambda a, ins, outs: ins[0].numel(),
+            dtypes=FLOATS,
         )
     )
 
