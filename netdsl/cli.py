@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .errors import NetdslError, UsageError
+from .errors import NetdslError, SourceLoc, UsageError, display_path
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -25,13 +26,68 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+class InternalError(NetdslError):
+    """A bug in netdsl met while checking one file (``netdsl validate`` reports it and goes on)."""
+
+
+MAX_SIZE = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]{1,30}", re.ASCII)
+
+
+#: characters never printed raw: C0/C1 controls but tab and newline, DEL, bidi and zero-width marks
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def safe_text(text: str) -> str:
+    """``text`` with terminal escapes and invisible marks written as ``\\x1b`` / ``\\u202e``."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", text)
+
+
+def show(value: str, limit: int = 80) -> str:
+    """A command-line value for a message: quoted with escapes (no raw control characters), and
+    cut short when it is long."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[: limit - 20]!r}... ({len(value):,} characters)"
+
+
+def _name(key: str) -> str:
+    return key if key.isascii() and key.isidentifier() else show(key)
+
+
+def usage_text(e: NetdslError) -> str:
+    """``netdsl: usage error: MESSAGE`` (after the place in a spec when there is one), then the
+    excerpt, ``expected one of`` and the hint: the message once, never ``usage error: error:``."""
+    out = []
+    for err in e.errors:
+        loc = err.loc
+        where = ""
+        if loc.file != SourceLoc.file:
+            where = loc.file + (f":{loc.line}:{loc.col}" if loc.line else "") + ": "
+        path = f" [{loc.dotted}]" if loc.path else ""
+        out.append(f"netdsl: usage error: {where}{err.message}{path}")
+        excerpt = loc.excerpt()
+        if excerpt:
+            out.append(excerpt)
+        if err.expected:
+            shown = err.expected[:25]
+            more = f", ... ({len(err.expected) - 25} more)" if len(err.expected) > 25 else ""
+            out.append("  expected one of: " + ", ".join(shown) + more)
+        if err.hint:
+            out.append(f"  hint: {err.hint}")
+    return "\n".join(out)
+
+
 def _kv(items: Sequence[str] | None, what: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"{what} expects NAME=VALUE, got {item!r}")
-        out[key.strip()] = value.strip()
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"{what} expects NAME=VALUE, got {show(item)}")
+        if key in out:
+            raise UsageError(f"{what} {_name(key)}: given twice ({show(out[key])} and {show(value.strip())})")
+        out[key] = value.strip()
     return out
 
 
@@ -43,27 +99,85 @@ def _overrides(items: Sequence[str] | None) -> dict[str, Any]:
         try:
             out[k] = parse_scalar(v)
         except NetdslError as e:
-            raise UsageError(f"--set {k}: cannot read value {v!r}: {e.message}") from None
+            raise UsageError(f"--set {_name(k)}: cannot read value {show(v)}: {e.message}") from None
     return out
+
+
+def _size(text: str, what: str) -> int:
+    """A size of a dim: ASCII digits, 1 .. 2**63 - 1 (``str.isdigit`` would take '²' and '٣')."""
+    if not _DIGITS.fullmatch(text):
+        raise UsageError(f"{what}: expected a positive integer (digits 0-9), got {show(text)}")
+    n = int(text)
+    if not 1 <= n <= MAX_SIZE:
+        raise UsageError(f"{what}: a size must be from 1 to 2**63 - 1, got {show(text)}")
+    return n
 
 
 def _ints(items: Sequence[str] | None, what: str) -> dict[str, int]:
-    out = {}
-    for k, v in _kv(items, what).items():
-        if not v.isdigit() or int(v) < 1:
-            raise UsageError(f"{what} {k}: expected a positive integer, got {v!r}")
-        out[k] = int(v)
-    return out
+    return {k: _size(v, f"{what} {_name(k)}") for k, v in _kv(items, what).items()}
 
 
 def _shapes(items: Sequence[str] | None) -> dict[str, tuple[int, ...]]:
     out = {}
     for k, v in _kv(items, "--input-shape").items():
         parts = v.lower().replace(",", "x").split("x")
-        if not all(p.isdigit() for p in parts):
-            raise UsageError(f"--input-shape {k}: expected sizes like 1x3x224x224, got {v!r}")
-        out[k] = tuple(int(p) for p in parts)
+        if not v or not all(_DIGITS.fullmatch(p.strip()) for p in parts):
+            raise UsageError(f"--input-shape {_name(k)}: expected sizes like 1x3x224x224, got {show(v)}")
+        out[k] = tuple(_size(p.strip(), f"--input-shape {_name(k)}={show(v)}") for p in parts)
     return out
+
+
+def _seed(text: str) -> int:
+    """The argparse type of --seed: what torch.manual_seed accepts (-2**63 .. 2**64 - 1)."""
+    from .api import SEED_MAX, SEED_MIN
+
+    s = text.strip()
+    if not _DIGITS.fullmatch(s[1:] if s[:1] in ("-", "+") else s):
+        raise argparse.ArgumentTypeError(f"expected an integer (digits 0-9), got {show(text)}")
+    n = int(s)
+    if not SEED_MIN <= n <= SEED_MAX:
+        raise argparse.ArgumentTypeError(
+            f"{show(text)} is outside the seeds torch takes, {SEED_MIN} .. {SEED_MAX}"
+        )
+    return n
+
+
+def _depth(text: str) -> int | str:
+    if text in ("auto", "all"):
+        return text
+    if not _DIGITS.fullmatch(text) or int(text) > 10_000:
+        raise UsageError(f"--depth expects a number from 0 to 10000, 'auto' or 'all', got {show(text)}")
+    return int(text)
+
+
+def _check_folders(args: argparse.Namespace) -> None:
+    """--blocks-path / --root (and $NETDSL_BLOCKS_PATH / $NETDSL_ROOT) must name folders."""
+    if not hasattr(args, "blocks_path"):
+        return
+    named: list[tuple[str, str]] = []
+    for flag, attr, env in (
+        ("--blocks-path", "blocks_path", "NETDSL_BLOCKS_PATH"),
+        ("--root", "root", "NETDSL_ROOT"),
+    ):
+        named += [(flag, d) for d in getattr(args, attr, None) or []]
+        if hasattr(args, attr):
+            named += [(f"${env}", d) for d in os.environ.get(env, "").split(os.pathsep) if d]
+    for what, folder in named:
+        try:
+            ok, exists = Path(folder).is_dir(), Path(folder).exists()
+        except (OSError, ValueError):
+            ok = exists = False
+        if not ok:
+            problem = "is not a folder" if exists else "does not exist"
+            raise UsageError(f"{what} {show(folder)} {problem}", hint=f"{what} must name an existing folder")
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def _print_diagnostics(errors: Sequence[NetdslError], fmt: str, stream: Any = None) -> None:
@@ -71,37 +185,81 @@ def _print_diagnostics(errors: Sequence[NetdslError], fmt: str, stream: Any = No
     for e in errors:
         if fmt == "github":
             loc = e.loc
-            msg = e.message + (f" ({e.hint})" if e.hint else "")
-            msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+            msg = _escape_data(e.message + (f" ({e.hint})" if e.hint else ""))
             level = "warning" if e.severity == "warning" else "error"
-            print(f"::{level} file={loc.file},line={loc.line},col={loc.col},title=netdsl::{msg}", file=stream)
+            where = f"file={_escape_property(loc.file)},line={loc.line},col={loc.col}"
+            print(safe_text(f"::{level} {where},title=netdsl::{msg}"), file=stream)
         else:
-            print(e.render(), file=stream)
+            print(safe_text(e.render()), file=stream)
 
 
 # ---------------------------------------------------------------- commands
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    from .api import check, spec_files
+def _validate_one(path: Path, args: argparse.Namespace) -> tuple[list[NetdslError], list[NetdslError]]:
+    """The errors and warnings of one file; a crash while checking it is that file's error."""
+    from .api import check
 
-    files = spec_files(args.paths)
+    try:
+        res = check(path, blocks_path=args.blocks_path, concrete=True, root=args.root)
+        return list(res.errors), list(res.warnings)
+    except NetdslError as e:
+        return e.errors, []
+    except Exception as e:  # a bug in netdsl: report it for this file and go on with the others
+        if os.environ.get("NETDSL_DEBUG"):
+            raise
+        text = " ".join(str(e).split())
+        if len(text) > 300:
+            text = text[:297] + "..."
+        return [
+            InternalError(
+                f"internal error: {type(e).__name__}: {text}"
+                if text
+                else f"internal error: {type(e).__name__}",
+                SourceLoc(display_path(path)),
+                hint="set NETDSL_DEBUG=1 for a traceback; please report it",
+            )
+        ], []
+
+
+def _spec_paths(args: argparse.Namespace) -> tuple[list[Path], list[NetdslError]]:
+    """The files to validate and the errors of entries refused by the file policy; a folder
+    without any spec is a usage error."""
+    from .api import find_specs
+
+    files: list[Path] = []
+    refused: list[NetdslError] = []
+    for p in args.paths:
+        found, problems = find_specs([p], root=args.root)
+        if not found and not problems and Path(p).is_dir():
+            raise UsageError(f"no spec files (*.yaml, *.yml) in folder {show(p)}")
+        files += [f for f in found if f not in files]
+        refused += problems
+    return files, refused
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    files, refused = _spec_paths(args)
+    results: dict[str, tuple[list[NetdslError], list[NetdslError]]] = {}
+    for f in files:
+        results[str(f)] = _validate_one(f, args)
+    for e in refused:  # entries refused unopened: an error of that file
+        results.setdefault(e.loc.file, ([], []))[0].append(e)
     report = []
     n_err = 0
-    for f in files:
-        res = check(f, blocks_path=args.blocks_path, concrete=True)
-        n_err += len(res.errors)
+    for name, (errors, warnings) in results.items():
+        n_err += len(errors)
         report.append(
             {
-                "file": str(f),
-                "ok": res.ok,
-                "errors": [e.to_dict() for e in res.errors],
-                "warnings": [w.to_dict() for w in res.warnings],
+                "file": name,
+                "ok": not errors,
+                "errors": [e.to_dict() for e in errors],
+                "warnings": [w.to_dict() for w in warnings],
             }
         )
         if args.format != "json":
             _print_diagnostics(
-                res.errors + ([] if args.quiet else res.warnings),
+                errors + ([] if args.quiet else warnings),
                 args.format,
                 sys.stdout if args.format == "github" else sys.stderr,
             )
@@ -109,21 +267,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(json.dumps({"files": report, "errors": n_err, "ok": n_err == 0}, indent=2))
     elif args.format == "text":
         bad = sum(1 for r in report if not r["ok"])
-        print(f"{len(files) - bad} of {len(files)} spec file(s) valid, {n_err} error(s)", file=sys.stderr)
+        print(f"{len(report) - bad} of {len(report)} spec file(s) valid, {n_err} error(s)", file=sys.stderr)
     return EXIT_ERROR if n_err else EXIT_OK
 
 
-def _check_for_build(args: argparse.Namespace) -> Any:
+def _check_for_build(
+    args: argparse.Namespace,
+    overrides: dict[str, Any],
+    shapes: dict[str, tuple[int, ...]],
+    dims: dict[str, int],
+) -> Any:
     from .api import check
 
     res = check(
         args.spec,
         args.variant,
-        _overrides(args.set),
+        overrides,
         blocks_path=args.blocks_path,
-        input_shapes=_shapes(args.input_shape),
-        dims=_ints(args.dim, "--dim"),
+        input_shapes=shapes,
+        dims=dims,
         concrete=True,
+        root=args.root,
     )
     if res.warnings and not getattr(args, "quiet", False):
         _print_diagnostics(res.warnings, "text")
@@ -134,16 +298,20 @@ def _check_for_build(args: argparse.Namespace) -> Any:
 def cmd_shapes(args: argparse.Namespace) -> int:
     from .summary import shapes_table
 
-    res = _check_for_build(args)
+    res = _check_for_build(args, _overrides(args.set), _shapes(args.input_shape), _ints(args.dim, "--dim"))
     print(shapes_table(res.shapes))
     return EXIT_OK
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .cli_build import run_build
+    from .cli_build import parse_build_args, run_build
 
-    res = _check_for_build(args)
-    return run_build(res, args, _shapes(args.input_shape), _ints(args.dim, "--dim"))
+    overrides = _overrides(args.set)
+    shapes = _shapes(args.input_shape)
+    dims = _ints(args.dim, "--dim")
+    opts = parse_build_args(args)  # --out, --device, --max-memory: refused before anything is read
+    res = _check_for_build(args, overrides, shapes, dims)
+    return run_build(res, args, shapes, dims, opts)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -160,8 +328,13 @@ def cmd_blocks(args: argparse.Namespace) -> int:
 
     library = BlockLibrary(args.blocks_path or ())
     if args.name is None:
-        print(library_markdown(library) if args.format == "markdown" else block_list(library))
-        return EXIT_OK
+        if args.format == "markdown":
+            print(library_markdown(library))
+            return EXIT_OK
+        problems: list[NetdslError] = []
+        print(block_list(library, problems))  # the blocks that load; the others' errors below
+        _print_diagnostics(problems, "text")
+        return EXIT_ERROR if problems else EXIT_OK
     if args.name not in library:
         raise UsageError(
             f"no block named {args.name!r}",
@@ -176,13 +349,14 @@ def cmd_diagram(args: argparse.Namespace) -> int:
     from .api import check
     from .diagram import DiagramOptions, render, write
 
-    depth: int | str = args.depth
-    if args.depth not in ("auto", "all"):
-        if not str(args.depth).isdigit():
-            raise UsageError(f"--depth expects a number, 'auto' or 'all', got {args.depth!r}")
-        depth = int(args.depth)
+    depth = _depth(args.depth)
     dims = _ints(args.dim, "--dim")
-    res = check(args.spec, args.variant, _overrides(args.set), blocks_path=args.blocks_path)
+    overrides = _overrides(args.set)
+    if args.output is None and (args.format or "dot") in ("svg", "png", "html"):
+        raise UsageError(f"-f {args.format} writes a file: give -o FILE")
+    res = check(
+        args.spec, args.variant, overrides, blocks_path=args.blocks_path, dims=dims or None, root=args.root
+    )
     res.raise_if_errors()
     opts = DiagramOptions(
         depth=depth,  # type: ignore[arg-type]
@@ -194,14 +368,11 @@ def cmd_diagram(args: argparse.Namespace) -> int:
         concrete=bool(dims),
         dims=tuple(sorted(dims.items())),
     )
-    if args.output:
+    if args.output is not None:
         path = write(res, args.output, args.format, opts)
-        print(f"wrote {path}", file=sys.stderr)
+        print(safe_text(f"wrote {path}"), file=sys.stderr)
         return EXIT_OK
-    fmt = args.format or "dot"
-    if fmt in ("svg", "png", "html"):
-        raise UsageError(f"-f {fmt} writes a file: give -o FILE")
-    sys.stdout.write(render(res, fmt, opts).decode("utf-8"))
+    sys.stdout.write(render(res, args.format or "dot", opts).decode("utf-8"))
     return EXIT_OK
 
 
@@ -219,13 +390,20 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version="netdsl 0.1.0")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def common(sp: argparse.ArgumentParser) -> None:
+    def common(sp: argparse.ArgumentParser, root: bool = True) -> None:
         sp.add_argument(
             "--blocks-path",
             action="append",
             metavar="DIR",
             help="extra folder of block specs (repeatable; also $NETDSL_BLOCKS_PATH)",
         )
+        if root:
+            sp.add_argument(
+                "--root",
+                action="append",
+                metavar="DIR",
+                help="extra folder that files a spec refers to may lie in (repeatable; also $NETDSL_ROOT)",
+            )
 
     def spec_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("spec", help="a network or block spec (.yaml)")
@@ -257,8 +435,14 @@ def make_parser() -> argparse.ArgumentParser:
     spec_args(b)
     b.add_argument("--compile", action="store_true", help="also torch.compile it and time the compile")
     b.add_argument("--out", help="write the module: .pt2 (torch.export) or .pt/.pth (state_dict)")
-    b.add_argument("--seed", type=int, default=0, help="seed of the parameter initialisation (default 0)")
-    b.add_argument("--device", default="cpu", help="device for the forward pass (cpu, cuda)")
+    b.add_argument("--seed", type=_seed, default=0, help="seed of the parameter initialisation (default 0)")
+    b.add_argument("--device", default="cpu", help="device for the forward pass (cpu, cuda, cuda:1, mps)")
+    b.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="memory the build may use, e.g. 8G, 512M, 1.5GiB (default: the cgroup limit or MemAvailable; "
+        "also $NETDSL_MAX_MEMORY)",
+    )
     b.set_defaults(func=cmd_build)
 
     s = sub.add_parser("shapes", help="print the inferred shape of every node")
@@ -271,7 +455,7 @@ def make_parser() -> argparse.ArgumentParser:
     bl = sub.add_parser("blocks", help="list the block library, or show one block")
     bl.add_argument("name", nargs="?", help="a block to show")
     bl.add_argument("--format", choices=("text", "markdown"), default="text")
-    common(bl)
+    common(bl, root=False)
     bl.set_defaults(func=cmd_blocks)
 
     d = sub.add_parser("diagram", help="draw a spec: dot, svg, png, mermaid, html, graphml, json")
@@ -301,13 +485,17 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = make_parser().parse_args(argv)
+        _check_folders(args)
         code: int = args.func(args)
         return code
     except UsageError as e:
-        print(f"netdsl: usage error: {e.render()}", file=sys.stderr)
+        print(safe_text(usage_text(e)), file=sys.stderr)
         return EXIT_USAGE
     except NetdslError as e:
-        print(e.render(), file=sys.stderr)
+        if all(isinstance(x, UsageError) for x in e.errors):
+            print(safe_text(usage_text(e)), file=sys.stderr)
+            return EXIT_USAGE
+        print(safe_text(e.render()), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("netdsl: interrupted", file=sys.stderr)
@@ -318,8 +506,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("NETDSL_DEBUG"):
             raise
         print(
-            f"netdsl: internal error: {type(e).__name__}: {e} (set NETDSL_DEBUG=1 for a traceback; "
-            "please report it)",
+            safe_text(
+                f"netdsl: internal error: {type(e).__name__}: {e} (set NETDSL_DEBUG=1 for a traceback; "
+                "please report it)"
+            ),
             file=sys.stderr,
         )
         return EXIT_ERROR

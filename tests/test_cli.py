@@ -82,12 +82,21 @@ def test_validate_github_annotations(bad_spec: Path, capsys: pytest.CaptureFixtu
         ["build", "specs/mlp.yaml", "--input-shape", "x=2xfoo"],
         ["build", "specs/mlp.yaml", "--dim", "B=-1"],
         ["build", "specs/mlp.yaml", "--out", "model.txt"],
+        ["build", "specs/mlp.yaml", "--out", "specs"],
+        ["build", "specs/mlp.yaml", "--dim", "Q=3"],
+        ["build", "specs/mlp.yaml", "--input-shape", "x=0x784"],
+        ["build", "specs/mlp.yaml", "--seed", str(2**70)],
+        ["build", "specs/mlp.yaml", "--device", "nope"],
+        ["build", "specs/mlp.yaml", "--max-memory", "lots"],
+        ["diagram", "specs/tiny_cnn.yaml", "--expand", "nope"],
+        ["validate", "specs", "--blocks-path", "no/such/folder"],
     ],
 )
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str], in_root: Path) -> None:
     code, _, err = run(argv, capsys)
     assert code == 2, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "internal error" not in err
+    assert "netdsl: usage error: " in err and "usage error: error:" not in err
 
 
 def test_unknown_variant_is_a_usage_error(capsys: pytest.CaptureFixture[str], in_root: Path) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 from ..shapes import ShapeResult
-from .build import build, build_from_shapes, shapes_of
+from .build import build, build_from_shapes, check_expand, expandable, shapes_of
 from .dot import to_dot
 from .html import to_html
 from .mermaid import to_mermaid
@@ -62,6 +62,7 @@ def render(
     opt = options or DiagramOptions()
     fmt = format_for(None, fmt)
     shapes = _shapes(source, opt)
+    check_expand(shapes, opt)
     if fmt == "html":
         return to_html(shapes, opt, timeout=timeout).encode("utf-8")
     d = build_from_shapes(shapes, opt)
@@ -103,6 +104,8 @@ __all__ = [
     "DiagramOptions",
     "atomic_write",
     "build",
+    "check_expand",
+    "expandable",
     "format_for",
     "render",
     "run_dot",

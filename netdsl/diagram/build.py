@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..errors import ErrorCollector, UsageError
 from ..ir import Entry, Graph, Node, Ref, Scope
 from ..ops.base import REGISTRY
 from ..shapes import ShapeResult, concrete_inputs, infer_shapes
+from ..suggest import did_you_mean
 
 if TYPE_CHECKING:
     from ..api import CheckResult
@@ -374,10 +375,36 @@ def shapes_of(source: CheckResult | ShapeResult, options: DiagramOptions | None 
     return shapes
 
 
+def expandable(shapes: ShapeResult, options: DiagramOptions | None = None) -> list[str]:
+    """The ids ``expand`` can name: every block instance a diagram can draw collapsed (copies of
+    a repeat drawn once are named by their first copy, ``stage.0.attn``)."""
+    opt = replace(options or DiagramOptions(), expand=frozenset(), depth="all")
+    b = _Builder(shapes, opt, None)
+    b.run()
+    return sorted({c.key for c in b.clusters.values() if c.key})
+
+
+def check_expand(shapes: ShapeResult, options: DiagramOptions) -> None:
+    """UsageError, with the valid ids, for an ``expand`` id that is not a block instance."""
+    if not options.expand:
+        return
+    valid = expandable(shapes, options)
+    for path in sorted(options.expand):
+        if path not in valid:
+            g = shapes.graph
+            raise UsageError(
+                f"--expand {path!r} is not a block instance of {g.kind} {g.name!r}"
+                + ("" if valid else f" (it has none: every node of {g.name!r} is an op)"),
+                expected=valid,
+                hint=did_you_mean(path, valid),
+            )
+
+
 def build(source: CheckResult | ShapeResult, options: DiagramOptions | None = None) -> Diagram:
     """The diagram of a checked spec (a :class:`~netdsl.api.CheckResult` or a ShapeResult)."""
     opt = options or DiagramOptions()
     shapes = shapes_of(source, opt)
+    check_expand(shapes, opt)
     return build_from_shapes(shapes, opt)
 
 

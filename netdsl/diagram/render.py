@@ -93,26 +93,42 @@ def run_dot_many(sources: Sequence[str], fmt: str, *, timeout: float = DOT_TIMEO
         return list(pool.map(lambda s: run_dot(s, fmt, timeout=timeout), sources))
 
 
+def file_mode() -> int:
+    """The mode ``open()`` gives a new file: ``0o666`` less the process umask."""
+    mask = os.umask(0o022)  # reading the umask means setting it: put it back at once
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``:
-    readers see the old file or the whole new one, never a part."""
+    readers see the old file or the whole new one, never a part. The file gets the mode a plain
+    ``open`` would give it (``0o666 & ~umask``), not mkstemp's 0600."""
+    shown = repr(os.fspath(path))
+    if "\0" in os.fspath(path):
+        raise UsageError(f"cannot write {shown}: a file name cannot contain a NUL character")
     target = Path(path)
     if target.is_dir():
-        raise UsageError(f"{os.fspath(path)!r} is a folder, not a file to write")
+        raise UsageError(f"{shown} is a folder, not a file to write")
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
-        raise UsageError(f"cannot write {os.fspath(path)!r}: no folder {os.fspath(folder)!r}")
+        raise UsageError(f"cannot write {shown}: no folder {os.fspath(folder)!r}")
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=folder)
+    except OSError as e:
+        raise UsageError(f"cannot write {shown}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a picture is for everyone to read
+        os.chmod(tmp, file_mode())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise UsageError(f"cannot write {shown}: {e.strerror or e}") from None
         raise
     return target
