@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ErrorCollector, NetdslError, UsageError, display_path
+from .files import FilePolicy, load_reference, read_named
 from .ir import Graph
 from .library import BlockLibrary
 from .resolve import Resolver
@@ -21,7 +22,7 @@ from .shapes import ShapeResult, Sizes, concrete_inputs, infer_shapes, minimum_s
 from .suggest import did_you_mean
 from .types import TensorType
 from .validate import parse_spec, validate_spec
-from .yaml_loader import Doc, load_file, load_text
+from .yaml_loader import Doc, load_text
 
 if TYPE_CHECKING:
     import torch
@@ -36,6 +37,8 @@ class Spec:
 
     doc: Doc
     model: NetworkFile | NetworkAlias | BlockFile | BlockAlias
+    #: the file the user named (references in the spec are relative to it); None for text
+    path: Path | None = None
 
     @property
     def name(self) -> str:
@@ -73,7 +76,7 @@ class CheckResult:
 def _doc(path_or_text: PathLike, text: str | None = None) -> Doc:
     if text is not None:
         return load_text(text, str(path_or_text))
-    return load_file(path_or_text, display=display_path(os.fspath(path_or_text)))
+    return load_text(read_named(path_or_text), display_path(os.fspath(path_or_text)))
 
 
 def load(path_or_text: PathLike | Spec, *, text: str | None = None) -> Spec:
@@ -81,14 +84,14 @@ def load(path_or_text: PathLike | Spec, *, text: str | None = None) -> Spec:
     if isinstance(path_or_text, Spec):
         return path_or_text
     doc = _doc(path_or_text, text)
-    return Spec(doc, parse_spec(doc))
+    return Spec(doc, parse_spec(doc), Path(path_or_text))
 
 
-def _library(blocks_path: Sequence[PathLike] | PathLike | None) -> BlockLibrary:
+def _library(blocks_path: Sequence[PathLike] | PathLike | None, policy: FilePolicy) -> BlockLibrary:
     if blocks_path is None:
-        return BlockLibrary()
+        return BlockLibrary(policy=policy)
     paths = [blocks_path] if isinstance(blocks_path, str | os.PathLike) else list(blocks_path)
-    return BlockLibrary(paths)
+    return BlockLibrary(paths, policy=policy)
 
 
 def check(
@@ -100,11 +103,13 @@ def check(
     input_shapes: Mapping[str, tuple[int, ...]] | None = None,
     dims: Mapping[str, int] | None = None,
     concrete: bool = False,
+    root: PathLike | Sequence[PathLike] | None = None,
 ) -> CheckResult:
     """Validate, resolve and shape-check a spec. Errors are returned, not raised.
 
     With ``concrete=True`` (or input shapes / dims given), shapes are also checked
-    for concrete input sizes, which catches maps that shrink to nothing.
+    for concrete input sizes, which catches maps that shrink to nothing. Files the spec
+    refers to must lie in its project, ``root`` or ``blocks_path`` (see :mod:`netdsl.files`).
     """
     errors = ErrorCollector()
     if isinstance(spec, Spec):
@@ -119,14 +124,17 @@ def check(
             return CheckResult(None, errors=problems)
         for problem in problems:
             errors.add(problem)
-        loaded = Spec(doc, model)
+        loaded = Spec(doc, model, Path(spec))
     result = CheckResult(loaded)
     try:
-        library = _library(blocks_path)
+        policy = FilePolicy.for_spec(loaded.path or loaded.file, trusted=_paths(blocks_path), root=root)
+        library = _library(blocks_path, policy)
         resolver = Resolver(library, errors)
         m = loaded.model
         doc = loaded.doc
+        example_doc = None
         if isinstance(m, BlockAlias):
+            example_doc = loaded.doc  # the alias's own `example:`
             m, doc = library.expand_alias(m, loaded.doc)
         name = None
         if isinstance(m, NetworkAlias):
@@ -135,7 +143,7 @@ def check(
                     f"{m.network!r} is variant {m.variant!r} of {m.extends}: build that file for others"
                 )
             name, variant, dims_override = m.network, m.variant, m.dims
-            m, doc = _network_base(m, loaded.doc)
+            m, doc = _network_base(m, loaded.doc, loaded.path or Path(loaded.file), policy)
             if dims_override:
                 m = m.model_copy(update={"dims": dims_override})
         if isinstance(m, NetworkFile):
@@ -149,10 +157,11 @@ def check(
                 raise UsageError(
                     f"{loaded.name!r} is a block: it has no variants (use --set for its parameters)"
                 )
-            graph = resolver.block_file(m, doc, overrides or {})
+            graph = resolver.block_file(m, doc, overrides or {}, example_doc)
         if not errors.errors:
             graph.lint()
             result.graph = graph
+            _check_size_args(graph, input_shapes, dims)
             result.shapes = infer_shapes(graph, None, errors, input_shapes)
             sizes = graph.example_sizes(dims)
             explicit = bool(input_shapes or dims)
@@ -188,15 +197,17 @@ def _hint_minimum_size(
             e.hint = f"the smallest input that fits has {text}"
 
 
-def _network_base(alias: NetworkAlias, doc: Doc) -> tuple[NetworkFile, Doc]:
+def _network_base(alias: NetworkAlias, doc: Doc, path: Path, policy: FilePolicy) -> tuple[NetworkFile, Doc]:
     """The network file a thin network file extends (its path is relative to the thin file)."""
     from .errors import ResolveError
 
-    base_path = Path(doc.file).parent / alias.extends
-    base_doc = load_file(base_path, display=display_path(base_path))
+    at = doc.loc(("extends",))
+    base_doc = load_reference(
+        Path(path).parent / alias.extends, policy, at=at, what="`extends:`", written=alias.extends
+    )
     base = parse_spec(base_doc)
     if not isinstance(base, NetworkFile):
-        raise ResolveError(f"{alias.extends} is not a network file with a graph", doc.loc(("extends",)))
+        raise ResolveError(f"{alias.extends} is not a network file with a graph", at)
     if alias.variant is not None and alias.variant not in base.variants:
         raise ResolveError(
             f"{alias.extends} has no variant {alias.variant!r}",
@@ -207,12 +218,91 @@ def _network_base(alias: NetworkAlias, doc: Doc) -> tuple[NetworkFile, Doc]:
     return base, base_doc
 
 
+def _paths(paths: Sequence[PathLike] | PathLike | None) -> list[PathLike]:
+    if paths is None:
+        return []
+    return [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+
+
 def _has_sizes(graph: Graph, sizes: Sizes) -> bool:
     try:
         concrete_inputs(graph, sizes)
     except NetdslError:
         return False
     return True
+
+
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1  # what torch.manual_seed accepts
+MAX_SIZE = 2**63 - 1  # largest size of a dim
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_size_args(
+    graph: Graph, input_shapes: Mapping[str, Any] | None, dims: Mapping[str, Any] | None
+) -> None:
+    """Refuse (UsageError) input shapes and dims that are not sizes (integers 1 .. 2**63 - 1), that
+    name no input or dim of the spec, or that give an input another rank than it declares."""
+    from .shapes import IDENT, _unknowns
+    from .symbolic import format_shape
+
+    what = f"{graph.kind} {graph.name!r}"
+    names = [gi.name for gi in graph.inputs]
+    for name, shape in (input_shapes or {}).items():
+        if not isinstance(name, str) or name not in names:
+            raise UsageError(
+                f"input shape for {name!r}: {what} has no input {name!r}",
+                expected=names,
+                hint=did_you_mean(str(name), names),
+            )
+        if not isinstance(shape, tuple | list) or not all(_is_int(d) and 1 <= d <= MAX_SIZE for d in shape):
+            raise UsageError(
+                f"input shape for {name!r}: sizes must be integers from 1 to 2**63 - 1, got {shape!r}"
+            )
+    dim_names: set[str] = set(graph.dims) | set(graph.root.dim_params)
+    for gi in graph.inputs:
+        for d in gi.shape:
+            if isinstance(d, str):
+                if d.startswith("*"):
+                    dim_names.add(d[1:])
+                elif IDENT.match(d):
+                    dim_names.add(d)
+                else:
+                    dim_names.update(_unknowns(d, {}))
+    for name, value in (dims or {}).items():
+        if not isinstance(name, str) or name not in dim_names:
+            raise UsageError(
+                f"unknown dim {name!r}: {what} has "
+                + (f"the dims {', '.join(sorted(dim_names))}" if dim_names else "no symbolic dims"),
+                expected=sorted(dim_names),
+                hint=did_you_mean(str(name), dim_names),
+            )
+        values = value if isinstance(value, list | tuple) else [value]
+        if not all(_is_int(v) and 1 <= v <= MAX_SIZE for v in values):
+            raise UsageError(f"dim {name!r}: a size must be an integer from 1 to 2**63 - 1, got {value!r}")
+    for gi in graph.inputs:
+        shape = (input_shapes or {}).get(gi.name)
+        if shape is None:
+            continue
+        variadic = any(isinstance(d, str) and d.startswith("*") for d in gi.shape)
+        fixed = len(gi.shape) - variadic
+        if len(shape) < fixed or (not variadic and len(shape) > fixed):
+            declared = format_shape(gi.shape)
+            rank = f"rank >= {fixed}" if variadic else f"rank {fixed}"
+            raise UsageError(
+                f"input {gi.name!r} is declared {declared} ({rank}); the shape given, "
+                f"{'x'.join(map(str, shape))}, has rank {len(shape)}",
+                gi.loc,
+            )
+
+
+def _check_seed(seed: object, what: str = "seed") -> None:
+    if seed is None:
+        return
+    if not isinstance(seed, int) or isinstance(seed, bool) or not SEED_MIN <= seed <= SEED_MAX:
+        raise UsageError(f"{what}: expected an integer from {SEED_MIN} to {SEED_MAX}, got {seed!r}")
 
 
 def build(
@@ -224,14 +314,31 @@ def build(
     seed: int | None = None,
     input_shapes: Mapping[str, tuple[int, ...]] | None = None,
     dims: Mapping[str, int] | None = None,
+    max_memory: int | str | None = None,
 ) -> fx.GraphModule:
-    """Build the ``torch.fx.GraphModule`` of a spec; raises :class:`NetdslError` with all errors."""
+    """Build the ``torch.fx.GraphModule`` of a spec; raises :class:`NetdslError` with all errors.
+
+    Refuses (BuildError), before allocating, a network whose parameters and buffers do not fit in
+    the memory this process has (see :mod:`netdsl.memory`; ``max_memory``, e.g. ``"8G"``, or
+    ``$NETDSL_MAX_MEMORY`` set the limit).
+    """
+    from .errors import SourceLoc
+    from .memory import check_fits, is_out_of_memory, memory_budget, out_of_memory_error, param_bytes
+
+    _check_seed(seed)
+    budget = memory_budget(max_memory, what="max_memory")
     res = check(spec, variant, overrides, blocks_path=blocks_path, input_shapes=input_shapes, dims=dims)
     res.raise_if_errors()
     assert res.graph is not None and res.shapes is not None
+    check_fits(budget, SourceLoc(res.graph.file), params=param_bytes(res.shapes))
     from .lower import lower
 
-    gm = lower(res.graph, res.shapes, seed=seed)
+    try:
+        gm = lower(res.graph, res.shapes, seed=seed)
+    except Exception as e:
+        if is_out_of_memory(e):
+            raise out_of_memory_error(e, res.graph, "building the module", budget=budget) from e
+        raise
     gm.meta["netdsl"]["check"] = res
     return gm
 
@@ -242,6 +349,8 @@ def compile(module: Any, **kwargs: Any) -> Any:
 
     if isinstance(module, str | os.PathLike | Spec):
         module = build(module)
+    if not callable(module):
+        raise UsageError(f"compile: expected a module or the path of a spec, got a {type(module).__name__}")
     return torch.compile(module, **kwargs)
 
 
@@ -250,12 +359,25 @@ def example_inputs(
     shapes: Mapping[str, tuple[int, ...]] | None = None,
     dims: Mapping[str, int] | None = None,
     seed: int = 0,
+    *,
+    max_memory: int | str | None = None,
 ) -> list[torch.Tensor]:
-    """Random inputs for a forward pass, one per spec input, in order."""
+    """Random inputs for a forward pass, one per spec input, in order (refused, BuildError, when
+    they do not fit in memory; see :mod:`netdsl.memory`)."""
     import torch
 
-    assert res.graph is not None
+    from .errors import SourceLoc
+    from .memory import check_fits, memory_budget, tensor_bytes
+
+    if res.graph is None:
+        raise UsageError("example_inputs: the spec did not check", hint="see the CheckResult's errors")
+    _check_seed(seed)
+    if shapes is not None or dims is not None:
+        _check_size_args(res.graph, shapes, dims)
     types = concrete_inputs(res.graph, res.graph.example_sizes(dims), shapes)
+    need = sum(tensor_bytes([[d.value for d in ty.shape]], ty.dtype) for ty in types.values())
+    budget = memory_budget(max_memory, what="max_memory")
+    check_fits(budget, SourceLoc(res.graph.file), inputs=need, what="making the example inputs")
     gen = torch.Generator().manual_seed(seed)
     out = []
     for gi in res.graph.inputs:
@@ -272,16 +394,41 @@ def example_inputs(
 
 
 def spec_files(paths: Sequence[PathLike]) -> list[Path]:
-    """Spec files named by ``paths`` (files, or folders searched for *.yaml / *.yml)."""
+    """Spec files named by ``paths`` (files, or folders searched for *.yaml / *.yml); a folder
+    without any spec is a UsageError."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
+            found = sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
+            if not found:
+                raise UsageError(f"no spec files (*.yaml, *.yml) in folder {str(p)!r}")
+            out += found
         elif p.exists():
             out.append(p)
         else:
             raise UsageError(f"no such file or folder: {str(p)!r}")
     return out
+
+
+def find_specs(
+    paths: Sequence[PathLike], root: PathLike | Sequence[PathLike] | None = None
+) -> tuple[list[Path], list[NetdslError]]:
+    """The spec files named by ``paths`` (files, or folders walked for *.yaml / *.yml), and the
+    errors of entries refused by the file policy (symlinks leaving the folder: never opened)."""
+    from .files import walk_specs
+
+    files: list[Path] = []
+    problems: list[NetdslError] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found, refused = walk_specs(p, FilePolicy.for_spec(p / "_", root=root))
+            files += found
+            problems += refused
+        elif p.exists() or p.is_symlink():
+            files.append(p)
+        else:
+            raise UsageError(f"no such file or folder: {str(p)!r}")
+    return files, problems
 
 
 def diagram(

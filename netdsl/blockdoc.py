@@ -23,10 +23,18 @@ def _params_line(src: BlockSource) -> str:
     return ", ".join(parts)
 
 
-def block_list(library: BlockLibrary) -> str:
+def block_list(library: BlockLibrary, problems: list[NetdslError] | None = None) -> str:
+    """One entry per block; a block file that cannot be loaded is listed as such and its error
+    appended to ``problems`` (the other blocks are still listed)."""
     rows = []
     for name in library.names():
-        src = library.get(name)
+        try:
+            src = library.get(name)
+        except NetdslError as e:
+            if problems is not None:
+                problems.extend(e.errors)
+            rows.append((name, "(cannot be loaded: see the error below)", "-"))
+            continue
         rows.append((name, _one_line(src), _params_line(src)))
     width = max((len(r[0]) for r in rows), default=4)
     return "\n".join(f"{n.ljust(width)}  {d}\n{' ' * width}  params: {p or '-'}" for n, d, p in rows)
@@ -47,7 +55,8 @@ def _outputs(src: BlockSource) -> list[str]:
 
 
 def _state_dict(name: str, library: BlockLibrary) -> list[str]:
-    """The state_dict of the block built with its `example:` parameters (static, no torch)."""
+    """The state_dict of the block built on its own: defaults, and `example:` for the parameters
+    without one (static, no torch)."""
     from .api import check
 
     path = library.index[name][0]
@@ -95,7 +104,8 @@ def block_markdown(name: str, library: BlockLibrary) -> str:
     keys = _state_dict(name, library)
     if keys:
         example = getattr(library.get(name).definition, "example", {})
-        lines += ["", f"state_dict with the example parameters `{example}`:", "", ", ".join(keys) + "."]
+        given = f"the example parameters `{example}` and the defaults" if example else "the defaults"
+        lines += ["", f"state_dict built with {given}:", "", ", ".join(keys) + "."]
     lines += [
         "",
         f"Build it on its own: `netdsl build {display_path(library.index[name][0])}`.",

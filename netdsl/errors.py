@@ -14,6 +14,7 @@ knows where it happened: file, line, column, and the path inside the spec
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -223,9 +224,18 @@ class ErrorCollector:
 
 
 def display_path(path: str | Path) -> str:
-    """A path relative to the working directory when it is below it."""
+    """A path relative to the working directory when it is below it.
+
+    Symlinks are not followed (a link is shown under its own name, as the user sees it); only a
+    working directory reached through a symlink is compared by its real path.
+    """
     p = Path(path)
     try:
-        return str(p.resolve().relative_to(Path.cwd().resolve()))
+        return str(Path(os.path.abspath(p)).relative_to(os.path.abspath(Path.cwd())))
     except (ValueError, OSError):
+        pass
+    try:
+        real_parent = Path(os.path.realpath(Path(os.path.abspath(p)).parent))
+        return str((real_parent / p.name).relative_to(os.path.realpath(Path.cwd())))
+    except (ValueError, OSError, RuntimeError):
         return str(p)

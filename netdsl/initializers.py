@@ -6,9 +6,10 @@ runs the matching ``torch.nn.init`` function at build time.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from .errors import SpecValidationError
 
@@ -18,8 +19,27 @@ if TYPE_CHECKING:
 Number = float | int
 
 
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
 class _Init(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @model_validator(mode="after")
+    def _finite(self) -> _Init:
+        """Every number is finite and fits float32 (the parameters' dtype); ranges are ordered."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                if not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
+                    raise ValueError(f"{name} must be a finite float32 number, got {value!r}")
+        std = getattr(self, "std", None)
+        if std is not None and std < 0:
+            raise ValueError(f"std must be >= 0, got {std!r}")
+        a, b = getattr(self, "a", None), getattr(self, "b", None)
+        if b is not None and a is not None and not a < b:
+            raise ValueError(f"the range needs a < b, got a={a!r}, b={b!r}")
+        return self
 
 
 class Zeros(_Init):
@@ -100,9 +120,10 @@ def parse_init(spec: object) -> tuple[str, dict[str, Any]]:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
+        msg = str(first["msg"]).removeprefix("Value error, ")
         fields = ", ".join(model.model_fields) or "none"
         raise SpecValidationError(
-            f"initialiser {name!r}: {where or 'arguments'}: {first['msg']} (arguments: {fields})"
+            f"initialiser {name!r}: {where or 'arguments'}: {msg} (arguments: {fields})"
         ) from None
     return name, parsed.model_dump()
 

@@ -13,19 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ResolveError, SourceLoc, display_path
+from .files import FilePolicy, builtin_blocks_dir, load_reference
 from .schema import BlockAlias, BlockDef, BlockFile
 from .suggest import did_you_mean
-from .yaml_loader import Doc, load_file
+from .yaml_loader import Doc
 
 ENV_VAR = "NETDSL_BLOCKS_PATH"
-
-
-def builtin_blocks_dir() -> Path | None:
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "blocks", here / "_blocks"):
-        if candidate.is_dir():
-            return candidate
-    return None
 
 
 @dataclass(frozen=True)
@@ -40,13 +33,28 @@ class BlockSource:
 
 
 class BlockLibrary:
-    def __init__(self, extra_dirs: Sequence[str | os.PathLike[str]] = (), *, use_env: bool = True) -> None:
+    """The blocks found by name in the search folders.
+
+    A block file is opened only when it is used, through the file policy (``netdsl/files.py``):
+    it must be a regular file whose real path stays inside its folder, the project or another
+    trusted folder. Errors about a file that is not a block spec are located where the block is
+    used and never quote the file.
+    """
+
+    def __init__(
+        self,
+        extra_dirs: Sequence[str | os.PathLike[str]] = (),
+        *,
+        use_env: bool = True,
+        policy: FilePolicy | None = None,
+    ) -> None:
         dirs: list[tuple[Path, str]] = [(Path(d), "user") for d in extra_dirs]
         if use_env and os.environ.get(ENV_VAR):
             dirs += [(Path(d), "user") for d in os.environ[ENV_VAR].split(os.pathsep) if d]
         builtin = builtin_blocks_dir()
         if builtin is not None:
             dirs.append((builtin, "library"))
+        self.policy = (policy or FilePolicy.for_spec(None)).widened(d for d, _ in dirs if d.is_dir())
         self.index: dict[str, tuple[Path, str]] = {}
         seen_dirs: set[Path] = set()
         for d, origin in dirs:
@@ -56,7 +64,12 @@ class BlockLibrary:
             if key in seen_dirs:
                 continue
             seen_dirs.add(key)
-            for f in sorted(d.glob("*.yaml")):
+            try:
+                entries = sorted(e.name for e in os.scandir(d) if e.name.endswith(".yaml"))
+            except OSError as e:
+                raise ResolveError(f"cannot list blocks folder {str(d)!r}: {e.strerror or e}") from None
+            for fname in entries:
+                f = d / fname
                 name = f.stem
                 if name in self.index:
                     other = self.index[name][0]
@@ -67,11 +80,19 @@ class BlockLibrary:
                     )
                 self.index[name] = (f, origin)
         self._cache: dict[str, BlockSource] = {}
+        self._loading: list[str] = []
 
     def expand_alias(self, alias: BlockAlias, doc: Doc, chain: tuple[str, ...] = ()) -> tuple[BlockFile, Doc]:
         """The block an alias stands for: its base with the fixed parameters turned into variables."""
         if alias.extends == alias.block or alias.extends in chain:
             raise ResolveError(f"block {alias.block!r} extends itself", doc.loc(("extends",)))
+        if alias.extends in self._loading:
+            cycle = [*self._loading[self._loading.index(alias.extends) :], alias.extends]
+            raise ResolveError(
+                "block aliases extend each other in a cycle: " + " -> ".join(cycle),
+                doc.loc(("extends",)),
+                hint="a block alias must extend a block with a graph (`nodes:`), directly or through others",
+            )
         if alias.extends not in self:
             raise ResolveError(
                 f"unknown block {alias.extends!r}",
@@ -79,7 +100,7 @@ class BlockLibrary:
                 expected=self.names(),
                 hint=did_you_mean(alias.extends, self.index),
             )
-        base = self.get(alias.extends)
+        base = self.get(alias.extends, at=doc.loc(("extends",)))
         bdef = base.definition
         for key in alias.fixed:
             if key not in bdef.params:
@@ -111,30 +132,36 @@ class BlockLibrary:
     def __contains__(self, name: str) -> bool:
         return name in self.index
 
-    def get(self, name: str) -> BlockSource:
+    def get(self, name: str, at: SourceLoc | None = None) -> BlockSource:
+        """The block ``name``; ``at`` is where it is used (errors about its file are located there)."""
         if name not in self._cache:
-            from .validate import parse_spec
-
             path, origin = self.index[name]
-            doc = load_file(path, display=display_path(path))
-            spec = parse_spec(doc)
-            if isinstance(spec, BlockAlias):
-                if spec.block != name:
-                    raise ResolveError(
-                        f"the block in {name}.yaml is named {spec.block!r}; name the file after the block",
-                        doc.loc(("block",)),
-                    )
-                merged, base_doc = self.expand_alias(spec, doc)
-                self._cache[name] = BlockSource(name, merged, base_doc, (), origin)
-                return self._cache[name]
-            if not isinstance(spec, BlockFile):
-                raise ResolveError(
-                    f"{display_path(path)} is not a block file (it has no `block:` key)", doc.loc(())
-                )
+            where = at or SourceLoc(display_path(path))
+            self._loading.append(name)
+            try:
+                self._cache[name] = self._load(name, path, origin, where)
+            finally:
+                self._loading.pop()
+        return self._cache[name]
+
+    def _load(self, name: str, path: Path, origin: str, at: SourceLoc) -> BlockSource:
+        from .validate import parse_spec
+
+        doc = load_reference(path, self.policy, at=at, what="block file", written=display_path(path))
+        spec = parse_spec(doc)
+        if isinstance(spec, BlockAlias):
             if spec.block != name:
                 raise ResolveError(
                     f"the block in {name}.yaml is named {spec.block!r}; name the file after the block",
                     doc.loc(("block",)),
                 )
-            self._cache[name] = BlockSource(name, spec, doc, (), origin)
-        return self._cache[name]
+            merged, base_doc = self.expand_alias(spec, doc)
+            return BlockSource(name, merged, base_doc, (), origin)
+        if not isinstance(spec, BlockFile):
+            raise ResolveError(f"{display_path(path)} is not a block file (it has no `block:` key)", at)
+        if spec.block != name:
+            raise ResolveError(
+                f"the block in {name}.yaml is named {spec.block!r}; name the file after the block",
+                doc.loc(("block",)),
+            )
+        return BlockSource(name, spec, doc, (), origin)

@@ -55,6 +55,8 @@ class Ctx:
     inline: Mapping[str, BlockSource]
     scope: Scope
     stack: tuple[str, ...]
+    #: how many times this body is instantiated (the product of the enclosing repeat counts)
+    scale: int = 1
 
 
 Outputs = list[Ref]
@@ -115,6 +117,7 @@ class Resolver:
                 )
         root = Scope("", None, None, doc.loc(()))
         inputs = self._graph_inputs(spec, doc, env)
+        self._check_dims(spec.dims, inputs, doc)
         inline = self._inline(spec.blocks, doc)
         ctx = Ctx(doc, (), env, inline, root, ())
         outs = self._body(ctx, spec, {i.name: Ref(i.name) for i in inputs})
@@ -122,9 +125,14 @@ class Resolver:
             spec.network, "network", doc.file, inputs, self.nodes, outs, root, dict(spec.dims), variant
         )
 
-    def block_file(self, spec: BlockFile, doc: Doc, overrides: Mapping[str, Any]) -> Graph:
-        """A block built on its own: its parameters come from ``overrides``."""
+    def block_file(
+        self, spec: BlockFile, doc: Doc, overrides: Mapping[str, Any], example_doc: Doc | None = None
+    ) -> Graph:
+        """A block built on its own: its parameters come from ``overrides``, then their defaults,
+        then `example:` (only for parameters without a default). ``example_doc`` is the file that
+        holds `example:` when it is not ``doc`` (a block alias over its base)."""
         loc = doc.loc(())
+        edoc = example_doc or doc
         unknown = [k for k in overrides if k not in spec.params]
         for k in unknown:
             raise UsageError(
@@ -138,14 +146,26 @@ class Resolver:
                 self.errors.add(
                     ResolveError(
                         f"`example` sets {k!r}, which is not a parameter of {spec.block!r}",
-                        doc.key_loc(("example", k)),
+                        edoc.key_loc(("example", k)),
                         expected=spec.params,
                         hint=did_you_mean(k, spec.params),
                     )
                 )
-        given = {k: (v, doc.loc(("example", k))) for k, v in spec.example.items() if k in spec.params}
+            elif not spec.params[k].required and k not in overrides:
+                self.errors.warn(
+                    f"`example` sets {k!r}, which has a default ({spec.params[k].default!r}): "
+                    "`example:` fills only parameters without a default, so this value is not used",
+                    edoc.key_loc(("example", k)),
+                    hint=f"remove it from `example:`; to build with another value use --set {k}=...",
+                )
+        # explicit overrides, then declared defaults; `example:` fills only required parameters
+        given = {
+            k: (v, edoc.loc(("example", k)))
+            for k, v in spec.example.items()
+            if k in spec.params and spec.params[k].required
+        }
         given |= {k: (v, SourceLoc("--set", 0, 0, (k,))) for k, v in overrides.items()}
-        call_loc = doc.key_loc(("example",)) if spec.example else loc
+        call_loc = edoc.key_loc(("example",)) if spec.example else loc
         env = self._params(
             spec, given, doc, call_loc, spec.block, root, initial=_has_inputs(spec, {}), cli=True
         )
@@ -153,6 +173,7 @@ class Resolver:
             self.errors.raise_if_any()
             raise ResolveError("block parameters do not resolve", loc)
         inputs = self._graph_inputs(spec, doc, env)
+        self._check_dims(spec.dims, inputs, doc)
         ctx = Ctx(doc, (), env, self._inline(spec.blocks, doc), root, (spec.block,))
         absent = {n: ABSENT for n, d in spec.inputs.items() if _optional(d)}
         outs = self._body(ctx, spec, {**{i.name: Ref(i.name) for i in inputs}, **absent})
@@ -171,37 +192,57 @@ class Resolver:
         """Evaluate variables that may refer to each other (any order, no cycles)."""
         out = dict(env)
         state: dict[str, str] = {}
+        deps: dict[str, list[str]] = {}
 
-        def visit(name: str, chain: tuple[str, ...]) -> None:
-            if state.get(name) == "done":
-                return
-            if state.get(name) == "active":
-                cycle = " -> ".join((*chain[chain.index(name) :], name))
-                raise ResolveError(
-                    f"variables refer to each other in a cycle: {cycle}", doc.loc((*base, name))
-                )
-            state[name] = "active"
-            value = values[name]
-            loc = doc.loc((*base, name)) if name not in overridden else SourceLoc("--set", 0, 0, (name,))
-            deps = sorted(_names(value))
-            for dep in deps:
-                if dep in values and dep != name:
-                    visit(dep, (*chain, name))
-            if any(out.get(d) is FAILED for d in deps):
-                out[name] = FAILED  # its dependency's error is reported
-            else:
-                out[name] = resolve_value(value, out, loc)
-            state[name] = "done"
+        def loc_of(name: str) -> SourceLoc:
+            return doc.loc((*base, name)) if name not in overridden else SourceLoc("--set", 0, 0, (name,))
 
-        for name in values:
+        def deps_of(name: str) -> list[str]:
+            if name not in deps:
+                deps[name] = sorted(_names(values[name]))
+            return deps[name]
+
+        for start in values:  # depth-first, with an explicit stack: long chains do not recurse
+            if start in state:
+                continue
+            path = [start]
+            pending = [iter(deps_of(start))]
+            state[start] = "active"
             try:
-                visit(name, ())
+                while path:
+                    name = path[-1]
+                    for dep in pending[-1]:
+                        if dep == name and name not in env:
+                            raise ResolveError(
+                                f"variable {name!r} refers to itself",
+                                loc_of(name),
+                                hint="a variable cannot be defined in terms of its own value",
+                            )
+                        if dep not in values or dep == name:
+                            continue
+                        if state.get(dep) == "active":
+                            cycle = " -> ".join((*path[path.index(dep) :], dep))
+                            raise ResolveError(
+                                f"variables refer to each other in a cycle: {cycle}", loc_of(dep)
+                            )
+                        if dep not in state:
+                            state[dep] = "active"
+                            path.append(dep)
+                            pending.append(iter(deps_of(dep)))
+                            break
+                    else:  # every dependency is evaluated
+                        if any(out.get(d) is FAILED for d in deps_of(name)):
+                            out[name] = FAILED  # its dependency's error is reported
+                        else:
+                            out[name] = resolve_value(values[name], out, loc_of(name))
+                        state[name] = "done"
+                        path.pop()
+                        pending.pop()
             except NetdslError as e:
                 self.errors.add(e)
-                for k, v in state.items():
-                    if v == "active":
-                        state[k] = "done"
-                        out.setdefault(k, FAILED)
+                for k in path:
+                    state[k] = "done"
+                    out.setdefault(k, FAILED)
         return out
 
     def _params(
@@ -217,10 +258,12 @@ class Resolver:
         cli: bool = False,
     ) -> dict[str, Any] | None:
         env: dict[str, Any] = dict(initial or {})
+        origins: dict[str, SourceLoc | None] = {}  # where each given parameter came from
         ok = True
         for pname, decl in bdef.params.items():
             if pname in given:
                 value, vloc = given[pname]
+                origins[pname] = vloc
             elif decl.required:
                 how = (
                     f"pass --set {pname}=... or add `{pname}: ...` to `example:`"
@@ -236,6 +279,7 @@ class Resolver:
                 continue
             else:
                 vloc = doc.loc((*base, "params", pname, "default"))
+                origins[pname] = None
                 try:
                     value = resolve_value(decl.default, env, vloc)
                 except NetdslError as e:
@@ -279,9 +323,17 @@ class Resolver:
                 ok = False
                 continue
             if result is not True:
-                shown = ", ".join(f"{n}={env[n]!r}" for n in sorted(referenced_names(expr)) if n in env)
+                used = [n for n in sorted(referenced_names(expr)) if n in env]
+                origin = {n: _origin(origins[n]) for n in used if n in origins} if cli else {}
+                shown = ", ".join(
+                    f"{n}={env[n]!r}" + (f" ({origin[n]})" if n in origin else "") for n in used
+                )
                 msg = f"block {name!r} requires {text}" + (f" ({shown})" if shown else "")
-                self.errors.add(ResolveError(msg, call_loc, hint=message))
+                # built on its own: at `example:` when its values take part (that is what to change),
+                # else at the rule itself (--set values have no line, defaults are the rule's file)
+                values = set(origin.values())
+                where = rloc if cli and ("--set" in values or "example" not in values) else call_loc
+                self.errors.add(ResolveError(msg, where, hint=message))
                 ok = False
         return env if ok else None
 
@@ -300,6 +352,29 @@ class Resolver:
                 shape = []
             out.append(GraphInput(name, shape, d.dtype, doc.key_loc(("inputs", name))))
         return out
+
+    def _check_dims(self, dims: Mapping[str, Any], inputs: list[GraphInput], doc: Doc) -> None:
+        """`dims:` gives one size >= 1 per dim, and a list of them for a variadic dim (``*S``)."""
+        variadic = {d[1:] for gi in inputs for d in gi.shape if isinstance(d, str) and d.startswith("*")}
+        for name, value in dims.items():
+            loc = doc.loc(("dims", name))
+            if isinstance(value, list) and name not in variadic:
+                self.errors.add(
+                    ResolveError(
+                        f"`dims: {name}` is one dim: give one size, not a list",
+                        loc,
+                        hint=f"a list of sizes is for a variadic dim written `*{name}` in an input shape",
+                    )
+                )
+            elif not isinstance(value, list) and name in variadic:
+                self.errors.add(
+                    ResolveError(
+                        f"`dims: {name}` is the variadic dim *{name}: give a list of sizes, e.g. [7, 7]",
+                        loc,
+                    )
+                )
+            elif any(v < 1 for v in (value if isinstance(value, list) else [value])):
+                self.errors.add(ResolveError(f"`dims: {name}`: sizes must be >= 1, got {value}", loc))
 
     def _inline(self, blocks: Mapping[str, BlockDef], doc: Doc) -> dict[str, BlockSource]:
         out = {}
@@ -322,7 +397,8 @@ class Resolver:
         named: dict[str, dict[str, Ref]] = {}
         errors_before = len(self.errors.errors)
         order = self._order(ctx, body, set(table))
-        table.update({n: FAILED for n in body.nodes if n not in order})  # in a cycle, reported
+        ordered = set(order)
+        table.update({n: FAILED for n in body.nodes if n not in ordered})  # in a cycle, reported
         for name in order:
             spec = body.nodes[name]
             try:
@@ -453,7 +529,10 @@ class Resolver:
         prefix = f"{ctx.scope.path}.{name}" if ctx.scope.path else name
         outputs: Outputs = []
         copies: Outputs = []
+        before = len(self.nodes)
         for i in range(count):
+            if i == 1:
+                self._check_expansion(len(self.nodes) - before, count, ctx.scale, mode_key, doc, path)
             node_id = f"{prefix}.{i}" if mode_key else prefix
             env = dict(ctx.env)
             if spec.repeat_var:
@@ -477,6 +556,21 @@ class Resolver:
             Entry(name, prefix, kind, spec.block is not None, count if mode_key else None, tuple(outputs))
         )
         return outputs
+
+    def _check_expansion(
+        self, per_copy: int, count: int, scale: int, mode_key: str | None, doc: Doc, path: PathT
+    ) -> None:
+        """Refuse a repeat that will exceed MAX_NODES before expanding it (nested repeats multiply)."""
+        total = per_copy * count * scale
+        if total <= MAX_NODES:
+            return
+        outer = f" in each of {scale:,} enclosing copies" if scale > 1 else ""
+        raise ResolveError(
+            f"`{mode_key}: {count}` expands to about {total:,} nodes ({per_copy:,} per copy{outer}); "
+            f"a network may have at most {MAX_NODES:,}",
+            doc.loc((*path, str(mode_key))),
+            hint="use fewer copies, or fewer nodes per copy",
+        )
 
     def _inputs(
         self, ctx: Ctx, spec: NodeSpec, path: PathT, table: dict[str, Any], named: dict[str, dict[str, Ref]]
@@ -625,7 +719,7 @@ class Resolver:
         if bname in ctx.inline:
             src = ctx.inline[bname]
         elif bname in self.library:
-            src = self.library.get(bname)
+            src = self.library.get(bname, at=doc.loc((*path, "block")))
         else:
             known = [*ctx.inline, *self.library.names()]
             raise ResolveError(
@@ -673,6 +767,7 @@ class Resolver:
             {**ctx.inline, **self._inline(getattr(bdef, "blocks", {}), src.doc)},
             scope,
             (*ctx.stack, bname),
+            ctx.scale * (repeat[2] if repeat else 1),
         )
         absent = {n: ABSENT for n in bdef.inputs if n not in scope.input_refs}
         outs = self._body(inner, bdef, {**scope.input_refs, **absent})
@@ -690,6 +785,9 @@ class Resolver:
     def _add(self, node: Node) -> None:
         if len(self.nodes) >= MAX_NODES:
             raise ResolveError(f"the network expands to more than {MAX_NODES} nodes", node.loc)
+        from .reserved import check_node_path
+
+        check_node_path(node)  # a module path torch cannot install (forward, eval, class, ...)
         self.nodes.append(node)
 
     def _ref(
@@ -761,6 +859,14 @@ class Resolver:
                 self.errors.warn(
                     f"node {name!r} is not used by any output", ctx.doc.key_loc((*ctx.base, "nodes", name))
                 )
+
+
+def _origin(loc: SourceLoc | None) -> str:
+    if loc is None:
+        return "default"
+    if loc.file == "--set":
+        return "--set"
+    return "example" if loc.path[:1] == ("example",) else "default"
 
 
 def kind_name(op_name: str | None, spec: NodeSpec) -> str:
@@ -887,6 +993,8 @@ def _shape(dims: list[int | str], env: Mapping[str, Any], doc: Doc, path: PathT)
             raise ResolveError(f"a dim is an integer or a name, got {describe(d)}", loc)
         if isinstance(d, int) and d < 0:
             raise ResolveError(f"a dim must be >= 0, got {d}", loc)
+        if isinstance(d, int) and d >= 2**63:
+            raise ResolveError(f"a dim must be below 2**63, got {d}", loc)
         out.append(d)
     return out
 

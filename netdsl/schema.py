@@ -144,7 +144,8 @@ class BlockFile(BlockDef):
     blocks: dict[str, BlockDef] = Field(default_factory=dict)
     example: dict[str, Any] = Field(
         default_factory=dict,
-        description="parameter values used when the block is validated or built on its own",
+        description="values of the parameters without a default, used when the block is validated or "
+        "built on its own (the others take their defaults)",
     )
 
 

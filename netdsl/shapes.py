@@ -45,9 +45,9 @@ def dim_value(entry: int | str | Sym, env: Mapping[str, Any], loc: SourceLoc) ->
     """Evaluate one dim entry (int, symbol name or dim expression such as 'H*W') over ``env``."""
     if isinstance(entry, Sym):
         return entry
-    if isinstance(entry, int):
-        return Sym.const(entry)
     try:
+        if isinstance(entry, int):
+            return Sym.const(entry)
         value = evaluate(parse(entry), dict(env))
         return Sym.of(value)  # type: ignore[arg-type]
     except NetdslError as e:
@@ -214,6 +214,8 @@ class ShapeInference:
                 self._node(node)
             except NetdslError as e:
                 self.errors.add(_in_context(e, node))
+            except SymbolicError as e:  # sizes beyond what shapes can hold (2**63), too many terms
+                self.errors.add(_in_context(ShapeError(f"{node.op}: {e}", node.loc), node))
         if self.rewrites:  # shapes computed before a name was given read in the name too
             self.result.types = {
                 k: [t.with_shape([self._rw(d) for d in t.shape]) for t in ts]
@@ -297,7 +299,7 @@ class ShapeInference:
                     update[f] = dim_list(value, env, node.loc)
             attrs = attrs.model_copy(update=update)
         try:
-            outs = opdef.infer(attrs, ins)
+            outs = opdef.infer_types(attrs, ins)
             params = opdef.param_specs(attrs, ins)
         except SymbolicError as e:
             raise ShapeError(f"{node.op}: {e}", node.loc) from None
