@@ -285,3 +285,83 @@ def test_block_alias_fixes_parameters(tmp_path: Path) -> None:
     assert netdsl.check(spec(body), blocks_path=[tmp_path]).ok
     bad = netdsl.check(spec(body.replace("c: 4}", "c: 4, dimension: 2}")), blocks_path=[tmp_path])
     assert "has no parameter 'dimension'" in bad.errors[0].message
+
+
+# ----------------------------------------------------------------------------------------------------
+# A block file built on its own: overrides, then defaults; `example:` fills only required parameters
+
+EXAMPLE_BLOCK = """\
+block: blk
+params:
+  c: {type: int}
+  k: {type: int, default: 3}
+  act: {type: str, default: relu, choices: [relu, gelu]}
+example: {c: 4, k: 5}
+dims: {B: 2, H: 6, W: 6}
+inputs:
+  x: [B, $c, H, W]
+nodes:
+  conv: {op: conv2d, in: x, out_channels: $c, kernel_size: $k, padding: "${k // 2}"}
+  out: {op: $act, in: conv}
+outputs: {y: out}
+"""
+
+
+def _example_block(tmp_path: Path, text: str = EXAMPLE_BLOCK) -> Path:
+    path = tmp_path / "blk.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_example_does_not_override_a_default(tmp_path: Path) -> None:
+    path = _example_block(tmp_path)
+    res = netdsl.check(path)
+    assert res.ok and res.graph is not None, [e.render() for e in res.errors]
+    assert res.graph.root.params == {"c": 4, "k": 3, "act": "relu"}  # k is the default, not the example's 5
+    (w,) = res.warnings
+    assert w.message.startswith("`example` sets 'k', which has a default (3)") and "not used" in w.message
+    assert (w.loc.line, w.loc.col, w.loc.path) == (6, 17, ("example", "k"))
+    assert w.hint is not None and "--set k=" in w.hint
+    gm = netdsl.build(path)
+    assert tuple(gm.state_dict()["conv.weight"].shape) == (4, 4, 3, 3)
+
+
+def test_overrides_come_before_defaults_and_example(tmp_path: Path) -> None:
+    path = _example_block(tmp_path)
+    res = netdsl.check(path, overrides={"k": 5, "act": "gelu"})
+    assert res.ok and res.graph is not None, [e.render() for e in res.errors]
+    assert res.graph.root.params == {"c": 4, "k": 5, "act": "gelu"}
+    assert not res.warnings  # the example's k is not what was built, but --set k is given
+    res = netdsl.check(path, overrides={"c": 2})
+    assert res.ok and res.graph is not None
+    assert res.graph.root.params == {"c": 2, "k": 3, "act": "relu"}
+    gm = netdsl.build(path, overrides={"c": 2, "k": 1})
+    assert tuple(gm.state_dict()["conv.weight"].shape) == (2, 2, 1, 1)
+
+
+def test_example_fills_required_parameters_only(tmp_path: Path) -> None:
+    path = _example_block(tmp_path, EXAMPLE_BLOCK.replace("example: {c: 4, k: 5}", "example: {c: 6}"))
+    res = netdsl.check(path)
+    assert res.ok and res.graph is not None and not res.warnings
+    assert res.graph.root.params == {"c": 6, "k": 3, "act": "relu"}
+    missing = _example_block(tmp_path, EXAMPLE_BLOCK.replace("example: {c: 4, k: 5}", "example: {k: 5}"))
+    res = netdsl.check(missing)
+    assert any("needs parameter 'c'" in e.message for e in res.errors), [e.render() for e in res.errors]
+    (err,) = [e for e in res.errors if "needs parameter 'c'" in e.message]
+    assert err.hint is not None and "--set c=" in err.hint and "example" in err.hint
+
+
+def test_alias_example_fills_only_required_parameters(tmp_path: Path) -> None:
+    _example_block(tmp_path)
+    alias = tmp_path / "blk_gelu.yaml"
+    alias.write_text(
+        "block: blk_gelu\nextends: blk\nfixed: {act: gelu}\nexample: {c: 2}\ndims: {B: 1, H: 4, W: 4}\n"
+    )
+    res = netdsl.check(alias, blocks_path=[tmp_path])
+    assert res.ok and res.graph is not None and not res.warnings, [w.render() for w in res.warnings]
+    assert res.graph.root.params == {"c": 2, "k": 3}  # `act` is fixed: a variable, not a parameter
+    alias.write_text(alias.read_text().replace("example: {c: 2}", "example: {c: 2, k: 1}"))
+    res = netdsl.check(alias, blocks_path=[tmp_path])
+    assert res.ok and res.graph is not None
+    assert res.graph.root.params == {"c": 2, "k": 3}
+    assert [w.message.split(":")[0] for w in res.warnings] == ["`example` sets 'k', which has a default (3)"]

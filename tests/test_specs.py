@@ -9,12 +9,13 @@ import torch
 
 import netdsl
 from netdsl.api import example_inputs
+from netdsl.library import BlockLibrary
 from netdsl.schema import NetworkFile
 from netdsl.shapes import concrete_inputs, infer_shapes
 from netdsl.soundness import runtime_mismatches
 from netdsl.summary import param_count
 
-from .conftest import ALL_SPECS, FIXTURE_BLOCKS, spec_id
+from .conftest import ALL_SPECS, BLOCKS, FIXTURE_BLOCKS, spec_id
 
 
 def _variants(path: Path) -> list[str | None]:
@@ -68,3 +69,20 @@ def test_build_is_reproducible_with_seed(path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
     random = [k for k, v in a.items() if v.is_floating_point() and v.unique().numel() > 1]
     assert all(not torch.equal(a[k], c[k]) for k in random), "a random initialiser ignores the seed"
+
+
+@pytest.mark.parametrize("path", BLOCKS, ids=spec_id)
+def test_block_built_alone_uses_the_declared_defaults(path: Path) -> None:
+    """A block file built on its own: `example:` fills only the required parameters; every
+    parameter with a default gets its declared default (aliases: the base's, less `fixed:`)."""
+    params = BlockLibrary(use_env=False).get(path.stem).definition.params
+    example = netdsl.load(path).model.example  # type: ignore[union-attr]
+    assert set(example) == {n for n, d in params.items() if d.required}, (
+        "`example:` should set exactly the parameters without a default"
+    )
+    res = netdsl.check(path)
+    assert res.ok and res.graph is not None, "\n".join(e.render() for e in res.errors)
+    got = res.graph.root.params
+    defaults = {n: d.default for n, d in params.items() if not d.required}
+    assert {n: got[n] for n in defaults} == defaults
+    assert {n: got[n] for n in example} == example

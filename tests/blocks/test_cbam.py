@@ -167,6 +167,29 @@ def test_state_dict_layout_and_defaults() -> None:
     assert not any(k.startswith("SpatialGate") for k in no_spatial)
 
 
+def test_built_alone_pools_with_the_default_pool_types() -> None:
+    """Built on its own without `pool_types`, cbam pools with the declared default [avg, max].
+
+    Regression: the file's `example:` used to override the defaults, so this pooled with the
+    example's [avg, max, lp, lse].
+    """
+    overrides = {"gate_channels": 32, "reduction_ratio": 16}
+    res = netdsl.check(SPEC, overrides=overrides)
+    assert res.ok and res.graph is not None, [e.render() for e in res.errors]
+    assert res.graph.root.params["pool_types"] == ["avg", "max"]
+    pools = {"avg", "max", "x_sq", "x_sq_sum", "lp", "lse"}
+    assert [n.id for n in res.graph.nodes if n.id in pools] == ["avg", "max"]
+    gm, ref = built(overrides, (2, 32, 5, 6))
+    (pooled,) = [n for n in gm.graph.nodes if n.name == "pooled"]
+    assert [a.target for a in pooled.args[0]] == [torch.mean, torch.amax]
+    assert ref.ChannelGate.pool_types == ["avg", "max"]
+    gm.eval()
+    ref.eval()
+    x = 2 * torch.randn((2, 32, 5, 6), dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(gm(x), ref(x), rtol=0, atol=1e-10)
+
+
 def test_default_is_the_official_one() -> None:
     """Seed 003 defaulted to no_spatial=True; the official default is False (spatial gate on)."""
     spec = netdsl.load(SPEC)

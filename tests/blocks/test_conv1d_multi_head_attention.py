@@ -222,14 +222,22 @@ def test_reference_outputs(path: Path) -> None:
 
 
 def test_query_channels_must_be_query_in() -> None:
-    res = netdsl.check(SPEC, input_shapes={"query": (2, 12, 4, 5), "context": (2, 16, 7)})
+    res = netdsl.check(
+        SPEC,
+        overrides={"mem_in": 16, "query_in": 16},
+        input_shapes={"query": (2, 12, 4, 5), "context": (2, 16, 7)},
+    )
     assert any("input 'query'" in e.message and "dim 1 is 12, not 16" in e.message for e in res.errors), [
         e.render() for e in res.errors
     ]
 
 
 def test_context_channels_must_be_mem_in() -> None:
-    res = netdsl.check(SPEC, input_shapes={"query": (2, 16, 4, 5), "context": (2, 8, 7)})
+    res = netdsl.check(
+        SPEC,
+        overrides={"mem_in": 16, "query_in": 16},
+        input_shapes={"query": (2, 16, 4, 5), "context": (2, 8, 7)},
+    )
     assert any("input 'context'" in e.message and "dim 1 is 8, not 16" in e.message for e in res.errors), [
         e.render() for e in res.errors
     ]

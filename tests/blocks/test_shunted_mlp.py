@@ -42,7 +42,7 @@ class EagerMlp(nn.Module):
         return self.fc2(nn.functional.gelu(y + dw))
 
 
-DEFAULTS = {"hidden_features": None, "out_features": None}  # not the example's
+DEFAULTS = {"hidden_features": None, "out_features": None}  # the declared defaults, given explicitly
 
 
 def build(

@@ -91,7 +91,7 @@ class EagerSSA(nn.Module):
         return self.proj(out)
 
 
-DEFAULTS = {"num_heads": 8, "qkv_bias": False, "qk_scale": None, "sr_ratio": 1}  # not the example's
+DEFAULTS = {"num_heads": 8, "qkv_bias": False, "qk_scale": None, "sr_ratio": 1}  # the declared defaults
 
 
 def build(
