@@ -195,20 +195,29 @@ class ShuntedAttention(nn.Module):
         return self.proj(out)
 
 
+class TokenDWConv(nn.Module):
+    """A depthwise 3x3 conv applied to tokens (B, h*w, C) through their map (official `DWConv`)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.dwconv = _depthwise3x3(channels)
+
+    def forward(self, tokens: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        return _map_to_tokens(self.dwconv(_tokens_to_map(tokens, h, w)))
+
+
 class DetailFFN(nn.Module):
     """The detail-specific feed-forward (official `Mlp` + `DWConv`): fc1, GELU(h + dwconv3x3(h)), fc2."""
 
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
-        self.dwconv = nn.Module()  # official path: mlp.dwconv.dwconv
-        self.dwconv.dwconv = _depthwise3x3(hidden)
+        self.dwconv = TokenDWConv(hidden)  # official path: mlp.dwconv.dwconv
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
         hid = self.fc1(x)
-        local = _map_to_tokens(self.dwconv.dwconv(_tokens_to_map(hid, h, w)))
-        return self.fc2(F.gelu(hid + local))
+        return self.fc2(F.gelu(hid + self.dwconv(hid, h, w)))
 
 
 class ShuntedBlock(nn.Module):
