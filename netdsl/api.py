@@ -315,6 +315,7 @@ def build(
     input_shapes: Mapping[str, tuple[int, ...]] | None = None,
     dims: Mapping[str, int] | None = None,
     max_memory: int | str | None = None,
+    root: PathLike | Sequence[PathLike] | None = None,
 ) -> fx.GraphModule:
     """Build the ``torch.fx.GraphModule`` of a spec; raises :class:`NetdslError` with all errors.
 
@@ -327,7 +328,15 @@ def build(
 
     _check_seed(seed)
     budget = memory_budget(max_memory, what="max_memory")
-    res = check(spec, variant, overrides, blocks_path=blocks_path, input_shapes=input_shapes, dims=dims)
+    res = check(
+        spec,
+        variant,
+        overrides,
+        blocks_path=blocks_path,
+        input_shapes=input_shapes,
+        dims=dims,
+        root=root,
+    )
     res.raise_if_errors()
     assert res.graph is not None and res.shapes is not None
     check_fits(budget, SourceLoc(res.graph.file), params=param_bytes(res.shapes))

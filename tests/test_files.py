@@ -278,3 +278,12 @@ def test_odd_extends_values_are_located_errors(project: Path, value: str) -> Non
     (err,) = res.errors
     assert err.loc.line == 2 and err.loc.path == ("extends",)
     assert len(err.message) < 300
+
+
+def test_build_takes_root_too(project: Path) -> None:
+    (project.parent / "outside" / "base.yaml").write_text(BASE)
+    (project / "specs" / "thin.yaml").write_text(thin("../../outside/base.yaml"))
+    with pytest.raises(netdsl.NetdslError, match="outside the project"):
+        netdsl.build("specs/thin.yaml")
+    gm = netdsl.build("specs/thin.yaml", root=project.parent / "outside", seed=0)
+    assert tuple(gm.state_dict()["fc.weight"].shape) == (8, 4)  # variant wide
