@@ -15,7 +15,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from .errors import BuildError, NetdslError
+from .errors import BuildError, NetdslError, SourceLoc
 from .initializers import apply_init
 from .ir import Graph, Node
 from .reserved import safe_argument
@@ -146,7 +146,6 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
     ctx = LowerCtx(fxg, root, shapes)
     values: dict[str, list[Any]] = {}
     named: set[fx.Node] = set()
-    fx_names: dict[str, list[str | None]] = {}
     taken = {gi.name for gi in graph.inputs}
     for gi in graph.inputs:
         # the argument of forward(): a keyword or a name the generated code uses (self, torch) gets a
@@ -154,6 +153,7 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
         arg = gi.name if safe_argument(gi.name) == gi.name else safe_argument(gi.name, taken)
         taken.add(arg)
         ph = fxg.placeholder(arg)
+        ph.meta["netdsl"] = _meta(gi.name, "input", gi.loc, 0, shapes.types[gi.name][0])
         values[gi.name] = [ph]
         ctx.note(ph, shapes.types[gi.name][0])
     rng = torch.random.fork_rng(devices=[]) if seed is not None else None
@@ -164,20 +164,24 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
             ctx.node = node
             ctx.in_types = [shapes.type_of(r) for r in node.inputs]
             args = [values[r.node][r.index] for r in node.inputs]
+            last = next(iter(reversed(fxg.nodes)))
             try:
                 out = node.opdef.lower(ctx, shapes.attrs[node.id], args)
                 _apply_inits(root, node)
             except NetdslError as e:
                 raise e.at(node.loc) from None
             outs = out if isinstance(out, list) else [out]
-            for o, t in zip(outs, shapes.types[node.id], strict=True):
+            for new_node in _created_since(fxg, last):  # every fx node knows its spec node
+                new_node.meta["netdsl"] = _meta(node.id, node.op, node.loc)
+            for i, (o, t) in enumerate(zip(outs, shapes.types[node.id], strict=True)):
                 if isinstance(o, fx.Node):
                     if o not in named and o.op in ("call_function", "call_method", "call_module"):
                         o._rename(node.id.replace(".", "_"))  # readable gm.code: one variable per spec node
                         named.add(o)
+                    if "output" not in o.meta.get("netdsl", {}):  # an input passed through keeps its own
+                        o.meta["netdsl"] = _meta(node.id, node.op, node.loc, i, t)
                     ctx.note(o, t)
             values[node.id] = outs
-            fx_names[node.id] = [o.name if isinstance(o, fx.Node) else None for o in outs]
     results = [values[r.node][r.index] for _, r, _ in graph.outputs]
     fxg.output(results[0] if len(results) == 1 else tuple(results))
     fxg.lint()
@@ -186,9 +190,40 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
         "name": graph.name,
         "variant": graph.variant,
         "outputs": [n for n, _, _ in graph.outputs],
-        "fx_names": fx_names,
     }
     return gm
+
+
+def _created_since(fxg: fx.Graph, last: fx.Node) -> list[fx.Node]:
+    """The fx nodes appended after ``last`` (walking back from the end: cost ~ the new nodes)."""
+    out = []
+    for n in reversed(fxg.nodes):
+        if n is last:
+            break
+        out.append(n)
+    return out
+
+
+def _meta(
+    node_id: str, op: str, loc: SourceLoc, output: int | None = None, t: TensorType | None = None
+) -> dict[str, Any]:
+    """``fx.Node.meta["netdsl"]``: the spec node an fx node comes from, where it is written, and for
+    the fx node holding one of its outputs, the output index and its static type. Plain values only
+    (strings, ints), so the meta survives copies, pickling and export."""
+    meta: dict[str, Any] = {
+        "node": node_id,
+        "op": op,
+        "file": loc.file,
+        "line": loc.line,
+        "col": loc.col,
+        "loc": f"{loc.file}:{loc.line}:{loc.col}",
+    }
+    if output is not None and t is not None:
+        meta["output"] = output
+        meta["shape"] = tuple(str(d) for d in t.shape)
+        meta["dtype"] = t.dtype
+        meta["type"] = str(t)
+    return meta
 
 
 def _apply_inits(root: nn.Module, node: Node) -> None:

@@ -282,17 +282,12 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return False
 
 
-def _spec_node_of_fx(name: str, fx_nodes: Sequence[Any], by_fx: Mapping[str, str]) -> str | None:
-    """The spec node an fx node belongs to: its own name, else the next named node after it
-    (a spec node's helper fx nodes come just before its own)."""
-    if name in by_fx:
-        return by_fx[name]
-    names = [getattr(n, "name", None) for n in fx_nodes]
-    if name not in names:
-        return None
-    for later in names[names.index(name) :]:
-        if isinstance(later, str) and later in by_fx:
-            return by_fx[later]
+def _spec_node_of_fx(name: str, fx_nodes: Sequence[Any]) -> str | None:
+    """The spec node an fx node belongs to (its ``meta["netdsl"]``, set by the lowering)."""
+    for n in fx_nodes:
+        if getattr(n, "name", None) == name:
+            meta = getattr(n, "meta", {}).get("netdsl")
+            return str(meta["node"]) if meta else None
     return None
 
 
@@ -301,11 +296,6 @@ def failed_node(exc: BaseException, graph: Graph, module: Any = None) -> Node | 
     of :func:`netdsl.lower.lower`, the fx node of an ``fx.Interpreter``, or the line of the
     generated ``forward`` (``module``: the GraphModule, to map fx names back to spec nodes)."""
     nodes = graph.node_map()
-    meta = getattr(module, "meta", None)
-    fx_names: Mapping[str, Sequence[str | None]] = (
-        meta.get("netdsl", {}).get("fx_names", {}) if isinstance(meta, dict) else {}
-    )
-    by_fx = {name: nid for nid, names in fx_names.items() for name in names if name}
     fx_graph = getattr(module, "graph", None)
     fx_nodes = list(getattr(fx_graph, "nodes", ()))
     for frame, lineno in reversed(list(traceback.walk_tb(exc.__traceback__))):
@@ -314,14 +304,14 @@ def failed_node(exc: BaseException, graph: Graph, module: Any = None) -> Node | 
             return nodes[local.id]
         name = getattr(local, "name", None)
         if isinstance(name, str) and getattr(local, "graph", None) is not None and fx_nodes:
-            nid = _spec_node_of_fx(name, fx_nodes, by_fx)
+            nid = _spec_node_of_fx(name, fx_nodes)
             if nid in nodes:
                 return nodes[nid]
         if "eval_with_key" in frame.f_code.co_filename and fx_nodes:
             line = linecache.getline(frame.f_code.co_filename, lineno)
             var, eq, _ = line.strip().partition(" = ")
             if eq and var.isidentifier():
-                nid = _spec_node_of_fx(var, fx_nodes, by_fx)
+                nid = _spec_node_of_fx(var, fx_nodes)
                 if nid in nodes:
                     return nodes[nid]
     return None

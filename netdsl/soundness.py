@@ -23,23 +23,24 @@ class _Recorder(fx.Interpreter):
 
 
 def runtime_mismatches(gm: fx.GraphModule, concrete: ShapeResult, inputs: list[torch.Tensor]) -> list[str]:
-    """Run ``gm`` once and list every node whose runtime shape differs from ``concrete``'s."""
+    """Run ``gm`` once and list every node whose runtime shape differs from ``concrete``'s (the fx
+    nodes holding a spec node's outputs carry ``meta["netdsl"]["output"]``)."""
     rec = _Recorder(gm)
     with torch.no_grad():
         rec.run(*inputs)
-    names: dict[str, list[str | None]] = gm.meta["netdsl"]["fx_names"]
     problems = []
     checked = 0
-    for node_id, fx_outs in names.items():
-        for i, fx_name in enumerate(fx_outs):
-            if fx_name is None or fx_name not in rec.shapes:
-                continue
-            static = concrete.types[node_id][i]
-            want = tuple(d.value for d in static.shape)
-            got = rec.shapes[fx_name]
-            checked += 1
-            if got != want:
-                problems.append(f"{node_id}[{i}]: runtime {got}, static {want}")
-    if checked == 0 and names:
+    for n in gm.graph.nodes:
+        meta = n.meta.get("netdsl")
+        if not meta or "output" not in meta or n.name not in rec.shapes:
+            continue
+        node_id, i = meta["node"], meta["output"]
+        static = concrete.types[node_id][i]
+        want = tuple(d.value for d in static.shape)
+        got = rec.shapes[n.name]
+        checked += 1
+        if got != want:
+            problems.append(f"{node_id}[{i}]: runtime {got}, static {want}")
+    if checked == 0 and any("netdsl" in n.meta for n in gm.graph.nodes if n.op != "placeholder"):
         problems.append("no node was checked")
     return problems
