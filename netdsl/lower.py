@@ -164,7 +164,7 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
             ctx.node = node
             ctx.in_types = [shapes.type_of(r) for r in node.inputs]
             args = [values[r.node][r.index] for r in node.inputs]
-            last = next(iter(reversed(fxg.nodes)))
+            last = next(iter(reversed(fxg.nodes)), None)  # None: a graph without inputs, still empty
             try:
                 out = node.opdef.lower(ctx, shapes.attrs[node.id], args)
                 _apply_inits(root, node)
@@ -194,7 +194,7 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
     return gm
 
 
-def _created_since(fxg: fx.Graph, last: fx.Node) -> list[fx.Node]:
+def _created_since(fxg: fx.Graph, last: fx.Node | None) -> list[fx.Node]:
     """The fx nodes appended after ``last`` (walking back from the end: cost ~ the new nodes)."""
     out = []
     for n in reversed(fxg.nodes):

@@ -13,6 +13,27 @@ FIXTURE_BLOCKS = ROOT / "tests" / "fixtures" / "blocks"
 ALL_SPECS = SPECS + BLOCKS + sorted(FIXTURE_BLOCKS.glob("*.yaml"))
 
 
+#: The quick tier (`pytest -m "not slow"`, the inner loop) leaves out: the larger Shunted variants
+#: S and B (T stays), the near-cap hostile cases, the hypothesis generators of the hostile suite and
+#: torch.compile tests. CI runs everything.
+SLOW_IDS = (
+    "shunted_b.yaml",
+    "shunted_s.yaml",
+    "shunted.yaml-b",
+    "shunted.yaml-s",
+    "near_cap",
+    "test_hostile_generators.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        big_variant = callspec is not None and callspec.params.get("variant") in ("s", "b")
+        if item.get_closest_marker("compile") or big_variant or any(s in item.nodeid for s in SLOW_IDS):
+            item.add_marker(pytest.mark.slow)
+
+
 def spec_id(p: Path) -> str:
     return str(p.relative_to(ROOT))
 
