@@ -13,9 +13,14 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import NetdslError, SourceLoc, UsageError, display_path
+
+if TYPE_CHECKING:
+    from .cli_build import BuildOptions
+    from .library import LibraryCache
+    from .pipeline import Pipeline
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -65,16 +70,7 @@ def usage_text(e: NetdslError) -> str:
         if loc.file != SourceLoc.file:
             where = loc.file + (f":{loc.line}:{loc.col}" if loc.line else "") + ": "
         path = f" [{loc.dotted}]" if loc.path else ""
-        out.append(f"netdsl: usage error: {where}{err.message}{path}")
-        excerpt = loc.excerpt()
-        if excerpt:
-            out.append(excerpt)
-        if err.expected:
-            shown = err.expected[:25]
-            more = f", ... ({len(err.expected) - 25} more)" if len(err.expected) > 25 else ""
-            out.append("  expected one of: " + ", ".join(shown) + more)
-        if err.hint:
-            out.append(f"  hint: {err.hint}")
+        out.append(err.render(header=f"netdsl: usage error: {where}{err.message}{path}"))
     return "\n".join(out)
 
 
@@ -180,7 +176,8 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def _print_diagnostics(errors: Sequence[NetdslError], fmt: str, stream: Any = None) -> None:
+def print_diagnostics(errors: Sequence[NetdslError], fmt: str, stream: Any = None) -> None:
+    """Errors and warnings as text (``render``) or GitHub annotations (``github``), to stderr."""
     stream = stream or sys.stderr
     for e in errors:
         if fmt == "github":
@@ -196,12 +193,14 @@ def _print_diagnostics(errors: Sequence[NetdslError], fmt: str, stream: Any = No
 # ---------------------------------------------------------------- commands
 
 
-def _validate_one(path: Path, args: argparse.Namespace) -> tuple[list[NetdslError], list[NetdslError]]:
+def _validate_one(
+    path: Path, args: argparse.Namespace, libraries: LibraryCache
+) -> tuple[list[NetdslError], list[NetdslError]]:
     """The errors and warnings of one file; a crash while checking it is that file's error."""
     from .api import check
 
     try:
-        res = check(path, blocks_path=args.blocks_path, concrete=True, root=args.root)
+        res = check(path, blocks_path=args.blocks_path, concrete=True, root=args.root, libraries=libraries)
         return list(res.errors), list(res.warnings)
     except NetdslError as e:
         return e.errors, []
@@ -239,10 +238,13 @@ def _spec_paths(args: argparse.Namespace) -> tuple[list[Path], list[NetdslError]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .library import LibraryCache
+
     files, refused = _spec_paths(args)
     results: dict[str, tuple[list[NetdslError], list[NetdslError]]] = {}
+    libraries = LibraryCache()  # each block file loaded and validated once per run
     for f in files:
-        results[str(f)] = _validate_one(f, args)
+        results[str(f)] = _validate_one(f, args, libraries)
     for e in refused:  # entries refused unopened: an error of that file
         results.setdefault(e.loc.file, ([], []))[0].append(e)
     report = []
@@ -258,7 +260,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             }
         )
         if args.format != "json":
-            _print_diagnostics(
+            print_diagnostics(
                 errors + ([] if args.quiet else warnings),
                 args.format,
                 sys.stdout if args.format == "github" else sys.stderr,
@@ -271,47 +273,67 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_ERROR if n_err else EXIT_OK
 
 
-def _check_for_build(
+def _pipeline(
     args: argparse.Namespace,
     overrides: dict[str, Any],
     shapes: dict[str, tuple[int, ...]],
     dims: dict[str, int],
-) -> Any:
-    from .api import check
+) -> Pipeline:
+    """The run of the spec named on the command line, for its --variant, --blocks-path, --root and
+    the values of --set, --input-shape and --dim (read before: a bad one is refused, exit 2, before
+    the spec is read)."""
+    from .pipeline import Pipeline
 
-    res = check(
+    return Pipeline(
         args.spec,
         args.variant,
         overrides,
         blocks_path=args.blocks_path,
         input_shapes=shapes,
         dims=dims,
-        concrete=True,
         root=args.root,
     )
-    if res.warnings and not getattr(args, "quiet", False):
-        _print_diagnostics(res.warnings, "text")
-    res.raise_if_errors()
-    return res
 
 
 def cmd_shapes(args: argparse.Namespace) -> int:
     from .summary import shapes_table
 
-    res = _check_for_build(args, _overrides(args.set), _shapes(args.input_shape), _ints(args.dim, "--dim"))
+    run = _pipeline(args, _overrides(args.set), _shapes(args.input_shape), _ints(args.dim, "--dim"))
+    res = run.check(concrete=True)
+    if res.warnings and not args.quiet:
+        print_diagnostics(res.warnings, "text")
+    res.raise_if_errors()
+    assert res.shapes is not None
     print(shapes_table(res.shapes))
     return EXIT_OK
 
 
-def cmd_build(args: argparse.Namespace) -> int:
-    from .cli_build import parse_build_args, run_build
+def build_options(args: argparse.Namespace) -> BuildOptions:
+    """The :class:`~netdsl.cli_build.BuildOptions` of ``netdsl build``'s arguments (--set, --input-shape
+    and --dim read here: a bad one is a usage error naming it)."""
+    from .cli_build import BuildOptions
 
-    overrides = _overrides(args.set)
-    shapes = _shapes(args.input_shape)
-    dims = _ints(args.dim, "--dim")
-    opts = parse_build_args(args)  # --out, --device, --max-memory: refused before anything is read
-    res = _check_for_build(args, overrides, shapes, dims)
-    return run_build(res, args, shapes, dims, opts)
+    return BuildOptions(
+        variant=args.variant,
+        overrides=_overrides(args.set),
+        input_shapes=_shapes(args.input_shape),
+        dims=_ints(args.dim, "--dim"),
+        blocks_path=args.blocks_path or (),
+        root=args.root or (),
+        seed=args.seed,
+        device=args.device,
+        out=args.out,
+        compile=args.compile,
+        quiet=args.quiet,
+        max_memory=args.max_memory,
+    )
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .cli_build import run_build
+
+    run_build(args.spec, build_options(args), stdout=sys.stdout, stderr=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -333,7 +355,7 @@ def cmd_blocks(args: argparse.Namespace) -> int:
             return EXIT_OK
         problems: list[NetdslError] = []
         print(block_list(library, problems))  # the blocks that load; the others' errors below
-        _print_diagnostics(problems, "text")
+        print_diagnostics(problems, "text")
         return EXIT_ERROR if problems else EXIT_OK
     if args.name not in library:
         raise UsageError(
@@ -346,18 +368,15 @@ def cmd_blocks(args: argparse.Namespace) -> int:
 
 
 def cmd_diagram(args: argparse.Namespace) -> int:
-    from .api import check
-    from .diagram import DiagramOptions, render, write
+    from .diagrams import DIAGRAM_FORMATS, DiagramOptions, render, write
 
     depth = _depth(args.depth)
     dims = _ints(args.dim, "--dim")
     overrides = _overrides(args.set)
-    if args.output is None and (args.format or "dot") in ("svg", "png", "html"):
+    if args.output is None and not DIAGRAM_FORMATS[args.format or "dot"].stdout:
         raise UsageError(f"-f {args.format} writes a file: give -o FILE")
-    res = check(
-        args.spec, args.variant, overrides, blocks_path=args.blocks_path, dims=dims or None, root=args.root
-    )
-    res.raise_if_errors()
+    run = _pipeline(args, overrides, {}, dims)
+    run.check().raise_if_errors()
     opts = DiagramOptions(
         depth=depth,  # type: ignore[arg-type]
         direction=args.direction,
@@ -369,10 +388,10 @@ def cmd_diagram(args: argparse.Namespace) -> int:
         dims=tuple(sorted(dims.items())),
     )
     if args.output is not None:
-        path = write(res, args.output, args.format, opts)
+        path = write(run, args.output, args.format, opts)
         print(safe_text(f"wrote {path}"), file=sys.stderr)
         return EXIT_OK
-    sys.stdout.write(render(res, args.format or "dot", opts).decode("utf-8"))
+    sys.stdout.write(render(run, args.format or "dot", opts).decode("utf-8"))
     return EXIT_OK
 
 
@@ -384,6 +403,8 @@ def cmd_ops(args: argparse.Namespace) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from .diagrams.formats import FORMATS
+
     p = _Parser(
         prog="netdsl", description="Declarative YAML network specs -> shape-checked torch.fx modules."
     )
@@ -458,10 +479,10 @@ def make_parser() -> argparse.ArgumentParser:
     common(bl, root=False)
     bl.set_defaults(func=cmd_blocks)
 
-    d = sub.add_parser("diagram", help="draw a spec: dot, svg, png, mermaid, html, graphml, json")
+    d = sub.add_parser("diagram", help=f"draw a spec: {', '.join(FORMATS)}")
     d.add_argument("spec", help="a network or block spec (.yaml)")
     d.add_argument("-o", "--output", help="output file; the format follows its suffix")
-    d.add_argument("-f", "--format", choices=("dot", "svg", "png", "mermaid", "html", "graphml", "json"))
+    d.add_argument("-f", "--format", choices=FORMATS)
     d.add_argument(
         "--depth", default="auto", help="block nesting drawn open: a number, 'auto' (default) or 'all'"
     )

@@ -1,19 +1,24 @@
-"""`netdsl build`: lower, run one forward pass, summarise, optionally compile and save."""
+"""`netdsl build`, scriptable: lower a spec, run one forward pass, summarise, optionally compile and
+save. The command line turns its arguments into :class:`BuildOptions`; Python can do the same::
+
+    from netdsl.cli_build import BuildOptions, run_build
+
+    report = run_build("specs/tiny_cnn.yaml", BuildOptions(dims={"H": 64}, out="tiny_cnn.pt"))
+    report.module, report.summary, report.forward_seconds
+"""
 
 from __future__ import annotations
 
-import argparse
 import os
-import tempfile
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .api import CheckResult, example_inputs
-from .cli import safe_text, show
-from .diagram.render import file_mode
+from .api import check_seed, example_inputs
+from .cli import print_diagnostics, safe_text, show
 from .errors import BuildError, SourceLoc, UsageError
 from .memory import (
     Budget,
@@ -24,12 +29,15 @@ from .memory import (
     out_of_memory_error,
     param_bytes,
 )
-from .shapes import ShapeResult, concrete_inputs, infer_shapes
+from .outfile import atomic_write
+from .pipeline import CheckResult, PathLike, Pipeline, Spec
+from .shapes import ShapeResult
 from .suggest import did_you_mean
 from .summary import activation_count, human, param_count, render
 
 if TYPE_CHECKING:
     import torch
+    from torch import fx
 
 MAX_PARAMS = 2**32  # elements: 16 GiB of float32
 MAX_ACTIVATIONS = 2**31  # elements summed over all node outputs: 8 GiB of float32
@@ -140,89 +148,146 @@ def parse_device(text: str) -> torch.device:
     return dev
 
 
+# ---------------------------------------------------------------- options
+
+
 @dataclass(frozen=True)
-class BuildArgs:
-    """The validated arguments of ``netdsl build`` besides the spec."""
+class BuildOptions:
+    """Everything ``netdsl build`` takes besides the spec, typed (the CLI's flags in brackets).
+
+    ``variant`` [--variant], ``overrides`` [--set], ``input_shapes`` [--input-shape], ``dims``
+    [--dim], ``blocks_path`` [--blocks-path], ``root`` [--root]: which graph and which sizes;
+    ``seed`` [--seed] of the initialisation; ``device`` [--device] of the forward pass; ``out``
+    [--out] a .pt2 (torch.export) or .pt/.pth (state_dict) file; ``compile`` [--compile] also
+    torch.compile and time it; ``quiet`` [-q] no warnings; ``max_memory`` [--max-memory] bytes or
+    a size like ``"8G"`` (default: ``$NETDSL_MAX_MEMORY``, the cgroup limit or MemAvailable).
+    The mappings are copied read-only.
+    """
+
+    variant: str | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    dims: Mapping[str, int] = field(default_factory=dict)
+    blocks_path: Sequence[PathLike] = ()
+    root: Sequence[PathLike] = ()
+    seed: int = 0
+    device: str = "cpu"
+    out: PathLike | None = None
+    compile: bool = False
+    quiet: bool = False
+    max_memory: int | str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("overrides", "input_shapes", "dims"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name) or {})))
+        for name in ("blocks_path", "root"):
+            value = getattr(self, name) or ()
+            object.__setattr__(self, name, (value,) if isinstance(value, str | os.PathLike) else tuple(value))
+
+
+@dataclass(frozen=True)
+class BuildTarget:
+    """The validated output, device and memory budget of a build."""
 
     out: Path | None
     device: torch.device
     budget: Budget
 
 
-def parse_build_args(args: argparse.Namespace) -> BuildArgs:
-    """Validate --out, --device and --max-memory before the spec is even read."""
-    out = check_out(args.out) if args.out is not None else None
-    device = parse_device(args.device)
-    budget = memory_budget(args.max_memory, what="--max-memory")
-    return BuildArgs(out, device, budget)
-
-
-# ---------------------------------------------------------------- writing
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> None:
-    """Write a file via a temporary file in the same folder, then rename: never half a file.
-
-    The temporary file ends in the target's suffix (torch.export.save wants ``.pt2``) and gets the
-    mode a plain ``open`` would give (``0o666 & ~umask``) before the rename.
-    """
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise UsageError(f"--out: folder {show(str(target.parent))} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent
-        )
-    except OSError as e:
-        raise UsageError(f"--out {show(os.fspath(path))}: cannot write there ({e.strerror})") from None
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, target)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise UsageError(f"--out {show(os.fspath(path))}: cannot write it ({e.strerror or e})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def build_target(options: BuildOptions) -> BuildTarget:
+    """Validate the seed, --out, --device and --max-memory: refused before the spec is even read."""
+    check_seed(options.seed)
+    out = check_out(os.fspath(options.out)) if options.out is not None else None
+    device = parse_device(options.device)
+    budget = memory_budget(options.max_memory, what="--max-memory")
+    return BuildTarget(out, device, budget)
 
 
 # ---------------------------------------------------------------- the build
 
 
+@dataclass
+class CompileReport:
+    """``--compile``: the first call (compiling), a second call, and the largest difference from eager."""
+
+    first_call_seconds: float
+    call_seconds: float
+    max_difference: float
+
+
+@dataclass
+class BuildReport:
+    """What :func:`run_build` did: the module, its inputs and outputs, the summary and timings."""
+
+    result: CheckResult
+    #: the static shapes for the sizes built
+    concrete: ShapeResult
+    module: fx.GraphModule
+    device: torch.device
+    inputs: list[torch.Tensor]
+    outputs: Any
+    summary: str
+    build_seconds: float
+    forward_seconds: float
+    compiled: CompileReport | None = None
+    #: the --out file written
+    written: Path | None = None
+
+
+def _say(stream: TextIO | None, text: str) -> None:
+    if stream is not None:
+        print(text, file=stream)
+
+
 def run_build(
-    res: CheckResult,
-    args: argparse.Namespace,
-    shapes: Mapping[str, tuple[int, ...]],
-    dims: Mapping[str, int],
-    opts: BuildArgs | None = None,
-) -> int:
+    spec: PathLike | Spec,
+    options: BuildOptions | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> BuildReport:
+    """Build ``spec`` as ``netdsl build`` does: check it (concrete shapes included), refuse what does
+    not fit, lower it, run one forward pass on the device, compare every runtime shape with the
+    static one, then optionally compile and write ``options.out``.
+
+    The summary and timings go to ``stdout``, warnings to ``stderr`` (nothing is printed when they
+    are None). Raises :class:`~netdsl.errors.NetdslError`: ``UsageError`` for bad options,
+    ``BuildError`` for a build that cannot fit or fails, the spec's errors otherwise.
+    """
     import torch
 
-    from .lower import lower
-
-    opts = opts or parse_build_args(args)
-    out = opts.out
-    device = opts.device
+    options = options or BuildOptions()
+    target = build_target(options)
+    run = Pipeline(
+        spec,
+        options.variant,
+        options.overrides,
+        blocks_path=options.blocks_path,
+        root=options.root,
+        input_shapes=options.input_shapes,
+        dims=options.dims,
+    )
+    res = run.check(concrete=True)
+    if res.warnings and not options.quiet and stderr is not None:
+        print_diagnostics(res.warnings, "text", stderr)
+    res.raise_if_errors()
     assert res.graph is not None and res.shapes is not None
-    graph = res.graph
-    sizes = graph.example_sizes(dims)
-    concrete = infer_shapes(graph, concrete_inputs(graph, sizes, shapes))
+    graph, device, out = res.graph, target.device, target.out
+    concrete = run.concrete_shapes()
     check_budget(res, concrete)
     # on another device the activations live there: its allocator reports what does not fit
     acts = activation_bytes(concrete) if device.type == "cpu" else 0
-    check_fits(opts.budget, SourceLoc(graph.file), params=param_bytes(res.shapes), activations=acts)
+    check_fits(target.budget, SourceLoc(graph.file), params=param_bytes(res.shapes), activations=acts)
     gm: Any = None
     phase = "building the module"
     try:
         t0 = time.perf_counter()
-        gm = lower(graph, res.shapes, seed=args.seed)
+        gm = run.module(options.seed)
         t_build = time.perf_counter() - t0
         phase = f"moving the module to {device}"
         gm = gm.to(device).eval()
         phase = "making the example inputs"
-        inputs = [x.to(device) for x in example_inputs(res, shapes, dims, max_memory=opts.budget.limit)]
+        inputs = [x.to(device) for x in example_inputs(run, max_memory=target.budget.limit)]
         phase = "running the forward pass"
         with torch.no_grad():
             t0 = time.perf_counter()
@@ -234,27 +299,36 @@ def run_build(
         problems = runtime_mismatches(gm, concrete, inputs)
         if problems:  # a bug in a shape rule: report it rather than print a wrong summary
             raise BuildError("runtime shapes differ from the static ones: " + "; ".join(problems[:5]))
-        print(render(res.shapes, concrete))
-        print(f"built in {t_build * 1000:.0f} ms; eager forward {t_fwd * 1000:.1f} ms on {device}")
-        if args.compile:
+        summary = render(res.shapes, concrete)
+        _say(stdout, summary)
+        _say(stdout, f"built in {t_build * 1000:.0f} ms; eager forward {t_fwd * 1000:.1f} ms on {device}")
+        report = BuildReport(res, concrete, gm, device, inputs, outputs, summary, t_build, t_fwd)
+        if options.compile:
             phase = "compiling the module"
-            _compile(gm, inputs, outputs)
+            report.compiled = _compile(gm, inputs, outputs)
+            c = report.compiled
+            _say(
+                stdout,
+                f"torch.compile: first call (compile) {c.first_call_seconds:.1f} s, then "
+                f"{c.call_seconds * 1000:.1f} ms; max |compiled - eager| = {c.max_difference:.2e}",
+            )
         if out is not None:
             phase = f"writing {out}"
             if out.suffix == ".pt2":
                 program = torch.export.export(gm, tuple(inputs))
-                atomic_write(out, lambda p: torch.export.save(program, p))
+                atomic_write(out, lambda p: torch.export.save(program, p), flag="--out")
             else:
-                atomic_write(out, lambda p: torch.save(gm.state_dict(), p))
-            print(safe_text(f"wrote {out} ({human(out.stat().st_size)}B)"))
+                atomic_write(out, lambda p: torch.save(gm.state_dict(), p), flag="--out")
+            report.written = out
+            _say(stdout, safe_text(f"wrote {out} ({human(out.stat().st_size)}B)"))
     except Exception as e:
         if is_out_of_memory(e):
-            raise out_of_memory_error(e, graph, phase, gm, opts.budget) from e
+            raise out_of_memory_error(e, graph, phase, gm, target.budget) from e
         raise
-    return 0
+    return report
 
 
-def _compile(gm: Any, inputs: list[Any], outputs: Any) -> None:
+def _compile(gm: Any, inputs: list[Any], outputs: Any) -> CompileReport:
     import torch
 
     compiled: Any = torch.compile(gm)
@@ -268,7 +342,5 @@ def _compile(gm: Any, inputs: list[Any], outputs: Any) -> None:
     ref = outputs if isinstance(outputs, tuple) else (outputs,)
     got = c_out if isinstance(c_out, tuple) else (c_out,)
     diff = max(float((a - b).abs().max()) for a, b in zip(ref, got, strict=True))
-    print(
-        f"torch.compile: first call (compile) {t_compile:.1f} s, then {t_run * 1000:.1f} ms; "
-        f"max |compiled - eager| = {diff:.2e}"
-    )
+    return CompileReport(t_compile, t_run, diff)
+

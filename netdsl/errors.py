@@ -117,8 +117,9 @@ class NetdslError(ValueError):
             return f"{self.severity}: {self.message}"
         return f"{where}: {self.severity}: {self.message}{path}"
 
-    def render(self, excerpt: bool = True) -> str:
-        parts = [self.header()]
+    def render(self, excerpt: bool = True, header: str | None = None) -> str:
+        """The header line (or ``header``), the caret excerpt, `expected one of` and the hint."""
+        parts = [self.header() if header is None else header]
         if excerpt:
             ex = self.loc.excerpt()
             if ex:
@@ -192,9 +193,9 @@ class NetdslErrors(NetdslError):
     def errors(self) -> list[NetdslError]:
         return list(self._errors)
 
-    def render(self, excerpt: bool = True) -> str:
+    def render(self, excerpt: bool = True, header: str | None = None) -> str:
         if not getattr(self, "_errors", None):
-            return super().render(excerpt)
+            return super().render(excerpt, header)
         body = "\n".join(e.render(excerpt) for e in self._errors)
         n = sum(1 for e in self._errors if e.severity == "error")
         return body + f"\n{n} error{'s' if n != 1 else ''}"

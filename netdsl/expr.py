@@ -16,6 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from netdsl.errors import ExprError, NetdslError, SourceLoc
@@ -52,9 +53,9 @@ class Expr:
     source: str
     node: Node
 
-    @property
+    @cached_property
     def names(self) -> frozenset[str]:
-        """The free variable names the expression references."""
+        """The free variable names the expression references (computed once per parse)."""
         out: set[str] = set()
         stack = [self.node]
         while stack:
@@ -385,6 +386,29 @@ class _ParseCache:
 _CACHE = _ParseCache()
 
 
+class _TextCache:
+    """Results of a pure function of a spec string (split into parts, names referenced), at most
+    CACHE_CHARS characters of keys in all (emptied when full): a repeated block's strings are
+    worked out once, not per copy. Failures are not cached (they raise again, identically)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.chars = 0
+
+    def put(self, text: str, value: Any) -> None:
+        if self.chars + len(text) + 1 > CACHE_CHARS:
+            self.values.clear()
+            self.chars = 0
+        if text not in self.values:
+            self.values[text] = value
+            self.chars += len(text) + 1
+
+
+_SPLITS = _TextCache()  # text -> its literal pieces and expressions (_split)
+_NAMES = _TextCache()  # text -> the names its expressions reference
+_COMPILED = _TextCache()  # text -> its literal pieces and parsed expressions (_compiled)
+
+
 def parse(source: str) -> Expr:
     """Parse one expression (the text between ``${`` and ``}``); parses are cached (they are pure)."""
     if not isinstance(source, str) or len(source) > MAX_SOURCE:
@@ -581,8 +605,16 @@ def _find_close(text: str, i: int) -> int:
     return -1
 
 
-def _split(text: str) -> list[str | tuple[int, str]]:
-    """Literal pieces and ``(offset, source)`` of the expressions in ``text``."""
+def _split(text: str) -> tuple[str | tuple[int, str], ...]:
+    """Literal pieces and ``(offset, source)`` of the expressions in ``text`` (cached by text)."""
+    parts: tuple[str | tuple[int, str], ...] | None = _SPLITS.values.get(text)
+    if parts is None:
+        parts = tuple(_split_text(text))
+        _SPLITS.put(text, parts)
+    return parts
+
+
+def _split_text(text: str) -> list[str | tuple[int, str]]:
     if re.fullmatch(_SHORTHAND, text):
         return [(1, text[1:])]
     parts: list[str | tuple[int, str]] = []
@@ -623,18 +655,45 @@ def _relocate(e: ExprError, text: str, base: int, loc: SourceLoc | None, exact: 
     return err
 
 
+_Part = str | tuple[int, str, Expr | None]
+
+
+def _compiled(text: str) -> tuple[_Part, ...]:
+    """:func:`_split` with each expression parsed (None where it does not parse: evaluating it parses
+    it again, which raises its error then, after the expressions before it), cached by text."""
+    parts: tuple[_Part, ...] | None = _COMPILED.values.get(text)
+    if parts is None:
+        out: list[_Part] = []
+        for part in _split(text):
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            try:
+                parsed: Expr | None = parse(part[1])
+            except ExprError:
+                parsed = None
+            out.append((part[0], part[1], parsed))
+        parts = tuple(out)
+        _COMPILED.put(text, parts)
+    return parts
+
+
 def _resolve_str(text: str, env: Mapping[str, object], loc: SourceLoc | None, exact: bool) -> object:
     try:
-        parts = _split(text)
+        parts = _compiled(text)
     except ExprError as e:
         raise _relocate(e, text, 0, loc, exact) from None
+    if len(parts) == 1 and type(parts[0]) is tuple:  # (usually: the whole string is `$name`)
+        node = parts[0][2].node if parts[0][2] is not None else None
+        if node is not None and node.kind == "name" and node.value in env:
+            return env[node.value]
     out: list[str] = []
     for part in parts:
         if isinstance(part, str):
             out.append(part)
             continue
         try:
-            value = evaluate(parse(part[1]), env)
+            value = evaluate(part[2] if part[2] is not None else parse(part[1]), env)
             if len(parts) == 1:
                 return value
             out.append(str(value))
@@ -649,12 +708,15 @@ def _resolve_str(text: str, env: Mapping[str, object], loc: SourceLoc | None, ex
 
 
 def _resolve(value: object, env: Mapping[str, object], loc: SourceLoc | None, exact: bool) -> object:
+    if isinstance(value, str):
+        return _resolve_str(value, env, loc, exact) if "$" in value else value
+    if not isinstance(value, (list, tuple, dict)):
+        return value
+
     def sub(v: object, key: object) -> object:
         inner = loc and loc.with_path((*loc.path, key if isinstance(key, (str, int)) else str(key)))
         return _resolve(v, env, inner, False)
 
-    if isinstance(value, str):
-        return _resolve_str(value, env, loc, exact) if "$" in value else value
     if isinstance(value, list):
         return [sub(v, i) for i, v in enumerate(value)]
     if isinstance(value, tuple):
@@ -683,6 +745,9 @@ def referenced_names(value: object) -> frozenset[str]:
         return frozenset().union(*(referenced_names(v) for v in value.values()))
     if not isinstance(value, str) or "$" not in value:
         return frozenset()
+    names: frozenset[str] | None = _NAMES.values.get(value)
+    if names is not None:
+        return names
     out: set[str] = set()
     base = 0
     try:
@@ -692,4 +757,6 @@ def referenced_names(value: object) -> frozenset[str]:
                 out |= parse(part[1]).names
     except ExprError as e:
         raise _relocate(e, value, base, None, False) from None
-    return frozenset(out)
+    names = frozenset(out)
+    _NAMES.put(value, names)
+    return names

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from .errors import GraphError, SourceLoc
-from .ops.base import REGISTRY, Attrs
+from .initializers import InitSpec
+from .ops.base import REGISTRY, Attrs, OpDef
 
 DimEntry = int | str
 
@@ -33,7 +33,9 @@ class Scope:
     dim_params: dict[str, tuple[str | int, SourceLoc]] = field(default_factory=dict)
     #: (group path, index, count) when this instance is one of a `repeat`
     repeat: tuple[str, int, int] | None = None
-    params: dict[str, Any] = field(default_factory=dict)
+    #: the values of the block's parameters (given or defaulted; a `dim` parameter as written); not
+    #: used by the passes: the tests of block defaults and `example:` read it
+    params: dict[str, object] = field(default_factory=dict)
     #: the nodes written in this scope's body, in order: (local name, op or block, repeat count, outputs)
     entries: list[Entry] = field(default_factory=list)
 
@@ -81,13 +83,14 @@ class Node:
     inputs: list[Ref]
     loc: SourceLoc
     scope: Scope
-    init: dict[str, Any] = field(default_factory=dict)
+    #: initialisers of the op's parameters, by parameter name (`init: {weight: zeros}`)
+    init: dict[str, InitSpec] = field(default_factory=dict)
     expect: list[DimEntry] | None = None
     num_outputs: int = 1
     init_locs: dict[str, SourceLoc] = field(default_factory=dict)
 
     @property
-    def opdef(self) -> Any:
+    def opdef(self) -> OpDef:
         return REGISTRY[self.op]
 
 

@@ -7,18 +7,73 @@ the library shipped with netdsl.  A block name found twice is an error.
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .errors import ResolveError, SourceLoc, display_path
-from .files import FilePolicy, builtin_blocks_dir, load_reference
+from .errors import NetdslError, ResolveError, SourceLoc, display_path
+from .files import FilePolicy, builtin_blocks_dir, check_reference, load_reference, read_regular
 from .schema import BlockAlias, BlockDef, BlockFile
 from .suggest import did_you_mean
 from .yaml_loader import Doc
 
+if TYPE_CHECKING:
+    from .validate import SpecModel
+
 ENV_VAR = "NETDSL_BLOCKS_PATH"
+#: block files kept parsed by the process, at most this many and this many bytes of YAML (the least
+#: recently used go first)
+PARSED_CACHE_FILES, PARSED_CACHE_BYTES = 128, 8_000_000
+#: what identifies a parsed block file: its real path, the name errors show (relative to the working
+#: directory), a digest of its bytes and their number
+FileKey = tuple[str, str, bytes, int]
+_PARSED: OrderedDict[FileKey, tuple[Doc, SpecModel]] = OrderedDict()
+
+
+def _file_key(path: Path) -> FileKey | None:
+    """The key of a block file's current contents; None when it cannot be read as a spec file (the
+    loader then reports why, located where the block is used)."""
+    name = display_path(path)
+    try:
+        raw = read_regular(path, loc=SourceLoc(name), name=name)
+    except NetdslError:
+        return None
+    return os.path.realpath(path), name, hashlib.blake2b(raw, digest_size=20).digest(), len(raw)
+
+
+def parse_block_file(path: Path, policy: FilePolicy, *, at: SourceLoc) -> tuple[Doc, SpecModel]:
+    """A block file's document and model, read through the file policy.
+
+    The policy decides on every use (``at`` is where the block is used: errors about the file are
+    located there), and the file is read on every use (a regular file, without blocking); its
+    parse is shared by every library of the process while the bytes stay the same, so a block used
+    by many specs is parsed and validated once. Files that fail to load are not kept (each use
+    reports them).
+    """
+    from .validate import parse_spec
+
+    written = display_path(path)
+    check_reference(path, policy, at=at, what="block file", written=written)
+    key = _file_key(path)
+    if key is not None and key in _PARSED:
+        _PARSED.move_to_end(key)
+        return _PARSED[key]
+    doc = load_reference(path, policy, at=at, what="block file", written=written, check_policy=False)
+    spec = parse_spec(doc)
+    if key is not None and _file_key(path) == key:  # the same bytes before and after the parse
+        _PARSED[key] = (doc, spec)
+        while len(_PARSED) > PARSED_CACHE_FILES or sum(k[3] for k in _PARSED) > PARSED_CACHE_BYTES:
+            _PARSED.popitem(last=False)
+    return doc, spec
+
+
+def clear_parsed_cache() -> None:
+    """Forget the block files parsed so far (the next use of each reads it again)."""
+    _PARSED.clear()
 
 
 @dataclass(frozen=True)
@@ -145,10 +200,7 @@ class BlockLibrary:
         return self._cache[name]
 
     def _load(self, name: str, path: Path, origin: str, at: SourceLoc) -> BlockSource:
-        from .validate import parse_spec
-
-        doc = load_reference(path, self.policy, at=at, what="block file", written=display_path(path))
-        spec = parse_spec(doc)
+        doc, spec = parse_block_file(path, self.policy, at=at)
         if isinstance(spec, BlockAlias):
             if spec.block != name:
                 raise ResolveError(
@@ -165,3 +217,23 @@ class BlockLibrary:
                 doc.loc(("block",)),
             )
         return BlockSource(name, spec, doc, (), origin)
+
+
+class LibraryCache:
+    """The block libraries of one run (``netdsl validate`` of many files), shared by its specs.
+
+    Specs whose search folders, ``$NETDSL_BLOCKS_PATH``, working directory and file policy are the
+    same (the specs of one folder) use one library: its folders are listed once and each block
+    loaded, validated and expanded once. Specs of another project get their own library, as the
+    policy differs.
+    """
+
+    def __init__(self) -> None:
+        self._libraries: dict[tuple[object, ...], BlockLibrary] = {}
+
+    def get(self, extra_dirs: Sequence[str | os.PathLike[str]], policy: FilePolicy) -> BlockLibrary:
+        key = (tuple(os.fspath(d) for d in extra_dirs), os.environ.get(ENV_VAR, ""), os.getcwd(), policy)
+        library = self._libraries.get(key)
+        if library is None:
+            library = self._libraries[key] = BlockLibrary(extra_dirs, policy=policy)
+        return library

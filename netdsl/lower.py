@@ -8,12 +8,13 @@ node paths (``stage.0.conv1.weight``).
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 import torch.fx as fx
 from torch import nn
+from torch.fx.node import Argument, Target
 
 from .errors import BuildError, NetdslError, SourceLoc
 from .initializers import apply_init
@@ -25,29 +26,59 @@ from .types import TensorType
 
 
 class LowerCtx:
-    """What an op's ``lower`` function may use to emit fx nodes."""
+    """:class:`netdsl.ops.lowering.LowerCtx` on a ``torch.fx.Graph``: what an op's ``lower`` function
+    uses to emit fx nodes. The result nodes of the current spec node are created under its name."""
 
-    def __init__(self, graph: fx.Graph, root: nn.Module, shapes: ShapeResult) -> None:
+    def __init__(self, graph: fx.Graph, root: nn.Module) -> None:
         self.graph = graph
         self.root = root
-        self.shapes = shapes
         self.node: Node | None = None
         self.in_types: list[TensorType] = []
+        #: the result nodes emitted for the current node, in order
+        self.results: list[fx.Node] = []
         self._sources: dict[Sym, tuple[fx.Node, int]] = {}
         self._sizes: dict[tuple[fx.Node, int], fx.Node] = {}
 
+    def begin(self, node: Node, in_types: list[TensorType]) -> None:
+        """Start lowering ``node`` (its inputs of ``in_types``)."""
+        self.node = node
+        self.in_types = in_types
+        self.results = []
+
     # -- emission ------------------------------------------------------------
-    def module(self, mod: nn.Module, args: Sequence[Any]) -> fx.Node:
+    def _emit(
+        self,
+        op: str,
+        target: Target,
+        args: Sequence[Argument],
+        kwargs: dict[str, Argument] | None = None,
+        result: bool = False,
+    ) -> fx.Node:
+        """Append an fx node; a result of the current spec node is created under its name (fx adds
+        ``_1``, ``_2`` ... to a name already taken: the further outputs of a node)."""
+        name = None
+        if result:
+            assert self.node is not None
+            name = self.node.id.replace(".", "_")  # readable gm.code: one variable per spec node
+        created = self.graph.create_node(op, target, tuple(args), kwargs or {}, name=name)
+        if result:
+            self.results.append(created)
+        return created
+
+    def module(self, mod: nn.Module, args: Sequence[fx.Node]) -> fx.Node:
         self._check_installs()
         assert self.node is not None
         _install(self.root, self.node.id, mod)
-        return self.graph.call_module(self.node.id, tuple(args))
+        return self._emit("call_module", self.node.id, args, result=True)
 
-    def fn(self, f: Any, *args: Any, **kwargs: Any) -> fx.Node:
-        return self.graph.call_function(f, tuple(args), kwargs)
+    def fn(self, f: Callable[..., Any], *args: Argument, **kwargs: Argument) -> fx.Node:
+        return self._emit("call_function", f, args, kwargs, result=True)
 
-    def method(self, name: str, *args: Any, **kwargs: Any) -> fx.Node:
-        return self.graph.call_method(name, tuple(args), kwargs)
+    def method(self, name: str, *args: Argument, **kwargs: Argument) -> fx.Node:
+        return self._emit("call_method", name, args, kwargs, result=True)
+
+    def intermediate(self, f: Callable[..., Any], *args: Argument, **kwargs: Argument) -> fx.Node:
+        return self._emit("call_function", f, args, kwargs)
 
     def tensor_attr(self, tensor: torch.Tensor, trainable: bool = True) -> fx.Node:
         self._check_installs()
@@ -59,7 +90,7 @@ class LowerCtx:
             parent.register_parameter(leaf, nn.Parameter(tensor))
         else:
             parent.register_buffer(leaf, tensor)
-        return self.graph.get_attr(path)
+        return self._emit("get_attr", path, (), result=True)
 
     def _check_installs(self) -> None:
         """The registry must know which ops put attributes on the module: the resolver checks their
@@ -68,7 +99,7 @@ class LowerCtx:
             raise RuntimeError(f"op {self.node.op!r} installs a module: give its OpDef module=True")
 
     def unpack(self, value: fx.Node, n: int) -> list[fx.Node]:
-        return [self.graph.call_function(operator.getitem, (value, i)) for i in range(n)]
+        return [self._emit("call_function", operator.getitem, (value, i), result=True) for i in range(n)]
 
     # -- runtime dims --------------------------------------------------------
     def note(self, value: fx.Node, t: TensorType) -> None:
@@ -76,7 +107,7 @@ class LowerCtx:
             if not d.is_const and d not in self._sources:
                 self._sources[d] = (value, i)
 
-    def dim(self, d: Sym | int) -> Any:
+    def dim(self, d: Sym | int) -> int | fx.Node:
         """An int, or an fx node computing a symbolic dim at run time."""
         d = Sym.of(d)
         if d.is_const:
@@ -85,25 +116,33 @@ class LowerCtx:
             src, i = self._sources[d]
             key = (src, i)
             if key not in self._sizes:
-                self._sizes[key] = self.graph.call_method("size", (src, i))
+                self._sizes[key] = self._emit("call_method", "size", (src, i))
             return self._sizes[key]
         if len(d.free_symbols) == 1 and d == Sym.var(next(iter(d.free_symbols))):
             return self._solve(d)
-        total: Any = 0
+        total: int | fx.Node = 0
         for mono, coeff in d._terms.items():  # the polynomial's terms
-            term: Any = coeff
+            term: int | fx.Node = coeff
             for atom, power in mono:
                 base = (
                     self.dim(Sym.var(atom))
                     if isinstance(atom, str)
-                    else self.fn(operator.floordiv, self.dim(atom.numerator), atom.divisor)
+                    else self.intermediate(operator.floordiv, self.dim(atom.numerator), atom.divisor)
                 )
                 for _ in range(power):
-                    term = base if term == 1 and isinstance(term, int) else self.fn(operator.mul, term, base)
-            total = term if isinstance(total, int) and total == 0 else self.fn(operator.add, total, term)
+                    term = (
+                        base
+                        if isinstance(term, int) and term == 1
+                        else self.intermediate(operator.mul, term, base)
+                    )
+            total = (
+                term
+                if isinstance(total, int) and total == 0
+                else self.intermediate(operator.add, total, term)
+            )
         return total
 
-    def _solve(self, var: Sym) -> Any:
+    def _solve(self, var: Sym) -> int | fx.Node:
         """A symbol no tensor carries as such, from a tensor dim linear in it: Cg = size // 4 for 4*Cg."""
         for src_dim in list(self._sources):
             if src_dim.free_symbols != var.free_symbols:
@@ -112,11 +151,11 @@ class LowerCtx:
             k = src_dim.subs({str(var): 1}) - c
             if k.is_const and k.value > 0 and src_dim == c + k * var:
                 size = self.dim(src_dim)
-                shifted = size if c == 0 else self.fn(operator.sub, size, c.value)
-                return shifted if k.value == 1 else self.fn(operator.floordiv, shifted, k.value)
+                shifted = size if c == 0 else self.intermediate(operator.sub, size, c.value)
+                return shifted if k.value == 1 else self.intermediate(operator.floordiv, shifted, k.value)
         raise BuildError(f"no tensor gives the size {var} at run time", self.node.loc if self.node else None)
 
-    def shape(self, dims: Sequence[Sym | int]) -> list[Any]:
+    def shape(self, dims: Sequence[Sym | int]) -> list[int | fx.Node]:
         return [self.dim(d) for d in dims]
 
 
@@ -143,9 +182,8 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
     """Build the GraphModule of a shape-checked IR graph."""
     fxg = fx.Graph()
     root = nn.Module()
-    ctx = LowerCtx(fxg, root, shapes)
-    values: dict[str, list[Any]] = {}
-    named: set[fx.Node] = set()
+    ctx = LowerCtx(fxg, root)
+    values: dict[str, list[fx.Node]] = {}
     taken = {gi.name for gi in graph.inputs}
     for gi in graph.inputs:
         # the argument of forward(): a keyword or a name the generated code uses (self, torch) gets a
@@ -161,8 +199,7 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
         if seed is not None:
             torch.manual_seed(seed)
         for node in graph.nodes:
-            ctx.node = node
-            ctx.in_types = [shapes.type_of(r) for r in node.inputs]
+            ctx.begin(node, [shapes.type_of(r) for r in node.inputs])
             args = [values[r.node][r.index] for r in node.inputs]
             last = next(iter(reversed(fxg.nodes)), None)  # None: a graph without inputs, still empty
             try:
@@ -171,16 +208,14 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
             except NetdslError as e:
                 raise e.at(node.loc) from None
             outs = out if isinstance(out, list) else [out]
-            for new_node in _created_since(fxg, last):  # every fx node knows its spec node
+            created = _created_since(fxg, last)
+            _check_results(node, ctx.results, outs, created)
+            for new_node in created:  # every fx node knows its spec node
                 new_node.meta["netdsl"] = _meta(node.id, node.op, node.loc)
             for i, (o, t) in enumerate(zip(outs, shapes.types[node.id], strict=True)):
-                if isinstance(o, fx.Node):
-                    if o not in named and o.op in ("call_function", "call_method", "call_module"):
-                        o._rename(node.id.replace(".", "_"))  # readable gm.code: one variable per spec node
-                        named.add(o)
-                    if "output" not in o.meta.get("netdsl", {}):  # an input passed through keeps its own
-                        o.meta["netdsl"] = _meta(node.id, node.op, node.loc, i, t)
-                    ctx.note(o, t)
+                if "output" not in o.meta.get("netdsl", {}):  # an input passed through keeps its own
+                    o.meta["netdsl"] = _meta(node.id, node.op, node.loc, i, t)
+                ctx.note(o, t)
             values[node.id] = outs
     results = [values[r.node][r.index] for _, r, _ in graph.outputs]
     fxg.output(results[0] if len(results) == 1 else tuple(results))
@@ -192,6 +227,19 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
         "outputs": [n for n, _, _ in graph.outputs],
     }
     return gm
+
+
+def _check_results(node: Node, results: list[fx.Node], outs: list[fx.Node], created: list[fx.Node]) -> None:
+    """The fx nodes an op emitted as its results (named after the spec node) must be the outputs it
+    returns, and the outputs it emitted must be results: a bug of the op's lowering otherwise."""
+    new = set(created)
+    emitted_outs = [o for o in outs if o in new]
+    if emitted_outs != results:
+        raise RuntimeError(
+            f"op {node.op!r}: its lowering returns {[o.name for o in emitted_outs]} but emitted "
+            f"{[r.name for r in results]} as its results: emit the values on the way with "
+            "ctx.intermediate"
+        )
 
 
 def _created_since(fxg: fx.Graph, last: fx.Node | None) -> list[fx.Node]:
@@ -206,11 +254,11 @@ def _created_since(fxg: fx.Graph, last: fx.Node | None) -> list[fx.Node]:
 
 def _meta(
     node_id: str, op: str, loc: SourceLoc, output: int | None = None, t: TensorType | None = None
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """``fx.Node.meta["netdsl"]``: the spec node an fx node comes from, where it is written, and for
     the fx node holding one of its outputs, the output index and its static type. Plain values only
     (strings, ints), so the meta survives copies, pickling and export."""
-    meta: dict[str, Any] = {
+    meta: dict[str, object] = {
         "node": node_id,
         "op": op,
         "file": loc.file,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,10 +19,11 @@ from .expr import referenced_names, resolve_value
 from .ir import Entry, Graph, GraphInput, Node, Ref, Scope
 from .library import BlockLibrary, BlockSource
 from .ops import REGISTRY
+from .reserved import reserved_reason
 from .schema import BlockBody, BlockDef, BlockFile, InputDecl, NetworkFile, NodeSpec, ParamDecl, RequireRule
 from .suggest import did_you_mean
 from .validate import describe, model_errors
-from .yaml_loader import Doc
+from .yaml_loader import Doc, _no_gc
 
 MAX_NODES = 200_000
 MAX_REPEAT = 10_000
@@ -62,15 +63,118 @@ class Ctx:
 Outputs = list[Ref]
 
 
+class _Unresolved:
+    """A node's `in:` whose evaluation failed (the node reports the error when it is resolved)."""
+
+
+UNRESOLVED = _Unresolved()
+
+
+@dataclass
+class _Plan:
+    """What instantiating a body needs that does not depend on the values of its variables: worked
+    out once per body, so that the copies of a repeated block do not read its nodes again."""
+
+    body: BlockBody  # (kept alive: its id keys the resolver's cache)
+    base: PathT
+    doc: Doc
+    names: list[str]
+    index: dict[str, int]
+    #: each node's path, attributes (NodeSpec.attrs makes a new dict per call) and whether they hold
+    #: no expression (then they are their own value)
+    paths: dict[str, PathT]
+    attrs: dict[str, dict[str, Any]]
+    plain_attrs: dict[str, bool]
+    #: _attrs_key of the plain attributes (their key as models are cached), by node
+    attr_keys: dict[str, Any]
+    #: the variables each node's `in:` uses; whether no `in:` of the body has an expression
+    in_names: dict[str, frozenset[str]]
+    plain_in: bool
+    plain_outputs: bool
+    #: the order of the nodes, by the names of the body's inputs (when every `in:` is plain)
+    orders: dict[frozenset[str], list[str]] = field(default_factory=dict)
+    #: the names that `in:` and the outputs use (when they are all plain)
+    used: set[str] | None = None
+
+
+@dataclass
+class _Template:
+    """The first copy of a repeated block instance as resolved: its copies with the same parameters
+    and kind of inputs have the same nodes and scopes, at other paths and on other inputs, and are
+    stamped out from it instead of being resolved again."""
+
+    keep: tuple[object, ...]  # the objects whose ids are in its key (kept alive, compared on use)
+    path: str  # the module path of the copy
+    scope: Scope  # its scope; then the scopes below it, each after its parent
+    scopes: list[Scope]
+    nodes: list[Node]  # the nodes it made, in order
+    outs: list[tuple[str, Ref, SourceLoc]]
+    #: the refs its parts use: (the id suffix after its path, index) of its own nodes' outputs, else
+    #: the name of the block input; and by part, the positions of its refs in this list
+    refs: list[tuple[str, int] | str]
+    node_refs: list[list[int]]
+    scope_refs: list[dict[str, int]]
+    entry_refs: list[list[list[int]]]
+    out_refs: list[int]
+
+
+class _Tally(ErrorCollector):
+    """The run's error collector as the resolver reports to it: all goes to ``into``, and ``reports``
+    counts every error and warning made (also those ``into`` drops as repeats of earlier ones)."""
+
+    def __init__(self, into: ErrorCollector) -> None:  # (no state of its own but the count)
+        self.into = into
+        self.reports = 0
+
+    @property
+    def errors(self) -> list[NetdslError]:
+        return self.into.errors
+
+    @errors.setter
+    def errors(self, value: list[NetdslError]) -> None:
+        self.into.errors = value
+
+    @property
+    def warnings(self) -> list[NetdslError]:
+        return self.into.warnings
+
+    @warnings.setter
+    def warnings(self, value: list[NetdslError]) -> None:
+        self.into.warnings = value
+
+    def add(self, err: NetdslError) -> None:
+        self.reports += 1
+        self.into.add(err)
+
+    def warn(self, message: str, loc: SourceLoc, hint: str | None = None) -> None:
+        self.reports += 1
+        self.into.warn(message, loc, hint)
+
+    def raise_if_any(self) -> None:
+        self.into.raise_if_any()
+
+
 class Resolver:
     def __init__(self, library: BlockLibrary, errors: ErrorCollector) -> None:
         self.library = library
-        self.errors = errors
+        self.errors: _Tally = _Tally(errors)
         self.nodes: list[Node] = []
+        self._templates: dict[tuple[object, ...], _Template] = {}
+        self._plans: dict[tuple[int, PathT, int], _Plan] = {}
+        #: validated attributes by op and value (the models are frozen: nodes with equal attributes
+        #: share one, and shape inference reuses what it inferred for it)
+        self._models: dict[tuple[str, Any], Any] = {}
+        self._parts: dict[str, bool] = {}
 
     # ------------------------------------------------------------ entry points
 
     def network(
+        self, spec: NetworkFile, doc: Doc, variant: str | None, overrides: Mapping[str, Any]
+    ) -> Graph:
+        with _no_gc():  # many objects, no garbage cycles: collections would only walk them, often
+            return self._network(spec, doc, variant, overrides)
+
+    def _network(
         self, spec: NetworkFile, doc: Doc, variant: str | None, overrides: Mapping[str, Any]
     ) -> Graph:
         values = dict(spec.vars)
@@ -131,6 +235,12 @@ class Resolver:
         """A block built on its own: its parameters come from ``overrides``, then their defaults,
         then `example:` (only for parameters without a default). ``example_doc`` is the file that
         holds `example:` when it is not ``doc`` (a block alias over its base)."""
+        with _no_gc():
+            return self._block_file(spec, doc, overrides, example_doc)
+
+    def _block_file(
+        self, spec: BlockFile, doc: Doc, overrides: Mapping[str, Any], example_doc: Doc | None
+    ) -> Graph:
         loc = doc.loc(())
         edoc = example_doc or doc
         unknown = [k for k in overrides if k not in spec.params]
@@ -190,6 +300,8 @@ class Resolver:
         overridden: frozenset[str] = frozenset(),
     ) -> dict[str, Any]:
         """Evaluate variables that may refer to each other (any order, no cycles)."""
+        if not values:
+            return dict(env)
         out = dict(env)
         state: dict[str, str] = {}
         deps: dict[str, list[str]] = {}
@@ -396,20 +508,24 @@ class Resolver:
         table: dict[str, Any] = {k: v if v is ABSENT else [v] for k, v in inputs.items()}
         named: dict[str, dict[str, Ref]] = {}
         errors_before = len(self.errors.errors)
-        order = self._order(ctx, body, set(table))
-        ordered = set(order)
-        table.update({n: FAILED for n in body.nodes if n not in ordered})  # in a cycle, reported
+        plan = self._plan(ctx, body)
+        order, raws = self._order(ctx, plan, set(table))
+        if len(order) < len(plan.names):
+            ordered = set(order)
+            table.update({n: FAILED for n in body.nodes if n not in ordered})  # in a cycle, reported
+        nodes = body.nodes
         for name in order:
-            spec = body.nodes[name]
+            spec = nodes[name]
             try:
-                table[name] = self._node(ctx, name, spec, table, named)
+                raw_in = spec.in_ if raws is None else raws[name]
+                table[name] = self._node(ctx, name, spec, table, named, plan, raw_in)
             except NetdslError as e:
                 self.errors.add(e)
                 table[name] = FAILED
             except _Reported:
                 table[name] = FAILED
         if len(self.errors.errors) == errors_before:  # with errors, 'unused' is often their echo
-            self._warn_unused(ctx, body, table)
+            self._warn_unused(ctx, body, table, plan, raws)
         outs: list[tuple[str, Ref, SourceLoc]] = []
         raw = body.outputs
         items = (
@@ -426,7 +542,7 @@ class Resolver:
             )
             loc = ctx.doc.loc(path)
             try:
-                target = self._eval(ref, ctx.env, loc)
+                target = self._eval_at(ref, ctx.env, loc)
                 if target is None:  # an output that this configuration leaves out
                     continue
                 r = self._ref(str(target), table, named, loc)
@@ -447,17 +563,54 @@ class Resolver:
             )
         return outs
 
-    def _order(self, ctx: Ctx, body: BlockBody, inputs: set[str]) -> list[str]:
-        """Topological order of a body's nodes, ties broken by spec order."""
+    def _plan(self, ctx: Ctx, body: BlockBody) -> _Plan:
+        key = (id(body), ctx.base, id(ctx.doc))
+        plan = self._plans.get(key)
+        if plan is not None and plan.body is body and plan.doc is ctx.doc:
+            return plan
         names = list(body.nodes)
-        index = {n: i for i, n in enumerate(names)}
+        specs = body.nodes
+        attrs = {n: specs[n].attrs for n in names}
+        plain = {n: _plain(a) for n, a in attrs.items()}
+        in_names = {n: _names(specs[n].in_) for n in names}
+        plan = _Plan(
+            body,
+            ctx.base,
+            ctx.doc,
+            names,
+            {n: i for i, n in enumerate(names)},
+            {n: (*ctx.base, "nodes", n) for n in names},
+            attrs,
+            plain,
+            {n: _attrs_key(a) for n, a in attrs.items() if plain[n]},
+            in_names,
+            all(_plain(specs[n].in_) for n in names),
+            _plain(body.outputs),
+        )
+        self._plans[key] = plan
+        return plan
+
+    def _order(self, ctx: Ctx, plan: _Plan, inputs: set[str]) -> tuple[list[str], dict[str, Any] | None]:
+        """Topological order of a body's nodes, ties broken by spec order; and each node's `in:` as
+        evaluated here (UNRESOLVED where that failed), or None when every `in:` is plain (its own value)."""
+        if plan.plain_in:
+            known = plan.orders.get(frozenset(inputs))
+            if known is not None:
+                return known, None
+        body = plan.body
+        names = plan.names
+        index = plan.index
+        raws: dict[str, Any] | None = None if plan.plain_in else {}
         deps: dict[str, set[str]] = {}
         for n in names:
             deps[n] = set()
-            try:
-                raw = resolve_value(body.nodes[n].in_, ctx.env, ctx.doc.loc((*ctx.base, "nodes", n, "in")))
-            except NetdslError:
-                continue  # reported when the node is resolved
+            raw: Any = body.nodes[n].in_
+            if raws is not None:
+                try:
+                    raw = raws[n] = resolve_value(raw, ctx.env)
+                except NetdslError:
+                    raws[n] = UNRESOLVED
+                    continue  # reported when the node is resolved
             for ref in _ref_strings(raw):
                 target = ref if ref in index else ref.rsplit(".", 1)[0]
                 if target in index and ref not in inputs:
@@ -490,16 +643,25 @@ class Resolver:
                     hint="a node cannot use its own output, directly or through other nodes",
                 )
             )
-        return order
+        elif raws is None:
+            plan.orders[frozenset(inputs)] = order
+        return order, raws
 
     def _node(
-        self, ctx: Ctx, name: str, spec: NodeSpec, table: dict[str, Any], named: dict[str, dict[str, Ref]]
+        self,
+        ctx: Ctx,
+        name: str,
+        spec: NodeSpec,
+        table: dict[str, Any],
+        named: dict[str, dict[str, Ref]],
+        plan: _Plan,
+        raw_in: Any,
     ) -> Any:
-        path = (*ctx.base, "nodes", name)
+        path = plan.paths[name]
         doc = ctx.doc
         loc = doc.key_loc(path)
         if spec.when is not None:
-            keep = self._eval(spec.when, ctx.env, doc.loc((*path, "when")))
+            keep = self._eval(spec.when, ctx.env, doc, (*path, "when"))
             if not isinstance(keep, bool):
                 raise ResolveError(
                     f"`when` must be true or false, got {describe(keep)}", doc.loc((*path, "when"))
@@ -512,21 +674,24 @@ class Resolver:
         count = 1
         if mode_key is not None:
             rloc = doc.loc((*path, mode_key))
-            count_v = self._eval(getattr(spec, mode_key), ctx.env, rloc)
+            count_v = self._eval_at(getattr(spec, mode_key), ctx.env, rloc)
             if not isinstance(count_v, int) or isinstance(count_v, bool) or not 1 <= count_v <= MAX_REPEAT:
                 raise ResolveError(
                     f"`{mode_key}` must be an integer from 1 to {MAX_REPEAT}, got {describe(count_v)}", rloc
                 )
             count = count_v
-        refs = self._inputs(ctx, spec, path, table, named)
+        if plan.in_names[name] and any(ctx.env.get(n) is FAILED for n in plan.in_names[name]):
+            raise _Reported
+        refs = self._inputs(ctx, spec, path, table, named, raw_in)
         if refs is None:
             return FAILED
         op_name = None
         if spec.op is not None:
-            op_name = self._eval(spec.op, ctx.env, doc.loc((*path, "op")))
+            op_name = self._eval(spec.op, ctx.env, doc, (*path, "op"))
             if not isinstance(op_name, str):
                 raise ResolveError(f"`op` must name an op, got {describe(op_name)}", doc.loc((*path, "op")))
         prefix = f"{ctx.scope.path}.{name}" if ctx.scope.path else name
+        spec_attrs, plain_attrs = plan.attrs[name], plan.plain_attrs[name]
         outputs: Outputs = []
         copies: Outputs = []
         before = len(self.nodes)
@@ -534,15 +699,17 @@ class Resolver:
             if i == 1:
                 self._check_expansion(len(self.nodes) - before, count, ctx.scale, mode_key, doc, path)
             node_id = f"{prefix}.{i}" if mode_key else prefix
-            env = dict(ctx.env)
-            if spec.repeat_var:
-                env[spec.repeat_var] = i
+            env = {**ctx.env, spec.repeat_var: i} if spec.repeat_var else ctx.env
             if i > 0 and mode_key == "repeat" and refs:
                 refs = [(refs[0][0], outputs[0]), *refs[1:]]  # a chain: copy i reads copy i-1
-            attrs = {k: self._eval(v, env, doc.loc((*path, k))) for k, v in spec.attrs.items()}
+            if plain_attrs:
+                attrs, attrs_key = dict(spec_attrs), plan.attr_keys[name]
+            else:
+                attrs = {k: self._eval(v, env, doc, (*path, k)) for k, v in spec_attrs.items()}
+                attrs_key = None
             repeat = (prefix, i, count) if mode_key else None
             if op_name is not None:
-                outputs = self._op(ctx, spec, op_name, node_id, path, attrs, refs, loc)
+                outputs = self._op(ctx, spec, op_name, node_id, path, attrs, refs, loc, attrs_key)
             else:
                 outputs = self._block(ctx, spec, node_id, path, attrs, refs, loc, repeat, named, name)
             if not outputs:
@@ -573,12 +740,24 @@ class Resolver:
         )
 
     def _inputs(
-        self, ctx: Ctx, spec: NodeSpec, path: PathT, table: dict[str, Any], named: dict[str, dict[str, Ref]]
+        self,
+        ctx: Ctx,
+        spec: NodeSpec,
+        path: PathT,
+        table: dict[str, Any],
+        named: dict[str, dict[str, Ref]],
+        raw_in: Any,
     ) -> list[tuple[str | None, Ref]] | None:
-        """The node's `in:` as (input name or None, ref); `node.*` stands for all outputs of a node."""
+        """The node's `in:` as (input name or None, ref); `node.*` stands for all outputs of a node.
+        ``raw_in`` is its value, as evaluated when the body was ordered (UNRESOLVED: that failed)."""
         doc = ctx.doc
+        if isinstance(raw_in, str):  # (the usual case: one input, a node with outputs)
+            entry = table.get(raw_in)
+            if type(entry) is list and entry and not raw_in.endswith(".*"):
+                return [(None, entry[0])]
         in_path = (*path, "in")
-        raw_in = self._eval(spec.in_, ctx.env, doc.loc(in_path))
+        if raw_in is UNRESOLVED:
+            raw_in = self._eval(spec.in_, ctx.env, doc, in_path)  # raises its (located) error
         if isinstance(raw_in, str):
             given: list[tuple[str | None, str, PathT]] = [(None, raw_in, in_path)]
         elif isinstance(raw_in, list):
@@ -593,6 +772,10 @@ class Resolver:
             )
         refs: list[tuple[str | None, Ref]] = []
         for key, text, item_path in given:
+            entry = table.get(text)
+            if type(entry) is list and entry and not text.endswith(".*"):
+                refs.append((key, entry[0]))  # (what _ref gives, without making a location)
+                continue
             iloc = doc.loc(item_path)
             if text.endswith(".*"):
                 outs = table.get(text[:-2])
@@ -620,7 +803,9 @@ class Resolver:
         attrs: dict[str, Any],
         refs: list[tuple[str | None, Ref]],
         loc: SourceLoc,
+        attrs_key: Any = None,
     ) -> Outputs:
+        """An op node (``attrs_key``: the key of ``attrs`` when it is known, else None)."""
         doc = ctx.doc
         opdef = REGISTRY.get(op_name)
         if opdef is None:
@@ -630,36 +815,28 @@ class Resolver:
                 expected=REGISTRY,
                 hint=_op_hint(op_name, self.library, ctx.inline),
             )
-        fields = opdef.attrs.model_fields
-        node_init = (
-            self._eval(spec.init, ctx.env, doc.loc((*path, "init"))) if spec.init is not None else None
-        )
-        if "init" in fields and node_init is not None:  # `op: parameter`: init is the tensor's initialiser
+        node_init = self._eval(spec.init, ctx.env, doc, (*path, "init")) if spec.init is not None else None
+        if opdef.takes_init_as_attribute and node_init is not None:  # the initialiser of the tensor
             attrs = {**attrs, "init": node_init}
+            attrs_key = None
             node_init = None
         elif node_init is not None and not isinstance(node_init, dict):
             raise ResolveError(
                 "`init` maps parameter names to initialisers, e.g. `init: {weight: zeros}`",
                 doc.loc((*path, "init")),
             )
-        for k in attrs:
-            if k not in fields:
-                raise ResolveError(
-                    f"op {op_name!r} has no attribute {k!r}",
-                    doc.key_loc((*path, k)),
-                    expected=fields or ["(none)"],
-                    hint=did_you_mean(k, fields),
-                )
-        try:
-            model = opdef.attrs.model_validate(attrs)
-        except ValidationError as exc:
-            from .errors import NetdslErrors
-
-            errs = model_errors(doc, exc, opdef.attrs, attrs, path)
-            for e in errs:
-                e.message = f"op {op_name!r}: {e.message}"
-            raise NetdslErrors(errs) from None
-        inputs = _order_inputs(refs, opdef.inputs, opdef.variadic, op_name, doc.loc((*path, "in")))
+        key = (op_name, _attrs_key(attrs) if attrs_key is None else attrs_key)
+        model = self._models.get(key) if key[1] is not None else None
+        if model is None:
+            model = self._validate(opdef, op_name, attrs, doc, path)
+            if key[1] is not None:
+                self._models[key] = model
+        for k, _ in refs:
+            if k is not None:  # inputs by name
+                inputs = _order_inputs(refs, opdef.inputs, opdef.variadic, op_name, doc, path)
+                break
+        else:
+            inputs = [r for _, r in refs]
         if not opdef.arity_ok(len(inputs)):
             raise ResolveError(
                 f"op {op_name!r} takes {opdef.arity_text()}, got {len(inputs)}",
@@ -684,10 +861,32 @@ class Resolver:
                 dict(node_init or {}),
                 expect,
                 n_out,
-                {k: doc.key_loc((*path, "init", k)) for k in node_init or {}},
-            )
+                {k: doc.key_loc((*path, "init", k)) for k in node_init or {}} if node_init else {},
+            ),
+            opdef,
         )
-        return [Ref(node_id, i) for i in range(n_out)]
+        return [Ref(node_id, i) for i in range(n_out)] if n_out != 1 else [Ref(node_id)]
+
+    def _validate(self, opdef: Any, op_name: str, attrs: dict[str, Any], doc: Doc, path: PathT) -> Any:
+        """The op's attribute model of ``attrs``: unknown names and invalid values are errors."""
+        fields = opdef.attrs.model_fields
+        for k in attrs:
+            if k not in fields:
+                raise ResolveError(
+                    f"op {op_name!r} has no attribute {k!r}",
+                    doc.key_loc((*path, k)),
+                    expected=fields or ["(none)"],
+                    hint=did_you_mean(k, fields),
+                )
+        try:
+            return opdef.attrs.model_validate(attrs)
+        except ValidationError as exc:
+            from .errors import NetdslErrors
+
+            errs = model_errors(doc, exc, opdef.attrs, attrs, path)
+            for e in errs:
+                e.message = f"op {op_name!r}: {e.message}"
+            raise NetdslErrors(errs) from None
 
     def _check_init(self, opdef: Any, pname: str, init: Any, doc: Doc, path: PathT) -> None:
         from .initializers import parse_init
@@ -744,10 +943,20 @@ class Resolver:
             raise ResolveError(
                 "`init` applies to ops; set initialisers inside the block", doc.loc((*path, "init"))
             )
+        input_refs = _block_inputs(bdef, refs, bname, doc.loc((*path, "in")) if spec.in_ is not None else loc)
+        key = keep = None
+        if repeat is not None and repeat[2] > 1:  # a copy: made like the first, when that can be
+            keep = (bdef, src.doc, doc, ctx.inline)
+            key = _template_key(keep, path, ctx.stack, ctx.scale, spec.in_ is not None, attrs, input_refs)
+            tpl = self._templates.get(key) if key is not None and repeat[1] > 0 else None
+            if tpl is not None and all(a is b for a, b in zip(tpl.keep, keep, strict=True)):
+                stamped = self._stamp(tpl, node_id, ctx.scope, input_refs, repeat)
+                if stamped is not None:
+                    named[local] = {n: r for n, r, _ in stamped}
+                    return [r for _, r, _ in stamped]
         scope = Scope(node_id, bname, ctx.scope, loc, repeat=repeat)
-        scope.input_refs = _block_inputs(
-            bdef, refs, bname, doc.loc((*path, "in")) if spec.in_ is not None else loc
-        )
+        scope.input_refs = input_refs
+        reports, before = self.errors.reports, len(self.nodes)
         given = {k: (v, doc.loc((*path, k))) for k, v in attrs.items()}
         env = self._params(
             bdef, given, src.doc, loc, bname, scope, src.path, _has_inputs(bdef, scope.input_refs)
@@ -757,14 +966,15 @@ class Resolver:
         for iname, decl in bdef.inputs.items():
             if iname not in scope.input_refs:
                 continue
-            d = decl if isinstance(decl, InputDecl) else InputDecl(shape=decl)
             ipath = _shape_path(decl, (*src.path, "inputs", iname))
-            scope.input_decls[iname] = (_shape(d.shape, env, src.doc, ipath), loc)
+            shape = decl.shape if isinstance(decl, InputDecl) else decl
+            scope.input_decls[iname] = (_shape(shape, env, src.doc, ipath), loc)
+        blocks = bdef.blocks if isinstance(bdef, BlockFile) else None  # (a BlockDef has no `blocks:`)
         inner = Ctx(
             src.doc,
             src.path,
             env,
-            {**ctx.inline, **self._inline(getattr(bdef, "blocks", {}), src.doc)},
+            {**ctx.inline, **self._inline(blocks, src.doc)} if blocks else ctx.inline,
             scope,
             (*ctx.stack, bname),
             ctx.scale * (repeat[2] if repeat else 1),
@@ -773,21 +983,95 @@ class Resolver:
         outs = self._body(inner, bdef, {**scope.input_refs, **absent})
         if not outs:
             raise _Reported  # the block's body failed; its errors are reported
+        if key is not None and keep is not None and repeat is not None and repeat[1] == 0:
+            if self.errors.reports == reports:  # (copies of one that reported something are resolved)
+                tpl = _template(keep, scope, self.nodes[before:], outs)
+                if tpl is not None:
+                    self._templates[key] = tpl
         named[local] = {n: r for n, r, _ in outs}
         return [r for _, r, _ in outs]
 
-    def _eval(self, value: Any, env: Mapping[str, Any], loc: SourceLoc) -> Any:
-        """Evaluate a spec value; silently give up when it uses a variable whose error is reported."""
+    def _stamp(
+        self, tpl: _Template, path: str, parent: Scope, inputs: dict[str, Ref], repeat: tuple[str, int, int]
+    ) -> list[tuple[str, Ref, SourceLoc]] | None:
+        """A copy of the block instance ``tpl`` at module path ``path`` on ``inputs``: its nodes and
+        scopes, as resolving it would make them; None when resolving it may report something (the
+        graph grows too large, a reserved name in ``path``): it is then resolved."""
+        if len(self.nodes) + len(tpl.nodes) > MAX_NODES or not self._plain_path(path):
+            return None
+        cut = len(tpl.path)
+        refs = [inputs[r] if isinstance(r, str) else Ref(path + r[0], r[1]) for r in tpl.refs]
+        scopes: dict[int, Scope] = {}
+        for s, s_refs, e_refs in zip(tpl.scopes, tpl.scope_refs, tpl.entry_refs, strict=True):
+            new = object.__new__(Scope)
+            new.__dict__.update(s.__dict__)
+            if s is tpl.scope:
+                new.path, new.parent, new.repeat, new.input_refs = path, parent, repeat, dict(inputs)
+            else:
+                assert s.parent is not None
+                new.path, new.parent = path + s.path[cut:], scopes[id(s.parent)]
+                new.input_refs = {k: refs[i] for k, i in s_refs.items()}
+                if s.repeat is not None:
+                    new.repeat = (path + s.repeat[0][cut:], s.repeat[1], s.repeat[2])
+            new.input_decls, new.dim_params = dict(s.input_decls), dict(s.dim_params)
+            new.params = dict(s.params)
+            new.entries = []
+            for e, outs in zip(s.entries, e_refs, strict=True):
+                entry = object.__new__(Entry)
+                entry.__dict__.update(e.__dict__, path=path + e.path[cut:])
+                entry.__dict__["outputs"] = tuple([refs[i] for i in outs])
+                new.entries.append(entry)
+            scopes[id(s)] = new
+        nodes = []
+        for n, n_refs in zip(tpl.nodes, tpl.node_refs, strict=True):
+            node = object.__new__(Node)
+            node.__dict__.update(n.__dict__)
+            node.id, node.scope = path + n.id[cut:], scopes[id(n.scope)]
+            node.inputs = [refs[i] for i in n_refs]
+            node.init, node.init_locs = dict(n.init), dict(n.init_locs)
+            node.expect = None if n.expect is None else list(n.expect)
+            nodes.append(node)
+        self.nodes += nodes
+        return [(name, refs[i], loc) for (name, _, loc), i in zip(tpl.outs, tpl.out_refs, strict=True)]
+
+    def _eval(self, value: Any, env: Mapping[str, Any], doc: Doc, path: PathT) -> Any:
+        """Evaluate the spec value at ``path``; silently give up when it uses a variable whose error is
+        reported. The location is made only for an error (evaluation is pure: it is done again)."""
+        if value is None or type(value) in _SCALARS or (type(value) is str and "$" not in value):
+            return value
+        if any(env.get(n) is FAILED for n in _names(value)):
+            raise _Reported
+        try:
+            return resolve_value(value, env)
+        except NetdslError:
+            return resolve_value(value, env, doc.loc(path))
+
+    def _plain_path(self, node_id: str) -> bool:
+        """Whether no component of a module path is reserved (each component is looked at once)."""
+        parts = self._parts
+        for part in node_id.split("."):
+            ok = parts.get(part)
+            if ok is None:
+                ok = parts[part] = reserved_reason(part) is None
+            if not ok:
+                return False
+        return True
+
+    def _eval_at(self, value: Any, env: Mapping[str, Any], loc: SourceLoc) -> Any:
+        """:meth:`_eval` at a location already made."""
+        if value is None or type(value) in _SCALARS or (type(value) is str and "$" not in value):
+            return value
         if any(env.get(n) is FAILED for n in _names(value)):
             raise _Reported
         return resolve_value(value, env, loc)
 
-    def _add(self, node: Node) -> None:
+    def _add(self, node: Node, opdef: Any = None) -> None:
         if len(self.nodes) >= MAX_NODES:
             raise ResolveError(f"the network expands to more than {MAX_NODES} nodes", node.loc)
-        from .reserved import check_node_path
+        if (opdef or node.opdef).installs and not self._plain_path(node.id):
+            from .reserved import check_node_path
 
-        check_node_path(node)  # a module path torch cannot install (forward, eval, class, ...)
+            check_node_path(node)  # a module path torch cannot install (forward, eval, class, ...)
         self.nodes.append(node)
 
     def _ref(
@@ -831,34 +1115,122 @@ class Resolver:
             raise ResolveError(f"{text!r} has no outputs", loc)
         return entry[0]  # type: ignore[no-any-return]
 
-    def _warn_unused(self, ctx: Ctx, body: BlockBody, table: dict[str, Any]) -> None:
+    def _warn_unused(
+        self, ctx: Ctx, body: BlockBody, table: dict[str, Any], plan: _Plan, raws: dict[str, Any] | None
+    ) -> None:
+        used = plan.used if raws is None else None
+        if used is None:
+            used = self._used(ctx, body, raws)
+            if raws is None and plan.plain_outputs:
+                plan.used = used
+        for name, spec in body.nodes.items():
+            if (
+                name not in used
+                and table.get(name) not in (None, FAILED)
+                and (spec.op not in REGISTRY or REGISTRY[spec.op].warn_if_unused)
+                and not spec.expect
+            ):
+                self.errors.warn(
+                    f"node {name!r} is not used by any output", ctx.doc.key_loc((*ctx.base, "nodes", name))
+                )
+
+    def _used(self, ctx: Ctx, body: BlockBody, raws: dict[str, Any] | None) -> set[str]:
+        """The names the nodes' `in:` (``raws``: as evaluated, None: as written) and outputs use."""
         raw = body.outputs
         out_refs = (
             [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else list(raw.values())
         )
         used: set[str] = set()
-        for spec in body.nodes.values():
-            try:
-                used |= {r.split(".")[0] for r in _ref_strings(resolve_value(spec.in_, ctx.env))}
-                used |= set(_ref_strings(resolve_value(spec.in_, ctx.env)))
-            except NetdslError:
+        for name, spec in body.nodes.items():
+            value = spec.in_ if raws is None else raws[name]
+            if value is UNRESOLVED:
                 continue
+            refs = _ref_strings(value)
+            used |= {r.split(".")[0] for r in refs}
+            used |= set(refs)
         for r in out_refs:
             try:
                 text = str(resolve_value(r, ctx.env))
             except NetdslError:
                 continue
             used |= {text, text.rsplit(".", 1)[0]}
-        for name, spec in body.nodes.items():
-            if (
-                name not in used
-                and table.get(name) not in (None, FAILED)
-                and spec.op != "parameter"
-                and not spec.expect
-            ):
-                self.errors.warn(
-                    f"node {name!r} is not used by any output", ctx.doc.key_loc((*ctx.base, "nodes", name))
-                )
+        return used
+
+
+def _template_key(
+    keep: tuple[object, ...],
+    path: PathT,
+    stack: tuple[str, ...],
+    scale: int,
+    has_in: bool,
+    attrs: dict[str, Any],
+    inputs: dict[str, Ref],
+) -> tuple[object, ...] | None:
+    """What resolving a block instance depends on, but its module path and the refs of its inputs:
+    the block's definition, its file, where it is used and how (nesting, repeats), its parameters'
+    values and which inputs are connected, and which of them are the same tensor."""
+    values = _attrs_key(attrs)
+    if values is None:
+        return None
+    refs = list(inputs.values())
+    same = tuple(refs.index(r) for r in refs)
+    return (*map(id, keep), path, stack, scale, has_in, values, tuple(inputs), same)
+
+
+def _template(
+    keep: tuple[object, ...], scope: Scope, nodes: list[Node], outs: list[tuple[str, Ref, SourceLoc]]
+) -> _Template | None:
+    """The template of a block instance (``scope``, the ``nodes`` it made, its ``outs``), or None when
+    its parts are not where copies can be made from them (all below its path, plain objects)."""
+    prefix = scope.path + "."
+    scopes = [scope]
+    seen = {id(scope)}
+    for n in nodes:
+        if not n.id.startswith(prefix) or not hasattr(n, "__dict__"):
+            return None
+        chain: list[Scope] = []
+        s: Scope | None = n.scope
+        while s is not None and id(s) not in seen:
+            chain.append(s)
+            s = s.parent
+        if s is None:
+            return None  # (a node outside the instance)
+        for s in reversed(chain):
+            if not s.path.startswith(prefix) or (s.repeat is not None and not s.repeat[0].startswith(prefix)):
+                return None
+            seen.add(id(s))
+            scopes.append(s)
+    for s in scopes:
+        if not hasattr(s, "__dict__") or any(not e.path.startswith(prefix) for e in s.entries):
+            return None
+    cut = len(scope.path)
+    inputs = {r: name for name, r in scope.input_refs.items()}  # (equal refs: any of their names)
+    table: list[tuple[str, int] | str] = []
+    where: dict[Ref, int] = {}
+
+    def at(r: Ref) -> int:
+        i = where.get(r)
+        if i is None:
+            if r.node.startswith(prefix):
+                table.append((r.node[cut:], r.index))
+            elif r in inputs:
+                table.append(inputs[r])
+            else:
+                raise KeyError(r)
+            i = where[r] = len(table) - 1
+        return i
+
+    try:
+        node_refs = [[at(r) for r in n.inputs] for n in nodes]
+        scope_refs = [{} if s is scope else {k: at(r) for k, r in s.input_refs.items()} for s in scopes]
+        entry_refs = [[[at(r) for r in e.outputs] for e in s.entries] for s in scopes]
+        out_refs = [at(r) for _, r, _ in outs]
+    except KeyError:
+        return None  # (a ref neither to its own nodes nor to its inputs)
+    return _Template(
+        keep, scope.path, scope, scopes, list(nodes), list(outs),
+        table, node_refs, scope_refs, entry_refs, out_refs,
+    )
 
 
 def _origin(loc: SourceLoc | None) -> str:
@@ -871,6 +1243,60 @@ def _origin(loc: SourceLoc | None) -> str:
 
 def kind_name(op_name: str | None, spec: NodeSpec) -> str:
     return f"op {op_name!r}" if op_name is not None else f"block {spec.block!r}"
+
+
+_SCALARS = (int, float, bool)
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` holds no expression (no string with '$'): its value is itself."""
+    t = type(value)
+    if t is str:
+        return "$" not in value
+    if t is int or t is float or t is bool or value is None:
+        return True
+    if isinstance(value, str):
+        return "$" not in value
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(_plain(v) for v in value.values())
+    return True
+
+
+def _attrs_key(attrs: dict[str, Any]) -> Any:
+    """:func:`_value_key` of a node's attributes (their names are strings), or None."""
+    out = []
+    for k, v in attrs.items():
+        t = type(v)
+        if t is int or t is str or t is bool or v is None:
+            out.append((k, t, v))
+        elif t is float:
+            out.append((k, t, repr(v)))
+        else:
+            sub = _value_key(v)
+            if sub is None:
+                return None
+            out.append((k, t, sub))
+    return tuple(out)
+
+
+def _value_key(value: Any) -> Any:
+    """A hashable key equal only for values of the same types and values (None: no key for it)."""
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return (t, value)
+    if t is float:
+        return (t, repr(value))  # (-0.0 and 0.0 are equal, but not the same attribute)
+    if t is list or t is tuple:
+        items = tuple(_value_key(v) for v in value)
+        return None if None in items else (t, items)
+    if t is dict:
+        pairs = tuple((k, _value_key(v)) for k, v in value.items() if type(k) is str)
+        if len(pairs) != len(value) or any(v is None for _, v in pairs):
+            return None
+        return (t, pairs)
+    return None
 
 
 def _names(value: Any) -> frozenset[str]:
@@ -947,10 +1373,20 @@ def _block_inputs(
 
 
 def _order_inputs(
-    refs: list[tuple[str | None, Ref]], names: tuple[str, ...], variadic: bool, what: str, loc: SourceLoc
+    refs: list[tuple[str | None, Ref]],
+    names: tuple[str, ...],
+    variadic: bool,
+    what: str,
+    doc: Doc,
+    path: PathT,
 ) -> list[Ref]:
-    if not any(k is not None for k, _ in refs):
+    """The refs of an op's inputs in the op's order (given by name or by position); errors at `in:`."""
+    for k, _ in refs:
+        if k is not None:
+            break
+    else:
         return [r for _, r in refs]
+    loc = doc.loc((*path, "in"))
     if variadic:
         raise ResolveError(f"{what!r} takes a list of inputs, not a mapping", loc)
     by_name = {k: r for k, r in refs}
@@ -977,6 +1413,11 @@ def _shape_path(decl: Any, path: PathT) -> PathT:
 
 def _shape(dims: list[int | str], env: Mapping[str, Any], doc: Doc, path: PathT) -> list[int | str]:
     """Evaluate the expressions of a declared shape; each error is located at its dim."""
+    for dim in dims:  # (usually: plain names and sizes, which are their own values)
+        if not ((type(dim) is str and "$" not in dim) or (type(dim) is int and 0 <= dim < 2**63)):
+            break
+    else:
+        return list(dims)
     out: list[int | str] = []
     for i, raw in enumerate(dims):
         loc = doc.loc((*path, i))

@@ -19,6 +19,7 @@ from .ops.base import Attrs
 from .suggest import did_you_mean
 from .symbolic import Sym, SymbolicError, format_shape
 from .types import ParamSpec, TensorType
+from .yaml_loader import _no_gc
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -29,7 +30,8 @@ class ShapeResult:
     types: dict[str, list[TensorType]] = field(default_factory=dict)
     attrs: dict[str, Attrs] = field(default_factory=dict)
     params: dict[str, dict[str, ParamSpec]] = field(default_factory=dict)
-    envs: dict[int, Env] = field(default_factory=dict)
+    #: the symbol table of each scope bound so far (a Scope hashes by identity)
+    envs: dict[Scope, Env] = field(default_factory=dict)
     #: dims named by `expect:` -> what they stand for (``Hp`` -> ``(H - 1)//4 + 1``)
     aliases: dict[str, Sym] = field(default_factory=dict)
 
@@ -161,9 +163,19 @@ class ShapeInference:
         self.graph = graph
         self.errors = errors
         self.result = ShapeResult(graph)
-        self.bound: set[int] = set()
+        self.bound: set[Scope] = set()
         self.rewrites: dict[Any, Sym] = {}  # atom -> expression in the dims named by `expect:`
         self._rw_cache: dict[Sym, Sym] = {}
+        self._read_cache: dict[int, tuple[TensorType, TensorType]] = {}  # id -> (type, as read now)
+        #: (op, id of the attributes, input types) -> (the attributes, output types, parameters)
+        self._inferred: dict[
+            tuple[str, int, tuple[TensorType, ...]], tuple[Attrs, list[TensorType], dict[str, ParamSpec]]
+        ] = {}
+        #: the same by the identity of the input types (which it keeps: ids stay theirs)
+        self._inferred_same: dict[
+            tuple[str, int, tuple[int, ...]],
+            tuple[Attrs, list[TensorType], dict[str, ParamSpec], tuple[TensorType, ...]],
+        ] = {}
         self.star_ranks: dict[str, list[int]] = {}
         self.reserved = {  # dims the top level names with `expect:` keep their names
             d
@@ -207,8 +219,8 @@ class ShapeInference:
                         dims.append(self._input_dim(d, root_env, gi.loc))
                 t = TensorType(tuple(dims), gi.dtype)
             self.result.types[gi.name] = [TensorType(t.shape, gi.dtype)]
-        self.result.envs[id(g.root)] = root_env
-        self.bound.add(id(g.root))
+        self.result.envs[g.root] = root_env
+        self.bound.add(g.root)
         for node in g.nodes:
             try:
                 self._node(node)
@@ -252,10 +264,9 @@ class ShapeInference:
 
     def env(self, scope: Scope) -> Env | None:
         """The symbol table of a block instance, bound on first use."""
-        key = id(scope)
-        if key in self.bound:
-            return self.result.envs.get(key)
-        self.bound.add(key)
+        if scope in self.bound:
+            return self.result.envs.get(scope)
+        self.bound.add(scope)
         assert scope.parent is not None
         parent = self.env(scope.parent)
         if parent is None:
@@ -278,19 +289,25 @@ class ShapeInference:
         except NetdslError as e:
             self.errors.add(e)
             return None
-        self.result.envs[key] = env
+        self.result.envs[scope] = env
         return env
 
     def _node(self, node: Node) -> None:
-        if any(r.node not in self.result.types for r in node.inputs):
-            return  # an earlier error explains this
-        env = self.env(node.scope)
+        types = self.result.types
+        for r in node.inputs:
+            if r.node not in types:
+                return  # an earlier error explains this
+        scope = node.scope
+        env = self.result.envs.get(scope) if scope in self.bound else self.env(scope)
         if env is None:
             return
-        ins = [self._read(r) for r in node.inputs]
-        opdef = node.opdef
+        if self.rewrites:
+            ins = [self._read(r) for r in node.inputs]
+        else:
+            ins = [types[r.node][r.index] for r in node.inputs]
         attrs = node.attrs
-        dim_fields = getattr(attrs, "dim_fields", ())
+        dim_fields = _dim_fields(type(attrs))
+        key: tuple[str, int, tuple[TensorType, ...]] | None = None
         if dim_fields:
             update = {}
             for f in dim_fields:
@@ -298,15 +315,35 @@ class ShapeInference:
                 if value is not None:
                     update[f] = dim_list(value, env, node.loc)
             attrs = attrs.model_copy(update=update)
-        try:
-            outs = opdef.infer_types(attrs, ins)
-            params = opdef.param_specs(attrs, ins)
-        except SymbolicError as e:
-            raise ShapeError(f"{node.op}: {e}", node.loc) from None
-        except NetdslError as e:
-            text = e.message if e.message.startswith(node.op) else f"{node.op}: {e.message}"
-            raise type(e)(text, node.loc, expected=e.expected, hint=e.hint) from None
-        _check_sizes(node, outs, params)
+        else:  # the rule of the op is a function of the attributes and the input types: once for both
+            # (first by the identity of the input types: the outputs inferred once are shared)
+            same = (node.op, id(attrs), tuple(map(id, ins)))
+            hit = self._inferred_same.get(same)
+            if hit is not None and hit[0] is attrs and all(a is b for a, b in zip(hit[3], ins, strict=True)):
+                outs, params = list(hit[1]), dict(hit[2])
+            else:
+                key = (node.op, id(attrs), tuple(ins))
+                known = self._inferred.get(key)
+                if known is not None and known[0] is attrs:
+                    outs, params = list(known[1]), dict(known[2])
+                    self._inferred_same[same] = (*known, tuple(ins))
+                    key = None
+        if key is not None or dim_fields:
+            opdef = node.opdef
+            try:
+                outs = opdef.infer_types(attrs, ins)
+                params = opdef.param_specs(attrs, ins)
+            except SymbolicError as e:
+                raise ShapeError(f"{node.op}: {e}", node.loc) from None
+            except NetdslError as e:
+                text = e.message if e.message.startswith(node.op) else f"{node.op}: {e.message}"
+                raise type(e)(text, node.loc, expected=e.expected, hint=e.hint) from None
+            _check_sizes(node, outs, params)
+            if key is not None:
+                self._inferred[key] = (attrs, list(outs), dict(params))
+                self._inferred_same[(node.op, id(attrs), tuple(map(id, ins)))] = (
+                    attrs, list(outs), dict(params), tuple(ins)
+                )
         for pname in node.init:
             if pname not in params:
                 have = [k for k in params if k]
@@ -335,7 +372,12 @@ class ShapeInference:
     def _read(self, ref: Ref) -> TensorType:
         """A tensor's type, in the dims named by `expect:` so far."""
         t = self.result.type_of(ref)
-        return t.with_shape([self._rw(d) for d in t.shape]) if self.rewrites else t
+        if not self.rewrites:
+            return t
+        done = self._read_cache.get(id(t))  # (a type is read by each of its users)
+        if done is None or done[0] is not t:
+            done = self._read_cache[id(t)] = (t, t.with_shape([self._rw(d) for d in t.shape]))
+        return done[1]
 
     def _expect(self, node: Node, out: TensorType, env: Env) -> TensorType:
         """Check `expect:`; names it introduces become new symbolic dims (``Hp`` rather than
@@ -353,6 +395,7 @@ class ShapeInference:
                     atom, c = split
                     self.rewrites[atom] = fresh - c
                     self._rw_cache.clear()
+                    self._read_cache.clear()
                 env[d] = fresh
         return out.with_shape([renamed.get(d, d) for d in out.shape]) if renamed else out
 
@@ -372,6 +415,16 @@ class ShapeInference:
 
 MAX_DIM = 2**40
 
+_DIM_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _dim_fields(cls: type) -> tuple[str, ...]:
+    """The attributes of an op's Attrs class that hold dim expressions (its `dim_fields`, if any)."""
+    fields = _DIM_FIELDS.get(cls)
+    if fields is None:
+        fields = _DIM_FIELDS[cls] = tuple(getattr(cls, "dim_fields", ()))
+    return fields
+
 
 def _check_sizes(node: Node, outs: list[TensorType], params: dict[str, ParamSpec]) -> None:
     """Refuse absurd sizes early (they would overflow counts or exhaust memory at build time)."""
@@ -379,10 +432,11 @@ def _check_sizes(node: Node, outs: list[TensorType], params: dict[str, ParamSpec
     for shape in shapes:
         total = 1
         for d in shape:
-            if d.is_const:
-                if d.value < 0:
-                    raise ShapeError(f"{node.op}: negative size {d.value} in {format_shape(shape)}", node.loc)
-                total *= d.value
+            value = d.constant()
+            if value is not None:
+                if value < 0:
+                    raise ShapeError(f"{node.op}: negative size {value} in {format_shape(shape)}", node.loc)
+                total *= value
         if total > MAX_DIM:
             raise ShapeError(
                 f"{node.op}: a tensor of shape {format_shape(shape)} has {total:,} elements; "
@@ -413,7 +467,8 @@ def infer_shapes(
     """Infer every node's output types; raise all shape errors at once."""
     own = errors is None
     errs = errors or ErrorCollector()
-    result = ShapeInference(graph, errs).run(inputs, shapes)
+    with _no_gc():  # many objects, no garbage cycles: collections would only walk them, often
+        result = ShapeInference(graph, errs).run(inputs, shapes)
     if own:
         errs.raise_if_any()
     return result

@@ -94,10 +94,16 @@ class Sym:
 
     def __init__(self, terms: Mapping[Mono, int] | None = None) -> None:
         """Internal: use :meth:`const`, :meth:`var` or :meth:`of`."""
-        clean = {m: c for m, c in (terms or {}).items() if c}
+        clean: dict[Mono, int] = {}
+        big = False
+        if terms:
+            for m, c in terms.items():  # (a loop: most have one or two terms)
+                if c:
+                    clean[m] = c
+                    big = big or c > MAX_COEFF or c < -MAX_COEFF
         if len(clean) > MAX_TERMS:
             raise SymbolicError(f"symbolic expression has more than {MAX_TERMS} terms")
-        if any(abs(c) > MAX_COEFF for c in clean.values()):
+        if big:
             raise SymbolicError("symbolic coefficient exceeds 2**63 in magnitude")
         object.__setattr__(self, "_terms", clean)
         object.__setattr__(self, "_free", None)
@@ -111,6 +117,11 @@ class Sym:
 
     @staticmethod
     def const(n: int) -> Sym:
+        if type(n) is int and -_SMALL < n < _SMALL:  # (the usual sizes: one shared Sym each)
+            made = _CONSTS.get(n)
+            if made is None:
+                made = _CONSTS[n] = Sym({(): n})
+            return made
         if not _is_int(n):
             raise TypeError(f"Sym.const needs an int, got {type(n).__name__}")
         return Sym({(): n})
@@ -123,6 +134,8 @@ class Sym:
 
     @staticmethod
     def of(x: int | Sym) -> Sym:
+        if type(x) is Sym:
+            return x
         if isinstance(x, Sym):
             return x
         return Sym.const(x)
@@ -136,6 +149,13 @@ class Sym:
         if not self.is_const:
             raise SymbolicError(f"{self} is not a constant")
         return self._terms.get((), 0)
+
+    def constant(self) -> int | None:
+        """The value when this is a constant, else None (``value`` without the error)."""
+        terms = self._terms
+        if not terms:
+            return 0
+        return terms.get(()) if len(terms) == 1 else None
 
     @property
     def free_symbols(self) -> frozenset[str]:
@@ -175,6 +195,13 @@ class Sym:
     def __mul__(self, other: int | Sym) -> Sym:
         if (o := _coerce(other)) is None:
             return NotImplemented
+        a, b = self._terms, o._terms
+        if len(b) == 1 and () in b:  # (times a constant: the same terms, scaled)
+            k = b[()]
+            return Sym({m: c * k for m, c in a.items()})
+        if len(a) == 1 and () in a:
+            k = a[()]
+            return Sym({m: k * c for m, c in b.items()})
         terms: dict[Mono, int] = {}
         for ma, ca in self._terms.items():
             for mb, cb in o._terms.items():
@@ -345,6 +372,10 @@ class Sym:
 
     def __repr__(self) -> str:
         return f"Sym({str(self)!r})"
+
+
+_SMALL = 1 << 16
+_CONSTS: dict[int, Sym] = {}  # Sym.const(n) for |n| < _SMALL: immutable, so shared
 
 
 def _term_str(mono: Mono, c: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from .symbolic import Sym, format_shape
 
@@ -105,7 +106,7 @@ class ParamSpec:
     """A parameter or buffer an op owns: its shape, and whether it is trained."""
 
     shape: tuple[Sym, ...]
-    kind: str = "parameter"  # or "buffer"
+    kind: Literal["parameter", "buffer"] = "parameter"
 
     @property
     def numel(self) -> Sym:

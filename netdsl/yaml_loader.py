@@ -185,24 +185,39 @@ class Doc:
     text: str
     positions: Mapping[PathT, _Pos] = field(default_factory=dict, repr=False, compare=False)
     key_positions: Mapping[PathT, _Pos] = field(default_factory=dict, repr=False, compare=False)
+    #: the locations made so far, by path (a SourceLoc is immutable: the copies of a repeated block
+    #: share theirs); value and key locations apart
+    _locs: dict[PathT, SourceLoc] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _key_locs: dict[PathT, SourceLoc] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def loc(self, path: PathT) -> SourceLoc:
         """Where the value at ``path`` is (or its nearest existing ancestor)."""
-        path = tuple(path)
+        if type(path) is not tuple:
+            path = tuple(path)
+        made = self._locs.get(path)
+        if made is not None:
+            return made
         pos = self.positions.get(path)
         if pos is None:
             probe = path
             while probe and probe not in self.positions:
                 probe = probe[:-1]
             pos = self.positions.get(probe, (0, 0, 0))
-        return SourceLoc(self.file, pos[0], pos[1], path, pos[2], self.text)
+        made = self._locs[path] = SourceLoc(self.file, pos[0], pos[1], path, pos[2], self.text)
+        return made
 
     def key_loc(self, path: PathT) -> SourceLoc:
         """Where the mapping key named by the last element of ``path`` is (else ``loc(path)``)."""
-        pos = self.key_positions.get(tuple(path))
+        if type(path) is not tuple:
+            path = tuple(path)
+        made = self._key_locs.get(path)
+        if made is not None:
+            return made
+        pos = self.key_positions.get(path)
         if pos is None:
             return self.loc(path)
-        return SourceLoc(self.file, pos[0], pos[1], tuple(path), pos[2], text=self.text)
+        made = self._key_locs[path] = SourceLoc(self.file, pos[0], pos[1], path, pos[2], text=self.text)
+        return made
 
 
 class _AliasNode(Node):

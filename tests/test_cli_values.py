@@ -184,7 +184,7 @@ def test_diagram_values(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_diagram_expand_in_the_api() -> None:
-    from netdsl.diagram import DiagramOptions, expandable, render
+    from netdsl.diagrams import DiagramOptions, expandable, render
 
     res = netdsl.check(ROOT / "specs" / "shunted_t.yaml")
     assert res.shapes is not None

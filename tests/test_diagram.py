@@ -1,4 +1,4 @@
-"""Diagrams (netdsl.diagram): the model (depth, repeats, edges, parameters), golden DOT and Mermaid
+"""Diagrams (netdsl.diagrams): the model (depth, repeats, edges, parameters), golden DOT and Mermaid
 files, a Mermaid grammar, SVG / PNG through the real Graphviz `dot`, networkx exports, atomic writes,
 and the interactive HTML page driven in headless Chromium over the DevTools protocol (a real click
 on a block, a hover, a screenshot, and no network request).
@@ -28,7 +28,7 @@ import pytest
 
 import netdsl
 from netdsl.api import CheckResult
-from netdsl.diagram import (
+from netdsl.diagrams import (
     DiagramOptions,
     build,
     format_for,
@@ -40,8 +40,8 @@ from netdsl.diagram import (
     to_node_link,
     write,
 )
-from netdsl.diagram.dot import quote
-from netdsl.diagram.mermaid import text as mermaid_text
+from netdsl.diagrams.dot import quote
+from netdsl.diagrams.mermaid import text as mermaid_text
 from netdsl.errors import BuildError, NetdslError, UsageError
 from netdsl.summary import param_count
 
@@ -693,9 +693,18 @@ def test_html_deep_link(shunted_page: Path, tmp_path: Path) -> None:
 
 def test_no_torch_needed() -> None:
     code = (
-        "import sys, netdsl, netdsl.diagram as D\n"
+        "import sys, netdsl, netdsl.diagrams as D\n"
         "r = netdsl.check(sys.argv[1])\n"
         "D.render(r, 'mermaid'); D.render(r, 'dot')\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code, str(ROOT / "specs" / "tiny_cnn.yaml")], check=True)
+
+
+def test_netdsl_diagram_stays_callable_after_the_package_is_imported() -> None:
+    """The function `netdsl.diagram` and the package `netdsl.diagrams` do not shadow each other."""
+    import netdsl
+    import netdsl.diagrams
+
+    out = netdsl.diagram(ROOT / "specs" / "tiny_cnn.yaml", format="mermaid")
+    assert out.startswith(b"%%") and b"flowchart" in out

@@ -13,12 +13,14 @@ here, a reference computation (:data:`REFERENCE`) and a reference MAC rule (:dat
 
 from __future__ import annotations
 
+import ast
 import itertools
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -415,6 +417,98 @@ def test_opdefs_are_consistent() -> None:
         assert op.doc.strip()
         assert 0 <= op.optional_inputs <= len(op.inputs)
         assert not (op.variadic and op.optional_inputs)
+        # a node's `init:` fills an `init` attribute exactly when the op says so
+        assert op.takes_init_as_attribute == ("init" in op.attrs.model_fields)
+
+
+# ---------------------------------------------------------------- no op names outside the registry
+
+
+def _op_name_switches(source: str) -> list[str]:
+    """Where code switches on an op's name: an op-ish value (``op``, ``spec.op``, ``node.op``,
+    ``op_name``, ``*_op``) compared with (or matched against) a registered op's name, or the registry
+    indexed by a literal name. torch.fx's node ops (``n.op == "placeholder"``) are no op names."""
+
+    def opish(e: ast.expr) -> bool:
+        name = e.attr if isinstance(e, ast.Attribute) else e.id if isinstance(e, ast.Name) else ""
+        return name in ("op", "op_name") or name.endswith("_op")
+
+    def op_names(e: ast.AST) -> list[str]:
+        elts = e.elts if isinstance(e, ast.Tuple | ast.List | ast.Set) else [e]
+        return [x.value for x in elts if isinstance(x, ast.Constant) and x.value in REGISTRY]
+
+    def is_registry(e: ast.expr) -> bool:
+        return (isinstance(e, ast.Name) and e.id == "REGISTRY") or (
+            isinstance(e, ast.Attribute) and e.attr == "REGISTRY"
+        )
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        hit = False
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            hit = any(opish(e) for e in sides) and any(op_names(e) for e in sides)
+        elif isinstance(node, ast.Match) and opish(node.subject):
+            hit = any(
+                isinstance(p, ast.MatchValue) and op_names(p.value)
+                for case in node.cases
+                for p in ast.walk(case.pattern)
+            )
+        elif isinstance(node, ast.Subscript):
+            hit = is_registry(node.value) and bool(op_names(node.slice))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+            hit = is_registry(node.func.value) and bool(op_names(node.args[0]))
+        if hit:
+            found.append(f"{getattr(node, 'lineno', '?')}: {ast.unparse(node)[:120]}")
+    return found
+
+
+def test_the_switch_finder_finds_switches() -> None:
+    switches = """
+if spec.op != "parameter": pass
+if node.op in ("add", "mul"): pass
+ok = op_name == "relu"
+init = REGISTRY["parameter"].takes_init_as_attribute or REGISTRY.get("dropout")
+match n.op:
+    case "split" | "cat": pass
+"""
+    assert len(_op_name_switches(switches)) == 6
+    fine = """
+if n.op != "placeholder": pass
+if p.kind != "parameter": pass
+if node.kind in ("binop", "slice"): pass
+opdef = REGISTRY[node.op]
+"""
+    assert _op_name_switches(fine) == []
+
+
+def test_no_code_outside_the_registry_switches_on_op_names() -> None:
+    """What an op means to the passes lives in its OpDef (``installs``, ``takes_init_as_attribute``,
+    ``warn_if_unused``, ``family`` ...), defined once in netdsl/ops."""
+    root = Path(__file__).resolve().parents[1] / "netdsl"
+    found = [
+        f"{path.relative_to(root.parent)}:{where}"
+        for path in sorted(root.rglob("*.py"))
+        if root / "ops" not in path.parents
+        for where in _op_name_switches(path.read_text())
+    ]
+    assert not found, "switches on op names outside netdsl/ops (give the OpDef a field):\n" + "\n".join(found)
+
+
+def test_an_unused_parameter_node_is_no_warning() -> None:
+    """`warn_if_unused=False` (op parameter): declared for its state_dict entry; a relu is warned."""
+    import netdsl
+
+    text = (
+        "network: t\ninputs: {x: [B, 4]}\ndims: {B: 2}\nnodes:\n"
+        "  p: {op: parameter, shape: [4], init: ones}\n  dead: {op: relu, in: x}\n"
+        "  out: {op: relu, in: x}\noutputs: {y: out}\n"
+    )
+    res = netdsl.check(netdsl.load("t.yaml", text=text))
+    assert res.ok, [e.render() for e in res.errors]
+    assert [w.message for w in res.warnings] == ["node 'dead' is not used by any output"]
+    gm = netdsl.build(netdsl.load("t.yaml", text=text), seed=0)
+    assert torch.equal(gm.state_dict()["p"], torch.ones(4))  # `init:` is the parameter's own
 
 
 # ---------------------------------------------------------------- the contract of every case

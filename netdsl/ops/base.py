@@ -2,8 +2,10 @@
 
 An :class:`OpDef` carries everything the passes need about an op: the pydantic
 schema of its attributes, the static shape rule, the parameters it owns, the
-lowering to torch.fx and the MAC count.  Passes look ops up in :data:`REGISTRY`;
-nothing else in netdsl switches on op names.
+lowering to torch.fx (through the :class:`~netdsl.ops.lowering.LowerCtx` protocol) and the MAC
+count, and the flags other passes read (``installs``, ``takes_init_as_attribute``,
+``warn_if_unused``).  Passes look ops up in :data:`REGISTRY`; nothing else in netdsl switches on
+op names (tests/test_ops.py checks it).
 """
 
 from __future__ import annotations
@@ -11,16 +13,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
 from ..errors import ShapeError
 from ..symbolic import Sym, format_shape
 from ..types import DTYPES, FLOATS, INT_RANGE, ParamSpec, TensorType, dtype_list
-
-if TYPE_CHECKING:
-    from ..lower import LowerCtx
+from .lowering import LowerFn
 
 FAMILIES = (
     "linear",
@@ -50,7 +50,6 @@ class NoAttrs(Attrs):
 InferFn = Callable[[Any, list[TensorType]], list[TensorType]]
 ParamsFn = Callable[[Any, list[TensorType]], dict[str, ParamSpec]]
 MacsFn = Callable[[Any, list[TensorType], list[TensorType]], Sym]
-LowerFn = Callable[["LowerCtx", Any, list[Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -76,6 +75,12 @@ class OpDef:
     input_dtypes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: lowers to a module at the node's path although it owns no parameters (dropout)
     module: bool = False
+    #: the node's `init:` is the op's own ``init`` attribute (the initialiser of the tensor the op
+    #: is: `op: parameter`), not a map of parameter names to initialisers
+    takes_init_as_attribute: bool = False
+    #: the resolver warns about a node of this op that no output uses (not for a `parameter`, which
+    #: may be declared for its state_dict entry alone)
+    warn_if_unused: bool = True
 
     @property
     def installs(self) -> bool:
@@ -159,6 +164,8 @@ def register(op: OpDef) -> OpDef:
         raise RuntimeError(f"op {op.name!r} registered twice")
     if op.family not in FAMILIES:
         raise RuntimeError(f"op {op.name!r}: unknown family {op.family!r}")
+    if op.takes_init_as_attribute != ("init" in op.attrs.model_fields):  # `init:` fills the attribute
+        raise RuntimeError(f"op {op.name!r}: an `init` attribute goes with takes_init_as_attribute")
     REGISTRY[op.name] = op
     return op
 

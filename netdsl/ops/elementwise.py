@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..types import (
     DTYPES,
@@ -19,6 +19,11 @@ from ..types import (
     scalar_fits,
 )
 from .base import Attrs, Finite, NoAttrs, OpDef, Scalar, broadcast, fail, norm_dim, register
+
+if TYPE_CHECKING:
+    from torch import fx
+
+    from .lowering import LowerCtx
 
 
 def torch_fn(path: str) -> Callable[..., Any]:
@@ -52,7 +57,7 @@ def _unary(
             check(a, ins[0])
         return [TensorType(ins[0].shape, out(ins[0].dtype))]
 
-    def lower(ctx: Any, a: Attrs, args: list[Any]) -> Any:
+    def lower(ctx: LowerCtx, a: Attrs, args: list[fx.Node]) -> fx.Node:
         return ctx.fn(torch_fn(fn), *args, **a.model_dump())
 
     register(
@@ -123,7 +128,7 @@ _unary("abs", "torch.abs", "Elementwise absolute value.", family="elementwise", 
 _unary("neg", "torch.neg", "Elementwise negation.", family="elementwise", dtypes=NUMERIC)
 
 
-def _identity_lower(ctx: Any, a: Attrs, args: list[Any]) -> Any:
+def _identity_lower(ctx: LowerCtx, a: Attrs, args: list[fx.Node]) -> fx.Node:
     return args[0]
 
 
@@ -148,7 +153,7 @@ def _softmax(name: str, fn: str, doc: str) -> None:
         norm_dim(a.dim, ins[0].rank)
         return [ins[0]]
 
-    def lower(ctx: Any, a: SoftmaxAttrs, args: list[Any]) -> Any:
+    def lower(ctx: LowerCtx, a: SoftmaxAttrs, args: list[fx.Node]) -> fx.Node:
         return ctx.fn(torch_fn(fn), args[0], dim=a.dim)
 
     register(
@@ -249,13 +254,12 @@ def _make_arith(
             dtype = float_result(dtype)
         return [TensorType(shape, dtype)]
 
-    def lower(ctx: Any, a: ArithAttrs, args: list[Any]) -> Any:
-        acc = args[0]
-        for x in args[1:]:
-            acc = ctx.fn(op, acc, x)
-        if a.other is not None:
-            acc = ctx.fn(op, acc, a.other)
-        return acc
+    def lower(ctx: LowerCtx, a: ArithAttrs, args: list[fx.Node]) -> fx.Node:
+        operands: list[fx.Node | float | int] = [*args[1:], *([] if a.other is None else [a.other])]
+        acc = args[0]  # infer checked there are two operands or more
+        for x in operands[:-1]:
+            acc = ctx.intermediate(op, acc, x)
+        return ctx.fn(op, acc, operands[-1])
 
     register(
         OpDef(
@@ -296,7 +300,7 @@ def _make_compare(name: str, op: Callable[[Any, Any], Any]) -> None:
             raise fail(f"{name} compares exactly two operands (two inputs, or one input and `other`)")
         return [TensorType(broadcast([t.shape for t in ins]), "bool")]
 
-    def lower(ctx: Any, a: CompareAttrs, args: list[Any]) -> Any:
+    def lower(ctx: LowerCtx, a: CompareAttrs, args: list[fx.Node]) -> fx.Node:
         rhs = args[1] if len(args) > 1 else a.other
         return ctx.fn(op, args[0], rhs)
 
@@ -332,7 +336,7 @@ def _masked_fill_infer(a: MaskedFillAttrs, ins: list[TensorType]) -> list[Tensor
     return [x]
 
 
-def _masked_fill_lower(ctx: Any, a: MaskedFillAttrs, args: list[Any]) -> Any:
+def _masked_fill_lower(ctx: LowerCtx, a: MaskedFillAttrs, args: list[fx.Node]) -> fx.Node:
     return ctx.method("masked_fill", args[0], args[1], a.value)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..symbolic import Sym
 from ..types import FLOATS, ParamSpec, TensorType, dtype_list, is_float, prod
@@ -22,19 +23,25 @@ from .base import (
     shp,
 )
 
+if TYPE_CHECKING:
+    from torch import fx
 
-def _concrete(d: Sym, what: str, attr: str) -> int:
+    from .lowering import LowerCtx
+
+
+def _concrete(d: Sym, what: Callable[[], str], attr: str) -> int:
+    """``d`` as a number (``what()`` names it in the error: messages are made only for errors)."""
     if not d.is_const:
-        raise fail(f"{what} is the symbolic dim {d}; it must be a number here: give `{attr}` explicitly")
+        raise fail(f"{what()} is the symbolic dim {d}; it must be a number here: give `{attr}` explicitly")
     return d.value
 
 
-def _features(given: int | None, actual: Sym, attr: str, what: str) -> int:
+def _features(given: int | None, actual: Sym, attr: str, what: Callable[[], str]) -> int:
     if given is None:
         return _concrete(actual, what, attr)
     if actual != given:
         raise fail(
-            f"{what} is {actual} but {attr} = {given}",
+            f"{what()} is {actual} but {attr} = {given}",
             hint=f"`{attr}` is inferred from the input: remove it, or feed this node a tensor with {given}",
         )
     return given
@@ -69,7 +76,7 @@ class LinearAttrs(Attrs):
 def _linear_infer(a: LinearAttrs, ins: list[TensorType]) -> list[TensorType]:
     x = ins[0]
     need_min_rank(x, 1)
-    _features(a.in_features, x.shape[-1], "in_features", f"the input's last dim (shape {shp(x)})")
+    _features(a.in_features, x.shape[-1], "in_features", lambda: f"the input's last dim (shape {shp(x)})")
     if a.out_features < 1:
         raise fail(f"out_features must be >= 1, got {a.out_features}")
     return [x.with_shape((*x.shape[:-1], a.out_features))]
@@ -83,7 +90,7 @@ def _linear_params(a: LinearAttrs, ins: list[TensorType]) -> dict[str, ParamSpec
     return p
 
 
-def _linear_lower(ctx: Any, a: LinearAttrs, args: list[Any]) -> Any:
+def _linear_lower(ctx: LowerCtx, a: LinearAttrs, args: list[fx.Node]) -> fx.Node:
     import torch.nn as nn
 
     n_in = ctx.in_types[0].shape[-1].value
@@ -144,11 +151,12 @@ def conv_out(size: Sym, k: int, s: int, p: int, d: int = 1) -> Sym:
 def _make_conv(n: int) -> None:
     name = f"conv{n}d"
     spatial = "LHW"[-n:] if n < 3 else "DHW"
+    input_what = f"{name} input (B, C, {', '.join(spatial)})"
 
     def infer(a: ConvAttrs, ins: list[TensorType]) -> list[TensorType]:
         x = ins[0]
-        need_rank(x, [n + 2], f"{name} input (B, C, {', '.join(spatial)})")
-        c_in = _features(a.in_channels, x.shape[1], "in_channels", f"input channels (shape {shp(x)})")
+        need_rank(x, [n + 2], input_what)
+        c_in = _features(a.in_channels, x.shape[1], "in_channels", lambda: f"input channels (shape {shp(x)})")
         if a.groups < 1 or c_in % a.groups or a.out_channels % a.groups:
             raise fail(
                 f"in_channels {c_in} and out_channels {a.out_channels} must both be divisible by "
@@ -160,11 +168,12 @@ def _make_conv(n: int) -> None:
         out = []
         for i in range(n):
             o = x.shape[2 + i] if a.padding == "same" else conv_out(x.shape[2 + i], k[i], s[i], p[i], d[i])
-            positive(
-                o,
-                f"{name} of input {shp(x)}: the output size along {spatial[i]} "
-                f"(kernel {k[i]}, stride {s[i]}, padding {p[i]}, dilation {d[i]})",
-            )
+            if o.is_const and o.value <= 0:  # (the message only then)
+                positive(
+                    o,
+                    f"{name} of input {shp(x)}: the output size along {spatial[i]} "
+                    f"(kernel {k[i]}, stride {s[i]}, padding {p[i]}, dilation {d[i]})",
+                )
             out.append(o)
         return [x.with_shape((x.shape[0], a.out_channels, *out))]
 
@@ -176,7 +185,7 @@ def _make_conv(n: int) -> None:
             p["bias"] = ParamSpec((Sym.of(a.out_channels),))
         return p
 
-    def lower(ctx: Any, a: ConvAttrs, args: list[Any]) -> Any:
+    def lower(ctx: LowerCtx, a: ConvAttrs, args: list[fx.Node]) -> fx.Node:
         import torch.nn as nn
 
         k, s, p, d = _conv_geometry(a, n)
@@ -228,15 +237,15 @@ class BatchNormAttrs(Attrs):
 
 
 def _make_batch_norm(n: int, ranks: list[int]) -> None:
+    name = f"batch_norm{n}d"
+    input_what = f"{name} input"
+
     def infer(a: BatchNormAttrs, ins: list[TensorType]) -> list[TensorType]:
-        need_rank(ins[0], ranks, f"batch_norm{n}d input")
-        _norm_dtype(
-            ins[0],
-            f"batch_norm{n}d",
-            a.affine or a.track_running_stats,
-            "affine: false and track_running_stats: false",
-        )
-        _features(a.num_features, ins[0].shape[1], "num_features", f"input channels (shape {shp(ins[0])})")
+        x = ins[0]
+        need_rank(x, ranks, input_what)
+        state = a.affine or a.track_running_stats
+        _norm_dtype(x, name, state, "affine: false and track_running_stats: false")
+        _features(a.num_features, x.shape[1], "num_features", lambda: f"input channels (shape {shp(x)})")
         return [ins[0]]
 
     def params(a: BatchNormAttrs, ins: list[TensorType]) -> dict[str, ParamSpec]:
@@ -252,7 +261,7 @@ def _make_batch_norm(n: int, ranks: list[int]) -> None:
             }
         return p
 
-    def lower(ctx: Any, a: BatchNormAttrs, args: list[Any]) -> Any:
+    def lower(ctx: LowerCtx, a: BatchNormAttrs, args: list[fx.Node]) -> fx.Node:
         import torch.nn as nn
 
         cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[n - 1]
@@ -292,7 +301,7 @@ class LayerNormAttrs(Attrs):
 
 def _ln_shape(a: LayerNormAttrs, x: TensorType) -> tuple[int, ...]:
     if a.normalized_shape is None:
-        return (_features(None, x.shape[-1], "normalized_shape", f"the last dim (shape {shp(x)})"),)
+        return (_features(None, x.shape[-1], "normalized_shape", lambda: f"the last dim (shape {shp(x)})"),)
     ns = (a.normalized_shape,) if isinstance(a.normalized_shape, int) else tuple(a.normalized_shape)
     if (
         not ns
@@ -317,7 +326,7 @@ def _ln_params(a: LayerNormAttrs, ins: list[TensorType]) -> dict[str, ParamSpec]
     return {"weight": ParamSpec(s), "bias": ParamSpec(s)} if a.bias else {"weight": ParamSpec(s)}
 
 
-def _ln_lower(ctx: Any, a: LayerNormAttrs, args: list[Any]) -> Any:
+def _ln_lower(ctx: LowerCtx, a: LayerNormAttrs, args: list[fx.Node]) -> fx.Node:
     import torch.nn as nn
 
     mod = nn.LayerNorm(
@@ -352,13 +361,14 @@ class GroupNormAttrs(Attrs):
 def _gn_infer(a: GroupNormAttrs, ins: list[TensorType]) -> list[TensorType]:
     need_min_rank(ins[0], 2)
     _norm_dtype(ins[0], "group_norm", a.affine, "affine: false")
-    c = _features(a.num_channels, ins[0].shape[1], "num_channels", f"input channels (shape {shp(ins[0])})")
+    x = ins[0]
+    c = _features(a.num_channels, x.shape[1], "num_channels", lambda: f"input channels (shape {shp(x)})")
     if a.num_groups < 1 or c % a.num_groups:
         raise fail(f"num_channels {c} must be divisible by num_groups {a.num_groups}")
     return [ins[0]]
 
 
-def _gn_lower(ctx: Any, a: GroupNormAttrs, args: list[Any]) -> Any:
+def _gn_lower(ctx: LowerCtx, a: GroupNormAttrs, args: list[fx.Node]) -> fx.Node:
     import torch.nn as nn
 
     c = ctx.in_types[0].shape[1].value
@@ -389,7 +399,7 @@ class DropoutAttrs(Attrs):
     p: Fraction = 0.5
 
 
-def _dropout_lower(ctx: Any, a: DropoutAttrs, args: list[Any]) -> Any:
+def _dropout_lower(ctx: LowerCtx, a: DropoutAttrs, args: list[fx.Node]) -> fx.Node:
     import torch.nn as nn
 
     return ctx.module(nn.Dropout(a.p), args)

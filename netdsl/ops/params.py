@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import field_validator
 
@@ -12,6 +12,11 @@ from ..symbolic import Sym
 from ..types import ParamSpec, TensorType
 from .base import OpDef, fail, register, shp
 from .shape_ops import DimAttrs
+
+if TYPE_CHECKING:
+    from torch import fx
+
+    from .lowering import LowerCtx
 
 
 class ParameterAttrs(DimAttrs):
@@ -45,7 +50,7 @@ def _numel(shape: list[int]) -> int:
     return n
 
 
-def _param_lower(ctx: Any, a: ParameterAttrs, args: list[Any]) -> Any:
+def _param_lower(ctx: LowerCtx, a: ParameterAttrs, args: list[fx.Node]) -> fx.Node:
     import torch
 
     from ..initializers import apply_init
@@ -67,5 +72,7 @@ register(
             "": ParamSpec(tuple(map(Sym.of, a.shape)), "parameter" if a.trainable else "buffer")
         },
         lower=_param_lower,
+        takes_init_as_attribute=True,
+        warn_if_unused=False,
     )
 )

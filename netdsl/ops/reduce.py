@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..symbolic import Sym
 from ..types import DTYPES, FLOATS, NUMERIC, TensorType, float_result, is_float
@@ -24,6 +24,11 @@ from .base import (
 )
 from .elementwise import torch_fn
 from .nn import conv_out
+
+if TYPE_CHECKING:
+    from torch import fx
+
+    from .lowering import LowerCtx
 
 
 class ReduceAttrs(Attrs):
@@ -81,7 +86,7 @@ def _make_reduce(
     dtypes: tuple[str, ...] = DTYPES,
     out: Callable[[str], str] = _same,
 ) -> None:
-    def lower(ctx: Any, a: ReduceAttrs, args: list[Any]) -> Any:
+    def lower(ctx: LowerCtx, a: ReduceAttrs, args: list[fx.Node]) -> fx.Node:
         dims = _reduced_dims(a, ctx.in_types[0])
         kwargs: dict[str, Any] = {"dim": dims, "keepdim": a.keepdim}
         if isinstance(a, StdAttrs):
@@ -232,7 +237,7 @@ def _make_pool(kind: str, n: int) -> None:
             out.append(o)
         return [x.with_shape((*x.shape[:lead], *out))]
 
-    def lower(ctx: Any, a: PoolAttrs, args: list[Any]) -> Any:
+    def lower(ctx: LowerCtx, a: PoolAttrs, args: list[fx.Node]) -> fx.Node:
         k, s, p, d = _pool_geometry(a, n)
         kw: dict[str, Any] = {"kernel_size": k, "stride": s, "padding": p, "ceil_mode": a.ceil_mode}
         if isinstance(a, MaxPoolAttrs):
@@ -270,7 +275,7 @@ def _make_adaptive(kind: str, n: int) -> None:
             raise fail(f"output_size must be >= 1, got {list(size)}")
         return [x.with_shape((*x.shape[: x.rank - n], *size))]
 
-    def lower(ctx: Any, a: AdaptiveAttrs, args: list[Any]) -> Any:
+    def lower(ctx: LowerCtx, a: AdaptiveAttrs, args: list[fx.Node]) -> fx.Node:
         return ctx.fn(
             torch_fn(f"torch.nn.functional.{name}"), args[0], int_tuple(a.output_size, n, "output_size")
         )

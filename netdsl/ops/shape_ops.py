@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import model_validator
 
 from ..symbolic import Sym
 from ..types import TensorType, prod, promote
 from .base import Attrs, OpDef, broadcast, fail, norm_dim, register, shp
+
+if TYPE_CHECKING:
+    from torch import fx
+
+    from .lowering import LowerCtx
 
 DimList = list[int | str]
 
@@ -56,8 +61,8 @@ def _reshape_infer(a: ReshapeAttrs, ins: list[TensorType]) -> list[TensorType]:
     return [x.with_shape(dims)]
 
 
-def _reshape_lower(ctx: Any, a: ReshapeAttrs, args: list[Any]) -> Any:
-    return ctx.method("reshape", args[0], *ctx.shape(a.shape))
+def _reshape_lower(ctx: LowerCtx, a: ReshapeAttrs, args: list[fx.Node]) -> fx.Node:
+    return ctx.method("reshape", args[0], *ctx.shape([as_sym(d) for d in a.shape]))
 
 
 register(
@@ -327,9 +332,10 @@ def _split_infer(a: SplitAttrs, ins: list[TensorType]) -> list[TensorType]:
     return [x.with_shape((*x.shape[:d], s, *x.shape[d + 1 :])) for s in _split_sizes(a, x)]
 
 
-def _split_lower(ctx: Any, a: SplitAttrs, args: list[Any]) -> Any:
+def _split_lower(ctx: LowerCtx, a: SplitAttrs, args: list[fx.Node]) -> list[fx.Node]:
     sizes = _split_sizes(a, ctx.in_types[0])
-    return ctx.unpack(ctx.fn(_torch("split"), args[0], ctx.shape(sizes), dim=a.dim), len(sizes))
+    parts = ctx.intermediate(_torch("split"), args[0], ctx.shape(sizes), dim=a.dim)
+    return ctx.unpack(parts, len(sizes))
 
 
 register(
@@ -372,7 +378,7 @@ def _slice_infer(a: SliceAttrs, ins: list[TensorType]) -> list[TensorType]:
     return [x.with_shape((*x.shape[:d], length, *x.shape[d + 1 :]))]
 
 
-def _slice_lower(ctx: Any, a: SliceAttrs, args: list[Any]) -> Any:
+def _slice_lower(ctx: LowerCtx, a: SliceAttrs, args: list[fx.Node]) -> fx.Node:
     import operator
 
     index = (slice(None),) * norm_dim(a.dim, ctx.in_types[0].rank) + (slice(a.start, a.end, a.step),)

@@ -1,4 +1,4 @@
-"""Building a :class:`~netdsl.diagram.model.Diagram` from a checked spec at a chosen depth.
+"""Building a :class:`~netdsl.diagrams.model.Diagram` from a checked spec at a chosen depth.
 
 Each scope (block instance) gets a *view*: collapsed into one drawn node, or drawn as a cluster
 whose body is visible. Copies of a ``repeat`` / ``parallel`` group are drawn once: nodes of copy
@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 from ..errors import ErrorCollector, UsageError
 from ..ir import Entry, Graph, Node, Ref, Scope
 from ..ops.base import REGISTRY
-from ..shapes import ShapeResult, concrete_inputs, infer_shapes
+from ..shapes import ShapeResult
 from ..suggest import did_you_mean
 
 if TYPE_CHECKING:
-    from ..api import CheckResult
+    from ..pipeline import CheckResult, Pipeline
 
 from .model import (
     BLOCK,
@@ -354,10 +354,19 @@ def _max_depth(g: Graph) -> int:
     return max((n.scope.depth for n in g.nodes), default=0)
 
 
-def shapes_of(source: CheckResult | ShapeResult, options: DiagramOptions | None = None) -> ShapeResult:
-    """The ShapeResult to draw from a :class:`~netdsl.api.CheckResult` or a ShapeResult."""
-    from ..api import CheckResult
+def shapes_of(
+    source: CheckResult | Pipeline | ShapeResult, options: DiagramOptions | None = None
+) -> ShapeResult:
+    """The ShapeResult to draw from a :class:`~netdsl.api.CheckResult`, a
+    :class:`~netdsl.pipeline.Pipeline` (its shapes, inferred once) or a ShapeResult; concrete shapes
+    for ``options.dims`` when ``options.concrete``."""
+    from ..pipeline import CheckResult, Pipeline, infer_concrete
 
+    concrete = options is not None and options.concrete
+    dims = dict(options.dims) if options is not None else {}
+    if isinstance(source, Pipeline):
+        _, shapes = source.checked()
+        return source.concrete_shapes(dims) if concrete else shapes
     if isinstance(source, CheckResult):
         source.raise_if_errors()
         if source.shapes is None:
@@ -367,10 +376,9 @@ def shapes_of(source: CheckResult | ShapeResult, options: DiagramOptions | None 
         shapes = source
     else:
         raise UsageError(f"cannot draw a {type(source).__name__}: pass a CheckResult or a ShapeResult")
-    if options is not None and options.concrete:
-        g = shapes.graph
+    if concrete:
         errors = ErrorCollector()
-        shapes = infer_shapes(g, concrete_inputs(g, g.example_sizes(dict(options.dims))), errors)
+        shapes = infer_concrete(shapes.graph, dims, None, errors)
         errors.raise_if_any()
     return shapes
 
@@ -400,8 +408,8 @@ def check_expand(shapes: ShapeResult, options: DiagramOptions) -> None:
             )
 
 
-def build(source: CheckResult | ShapeResult, options: DiagramOptions | None = None) -> Diagram:
-    """The diagram of a checked spec (a :class:`~netdsl.api.CheckResult` or a ShapeResult)."""
+def build(source: CheckResult | Pipeline | ShapeResult, options: DiagramOptions | None = None) -> Diagram:
+    """The diagram of a checked spec (a :class:`~netdsl.api.CheckResult`, a pipeline or a ShapeResult)."""
     opt = options or DiagramOptions()
     shapes = shapes_of(source, opt)
     check_expand(shapes, opt)

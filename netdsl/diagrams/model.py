@@ -1,6 +1,6 @@
 """The diagram model: what a picture of a network shows, torch-free and independent of any format.
 
-A :class:`Diagram` (made by :func:`netdsl.diagram.build`) holds drawn nodes (ops, collapsed
+A :class:`Diagram` (made by :func:`netdsl.diagrams.build`) holds drawn nodes (ops, collapsed
 blocks, inputs, outputs), clusters (expanded block instances, stages) and edges labelled with
 static shapes, all in the graph's topological order, so one spec always gives one diagram.
 """

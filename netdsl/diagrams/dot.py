@@ -1,4 +1,4 @@
-"""Graphviz DOT for a :class:`~netdsl.diagram.model.Diagram`.
+"""Graphviz DOT for a :class:`~netdsl.diagrams.model.Diagram`.
 
 Nodes and clusters get SVG ids (``node:<id>``, ``cluster:<id>``, kept by ``dot -Tsvg``) and
 classes (``family-conv``, ``expandable``) so that the HTML page can find them. The text is

@@ -14,11 +14,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..shapes import ShapeResult
-from .build import build_from_shapes
+from .builder import build_from_shapes
 from .dot import html as html_text
 from .dot import to_dot
+from .formats import DOT_TIMEOUT
+from .graphviz import run_dot_many
 from .model import Diagram, DiagramOptions, ancestors, params_text
-from .render import DOT_TIMEOUT, run_dot_many
 
 MAX_VIEWS = 48
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"

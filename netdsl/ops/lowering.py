@@ -1,0 +1,74 @@
+"""What an op's ``lower`` function may use: the :class:`LowerCtx` protocol (torch-free).
+
+:class:`netdsl.lower.LowerCtx` implements it; the ops are type-checked against this protocol, so
+the registry imports no torch at module level (torch types are named for the type checker only).
+
+Naming: the fx node holding an op's result is created under the spec node's name (dots become
+``_``: ``stage.0.proj`` -> ``stage_0_proj``), so ``gm.code`` reads like the spec. ``module``,
+``tensor_attr``, ``fn``, ``method`` and ``unpack`` emit the op's result(s); an op whose result takes
+more than one fx node emits the others with ``intermediate`` (they keep fx's default names, like
+the ``size`` and arithmetic nodes ``dim`` and ``shape`` emit). ``netdsl.lower`` checks that the
+results an op emits are exactly the outputs it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+
+if TYPE_CHECKING:
+    import torch
+    from torch import fx, nn
+    from torch.fx.node import Argument
+
+    from ..symbolic import Sym
+    from ..types import TensorType
+
+#: what a lowering function returns: the fx node of its one output, or one per output
+LowerOut: TypeAlias = "fx.Node | list[fx.Node]"
+
+
+class LowerCtx(Protocol):
+    """The emission API of lowering, as the ops see it."""
+
+    @property
+    def in_types(self) -> Sequence[TensorType]:
+        """The static types of the node's inputs (concrete dims where the op needs numbers)."""
+        ...
+
+    def module(self, mod: nn.Module, args: Sequence[fx.Node]) -> fx.Node:
+        """Install ``mod`` at the node's path and call it: the op's result."""
+        ...
+
+    def tensor_attr(self, tensor: torch.Tensor, trainable: bool = True) -> fx.Node:
+        """Install ``tensor`` at the node's path (a parameter, or a buffer) and read it: the result."""
+        ...
+
+    def fn(self, f: Callable[..., Any], *args: Argument, **kwargs: Argument) -> fx.Node:
+        """Call a function: the op's result."""
+        ...
+
+    def method(self, name: str, *args: Argument, **kwargs: Argument) -> fx.Node:
+        """Call a tensor method on ``args[0]``: the op's result."""
+        ...
+
+    def unpack(self, value: fx.Node, n: int) -> list[fx.Node]:
+        """``value[0]`` .. ``value[n - 1]``: the op's ``n`` results."""
+        ...
+
+    def intermediate(self, f: Callable[..., Any], *args: Argument, **kwargs: Argument) -> fx.Node:
+        """Call a function for a value on the way to the result (not the op's result)."""
+        ...
+
+    def dim(self, d: Sym | int) -> int | fx.Node:
+        """An int, or an fx node computing a symbolic dim at run time (from tensor sizes)."""
+        ...
+
+    def shape(self, dims: Sequence[Sym | int]) -> list[int | fx.Node]:
+        """:meth:`dim` of each dim."""
+        ...
+
+
+#: an op's lowering: ``lower(ctx, attrs, args)`` with the node's validated (and dim-evaluated)
+#: attributes and the fx nodes of its inputs; attrs are each op's own model, hence ``Any`` here
+LowerFn: TypeAlias = Callable[[LowerCtx, Any, list["fx.Node"]], LowerOut]
