@@ -17,12 +17,16 @@ constructor) of the chain's text. Each round times, in turn, in one process: the
 call is dropped after its timing (freeing it is not timed, for either). The tables give the minimum over
 the rounds (the least disturbed run on a shared machine), wall and CPU seconds, and ratios of those minima.
 
-Then, unless --no-process, the whole processes (minimum of --process-runs runs): a bare `python -c` that
-imports pydantic and PyYAML and defines one model, `python -m netdsl validate specs/shunted_b.yaml`, and
-`python -m netdsl build specs/shunted_b.yaml` (which also imports torch, lowers, initialises the weights
-and runs one forward pass); and where the time of validate goes, in fresh processes: the imports (from
-`python -X importtime`, by group; the netdsl modules that define pydantic models apart), then each pass of
-`check` (exclusive times: a block file loaded while resolving counts as loading).
+Then, unless --no-process, the whole processes: a bare `python -c` that imports pydantic and PyYAML and
+defines one model, and `python -m netdsl validate specs/shunted_b.yaml` (minimum of --process-runs runs),
+each with netdsl's bytecode compiled in every process (as here, where PYTHONDONTWRITEBYTECODE=1 and the
+repository has no __pycache__) and cached (a normal installation; in a temporary folder, through
+PYTHONPYCACHEPREFIX); `python -m netdsl build specs/shunted_b.yaml` once (it also imports torch, lowers,
+initialises the weights and runs one forward pass: seconds, and very noisy on a shared machine). Then
+where the time of validate goes, in fresh processes with bytecode cached (each figure the minimum of
+--process-runs runs): the imports (from `python -X importtime`, by group; the netdsl modules that define
+pydantic models apart), and each pass of `check` (exclusive times: a block file loaded while resolving
+counts as loading).
 
 With --baseline DIR (another checkout of netdsl, e.g. `git archive HEAD netdsl blocks | tar -x -C DIR`),
 every measurement also runs on that tree, in its own processes, and the tables show both.
@@ -198,8 +202,19 @@ def worker_passes(spec: str) -> dict[str, float]:
 # ----------------------------------------------------------------------------- driver
 
 
-def run_worker(tree: Path, args: list[str]) -> Any:
+def process_env(tree: Path, pyc: Path | None = None) -> dict[str, str]:
+    """The environment of a process on ``tree``; with ``pyc``, compiled bytecode is written to and
+    read from that folder (else as this process has it: PYTHONDONTWRITEBYTECODE=1 compiles every
+    module from source in every process)."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    if pyc is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pyc)
+    return env
+
+
+def run_worker(tree: Path, args: list[str], pyc: Path | None = None) -> Any:
+    env = process_env(tree, pyc)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--tree", str(tree), *args]
     done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -207,9 +222,11 @@ def run_worker(tree: Path, args: list[str]) -> Any:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_process(tree: Path, argv: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+def run_process(
+    tree: Path, argv: list[str], pyc: Path | None = None
+) -> tuple[float, subprocess.CompletedProcess[str]]:
     """Wall seconds of ``python argv`` run in ``tree`` (so netdsl comes from there)."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env = process_env(tree, pyc)
     t0 = time.perf_counter()
     done = subprocess.run(
         [sys.executable, *argv], cwd=tree, env=env, capture_output=True, text=True, check=False
@@ -220,9 +237,9 @@ def run_process(tree: Path, argv: list[str]) -> tuple[float, subprocess.Complete
     return wall, done
 
 
-def import_groups(tree: Path) -> dict[str, float]:
+def import_groups(tree: Path, pyc: Path | None) -> dict[str, float]:
     """Self import times of ``import netdsl.cli`` (python -X importtime), by group, seconds."""
-    _, done = run_process(tree, ["-X", "importtime", "-c", "import netdsl.cli"])
+    _, done = run_process(tree, ["-X", "importtime", "-c", "import netdsl.cli"], pyc)
     groups: dict[str, float] = {}
     for line in done.stderr.splitlines():
         m = re.match(r"import time:\s+(\d+) \|\s+\d+ \|(\s*)(\S+)", line)
@@ -323,37 +340,46 @@ def main(argv: list[str] | None = None) -> int:
         spec = str(SPEC.relative_to(ROOT))
         rows = []
         passes = {}
-        for name, tree in trees:
-            bare = min(run_process(tree, ["-c", BARE])[0] for _ in range(runs))
-            validate = min(run_process(tree, ["-m", "netdsl", "validate", str(SPEC)])[0] for _ in range(runs))
-            build, done = run_process(tree, ["-m", "netdsl", "build", str(SPEC)])
-            torch_import = run_process(tree, ["-c", "import torch"])[0]
-            own = [line for line in done.stdout.splitlines() if line.startswith("built in")]
-            rows.append(
-                [
-                    name,
-                    f"{bare:.2f}",
-                    f"{validate:.2f}",
-                    f"**{validate / bare:.1f}**",
-                    f"{build:.2f}",
-                    f"**{validate / build:.2f}**",
-                    f"{torch_import:.2f}",
-                    own[-1] if own else "-",
-                ]
-            )
-            groups = import_groups(tree)
-            groups |= run_worker(tree, ["--worker", "passes"])
-            passes[name] = groups
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, tree in trees:
+                pyc = Path(tmp) / re.sub(r"\W+", "_", name)
+                run_process(tree, ["-m", "netdsl", "validate", str(SPEC)], pyc)  # (writes the bytecode)
+                build, done = run_process(tree, ["-m", "netdsl", "build", str(SPEC)])
+                own = [line for line in done.stdout.splitlines() if line.startswith("built in")]
+                for mode, cache in (("compiled in each process", None), ("cached", pyc)):
+                    bare = min(run_process(tree, ["-c", BARE], cache)[0] for _ in range(runs))
+                    cmd = ["-m", "netdsl", "validate", str(SPEC)]
+                    validate = min(run_process(tree, cmd, cache)[0] for _ in range(runs))
+                    rows.append(
+                        [
+                            name,
+                            mode,
+                            f"{bare:.2f}",
+                            f"{validate:.2f}",
+                            f"**{validate / bare:.1f}**",
+                            f"{build:.2f}",
+                            f"**{validate / build:.2f}**",
+                            own[-1] if own else "-",
+                        ]
+                    )
+                groups: dict[str, float] = {}
+                for _ in range(runs):  # (each figure: its minimum over the runs)
+                    once = import_groups(tree, pyc) | run_worker(tree, ["--worker", "passes"], pyc)
+                    for k, v in once.items():
+                        groups[k] = min(groups.get(k, v), v)
+                torch_import = run_process(tree, ["-c", "import torch"])[0]
+                groups["(for build: `python -c 'import torch'`)"] = torch_import
+                passes[name] = groups
         print(
             table(
                 [
                     "tree (wall seconds)",
+                    "netdsl's bytecode",
                     "bare `python -c`: import pydantic, PyYAML; define one model",
                     f"`netdsl validate {spec}`",
                     "validate / bare",
-                    f"`netdsl build {spec}` (one run)",
+                    f"`netdsl build {spec}` (one run, as this machine runs it)",
                     "validate / build",
-                    "`python -c 'import torch'` (one run)",
                     "build's own report",
                 ],
                 rows,
@@ -365,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
             keys += [k for k in ph if k not in keys]
         print(
             table(
-                [f"where `netdsl validate {spec}` spends its time (fresh processes), seconds", *passes],
+                [f"where `netdsl validate {spec}` spends its time (bytecode cached), s", *passes],
                 [[k] + [f"{ph[k]:.3f}" if k in ph else "-" for ph in passes.values()] for k in keys],
             )
         )

@@ -7,6 +7,7 @@ rules.  Errors are collected so that one run reports all of them.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -116,6 +117,10 @@ class _Template:
     scope_refs: list[dict[str, int]]
     entry_refs: list[list[list[int]]]
     out_refs: list[int]
+    #: the constructor arguments of each part (its dataclass fields, in order), copies changing some
+    node_args: list[list[Any]]
+    scope_args: list[list[Any]]
+    entry_args: list[list[list[Any]]]
 
 
 class _Tally(ErrorCollector):
@@ -1001,36 +1006,38 @@ class Resolver:
             return None
         cut = len(tpl.path)
         refs = [inputs[r] if isinstance(r, str) else Ref(path + r[0], r[1]) for r in tpl.refs]
+        si, ei, ni = _SCOPE_FIELDS, _ENTRY_FIELDS, _NODE_FIELDS
         scopes: dict[int, Scope] = {}
-        for s, s_refs, e_refs in zip(tpl.scopes, tpl.scope_refs, tpl.entry_refs, strict=True):
-            new = object.__new__(Scope)
-            new.__dict__.update(s.__dict__)
+        for s, args, s_refs, e_refs, e_args in zip(
+            tpl.scopes, tpl.scope_args, tpl.scope_refs, tpl.entry_refs, tpl.entry_args, strict=True
+        ):
+            a = list(args)
             if s is tpl.scope:
-                new.path, new.parent, new.repeat, new.input_refs = path, parent, repeat, dict(inputs)
+                a[si["path"]], a[si["parent"]], a[si["repeat"]] = path, parent, repeat
+                a[si["input_refs"]] = dict(inputs)
             else:
                 assert s.parent is not None
-                new.path, new.parent = path + s.path[cut:], scopes[id(s.parent)]
-                new.input_refs = {k: refs[i] for k, i in s_refs.items()}
+                a[si["path"]], a[si["parent"]] = path + s.path[cut:], scopes[id(s.parent)]
+                a[si["input_refs"]] = {k: refs[i] for k, i in s_refs.items()}
                 if s.repeat is not None:
-                    new.repeat = (path + s.repeat[0][cut:], s.repeat[1], s.repeat[2])
-            new.input_decls, new.dim_params = dict(s.input_decls), dict(s.dim_params)
-            new.params = dict(s.params)
-            new.entries = []
-            for e, outs in zip(s.entries, e_refs, strict=True):
-                entry = object.__new__(Entry)
-                entry.__dict__.update(e.__dict__, path=path + e.path[cut:])
-                entry.__dict__["outputs"] = tuple([refs[i] for i in outs])
-                new.entries.append(entry)
-            scopes[id(s)] = new
+                    a[si["repeat"]] = (path + s.repeat[0][cut:], s.repeat[1], s.repeat[2])
+            a[si["input_decls"]], a[si["dim_params"]] = dict(s.input_decls), dict(s.dim_params)
+            a[si["params"]] = dict(s.params)
+            entries = []
+            for e, outs, ea in zip(s.entries, e_refs, e_args, strict=True):
+                b = list(ea)
+                b[ei["path"]], b[ei["outputs"]] = path + e.path[cut:], tuple([refs[i] for i in outs])
+                entries.append(Entry(*b))
+            a[si["entries"]] = entries
+            scopes[id(s)] = Scope(*a)
         nodes = []
-        for n, n_refs in zip(tpl.nodes, tpl.node_refs, strict=True):
-            node = object.__new__(Node)
-            node.__dict__.update(n.__dict__)
-            node.id, node.scope = path + n.id[cut:], scopes[id(n.scope)]
-            node.inputs = [refs[i] for i in n_refs]
-            node.init, node.init_locs = dict(n.init), dict(n.init_locs)
-            node.expect = None if n.expect is None else list(n.expect)
-            nodes.append(node)
+        for n, n_refs, args in zip(tpl.nodes, tpl.node_refs, tpl.node_args, strict=True):
+            a = list(args)
+            a[ni["id"]], a[ni["scope"]] = path + n.id[cut:], scopes[id(n.scope)]
+            a[ni["inputs"]] = [refs[i] for i in n_refs]
+            a[ni["init"]], a[ni["init_locs"]] = dict(n.init), dict(n.init_locs)
+            a[ni["expect"]] = None if n.expect is None else list(n.expect)
+            nodes.append(Node(*a))
         self.nodes += nodes
         return [(name, refs[i], loc) for (name, _, loc), i in zip(tpl.outs, tpl.out_refs, strict=True)]
 
@@ -1157,6 +1164,23 @@ class Resolver:
         return used
 
 
+def _init_fields(cls: type) -> dict[str, int]:
+    """A dataclass's fields and their positions in its constructor ({} when some field is not one of
+    its arguments: its instances are then not copied by calling it)."""
+    fields = dataclasses.fields(cls)
+    return {f.name: i for i, f in enumerate(fields)} if all(f.init for f in fields) else {}
+
+
+_NODE_FIELDS, _SCOPE_FIELDS, _ENTRY_FIELDS = _init_fields(Node), _init_fields(Scope), _init_fields(Entry)
+#: whether copies can be stamped out: the fields a copy changes are there, all set by the constructors
+_STAMPABLE = (
+    {"id", "scope", "inputs", "init", "init_locs", "expect"} <= _NODE_FIELDS.keys()
+    and {"path", "parent", "repeat", "input_refs", "input_decls", "dim_params", "params", "entries"}
+    <= _SCOPE_FIELDS.keys()
+    and {"path", "outputs"} <= _ENTRY_FIELDS.keys()
+)
+
+
 def _template_key(
     keep: tuple[object, ...],
     path: PathT,
@@ -1185,8 +1209,10 @@ def _template(
     prefix = scope.path + "."
     scopes = [scope]
     seen = {id(scope)}
+    if not _STAMPABLE:
+        return None  # (copies are made by the constructors from all the fields: there must be no others)
     for n in nodes:
-        if not n.id.startswith(prefix) or not hasattr(n, "__dict__"):
+        if not n.id.startswith(prefix):
             return None
         chain: list[Scope] = []
         s: Scope | None = n.scope
@@ -1201,7 +1227,7 @@ def _template(
             seen.add(id(s))
             scopes.append(s)
     for s in scopes:
-        if not hasattr(s, "__dict__") or any(not e.path.startswith(prefix) for e in s.entries):
+        if any(not e.path.startswith(prefix) for e in s.entries):
             return None
     cut = len(scope.path)
     inputs = {r: name for name, r in scope.input_refs.items()}  # (equal refs: any of their names)
@@ -1230,6 +1256,9 @@ def _template(
     return _Template(
         keep, scope.path, scope, scopes, list(nodes), list(outs),
         table, node_refs, scope_refs, entry_refs, out_refs,
+        [[getattr(n, f) for f in _NODE_FIELDS] for n in nodes],
+        [[getattr(s, f) for f in _SCOPE_FIELDS] for s in scopes],
+        [[[getattr(e, f) for f in _ENTRY_FIELDS] for e in s.entries] for s in scopes],
     )
 
 

@@ -64,8 +64,10 @@ Sizes = Mapping[str, int | list[int]]  # example sizes: a dim -> int, a variadic
 
 def _star(decl: list[int | str]) -> int | None:
     """Index of the variadic entry ``*S`` of a declared shape, if any."""
-    stars = [i for i, d in enumerate(decl) if isinstance(d, str) and d.startswith("*")]
-    return stars[0] if stars else None
+    for i, d in enumerate(decl):
+        if isinstance(d, str) and d.startswith("*"):
+            return i
+    return None
 
 
 def dim_list(entries: list[Any], env: Mapping[str, Any], loc: SourceLoc) -> list[Sym]:
@@ -316,15 +318,16 @@ class ShapeInference:
                     update[f] = dim_list(value, env, node.loc)
             attrs = attrs.model_copy(update=update)
         else:  # the rule of the op is a function of the attributes and the input types: once for both
-            # (first by the identity of the input types: the outputs inferred once are shared)
+            # (first by the identity of the input types: the outputs inferred once are shared; the
+            # memos keep the objects whose ids they are keyed by, so an id there is still theirs)
             same = (node.op, id(attrs), tuple(map(id, ins)))
             hit = self._inferred_same.get(same)
-            if hit is not None and hit[0] is attrs and all(a is b for a, b in zip(hit[3], ins, strict=True)):
+            if hit is not None:
                 outs, params = list(hit[1]), dict(hit[2])
             else:
                 key = (node.op, id(attrs), tuple(ins))
                 known = self._inferred.get(key)
-                if known is not None and known[0] is attrs:
+                if known is not None:
                     outs, params = list(known[1]), dict(known[2])
                     self._inferred_same[same] = (*known, tuple(ins))
                     key = None
