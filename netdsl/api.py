@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import NetdslError, UsageError
+from .errors import NetdslError, NetdslErrors, UsageError, show_value
 from .files import FilePolicy
 from .library import LibraryCache
 from .pipeline import CheckResult, PathLike, Pipeline, Spec, check_size_args, read_doc
@@ -172,39 +172,34 @@ def example_inputs(
     return out
 
 
-def spec_files(paths: Sequence[PathLike]) -> list[Path]:
-    """Spec files named by ``paths`` (files, or folders searched for *.yaml / *.yml); a folder
-    without any spec is a UsageError."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
-            if not found:
-                raise UsageError(f"no spec files (*.yaml, *.yml) in folder {str(p)!r}")
-            out += found
-        elif p.exists():
-            out.append(p)
-        else:
-            raise UsageError(f"no such file or folder: {str(p)!r}")
-    return out
+def spec_files(paths: Sequence[PathLike], root: PathLike | Sequence[PathLike] | None = None) -> list[Path]:
+    """The spec files of :func:`find_specs`; entries the file policy refuses are raised."""
+    files, problems = find_specs(paths, root)
+    if problems:
+        raise NetdslErrors(problems)
+    return files
 
 
 def find_specs(
     paths: Sequence[PathLike], root: PathLike | Sequence[PathLike] | None = None
 ) -> tuple[list[Path], list[NetdslError]]:
-    """The spec files named by ``paths`` (files, or folders walked for *.yaml / *.yml), and the
-    errors of entries refused by the file policy (symlinks leaving the folder: never opened)."""
+    """The spec files named by ``paths`` (files, or folders walked for *.yaml / *.yml), each once,
+    and the errors of entries refused by the file policy (symlinks leaving the folder: never
+    opened); a folder without any spec is a UsageError."""
     from .files import walk_specs
 
     files: list[Path] = []
     problems: list[NetdslError] = []
-    for p in map(Path, paths):
+    for raw in paths:
+        p = Path(raw)
         if p.is_dir():
             found, refused = walk_specs(p, FilePolicy.for_spec(p / "_", root=root))
-            files += found
+            if not found and not refused:
+                raise UsageError(f"no spec files (*.yaml, *.yml) in folder {show_value(os.fspath(raw))}")
+            files += [f for f in found if f not in files]
             problems += refused
         elif p.exists() or p.is_symlink():
-            files.append(p)
+            files += [] if p in files else [p]
         else:
             raise UsageError(f"no such file or folder: {str(p)!r}")
     return files, problems

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .errors import NetdslError, SourceLoc, UsageError, display_path
+from .errors import NetdslError, SourceLoc, UsageError, display_path, show_value
 
 if TYPE_CHECKING:
     from .cli_build import BuildOptions
@@ -48,12 +48,7 @@ def safe_text(text: str) -> str:
     return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", text)
 
 
-def show(value: str, limit: int = 80) -> str:
-    """A command-line value for a message: quoted with escapes (no raw control characters), and
-    cut short when it is long."""
-    if len(value) <= limit:
-        return repr(value)
-    return f"{value[: limit - 20]!r}... ({len(value):,} characters)"
+show = show_value  # a command-line value in a message
 
 
 def _name(key: str) -> str:
@@ -226,15 +221,7 @@ def _spec_paths(args: argparse.Namespace) -> tuple[list[Path], list[NetdslError]
     without any spec is a usage error."""
     from .api import find_specs
 
-    files: list[Path] = []
-    refused: list[NetdslError] = []
-    for p in args.paths:
-        found, problems = find_specs([p], root=args.root)
-        if not found and not problems and Path(p).is_dir():
-            raise UsageError(f"no spec files (*.yaml, *.yml) in folder {show(p)}")
-        files += [f for f in found if f not in files]
-        refused += problems
-    return files, refused
+    return find_specs(args.paths, root=args.root)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -343,4 +343,3 @@ def _compile(gm: Any, inputs: list[Any], outputs: Any) -> CompileReport:
     got = c_out if isinstance(c_out, tuple) else (c_out,)
     diff = max(float((a - b).abs().max()) for a, b in zip(ref, got, strict=True))
     return CompileReport(t_compile, t_run, diff)
-

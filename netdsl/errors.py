@@ -58,6 +58,14 @@ class SourceLoc:
         return f"  {num} | {src}\n  {pad} | {caret}"
 
 
+def show_value(value: str, limit: int = 80) -> str:
+    """A user's value for a message: quoted with escapes (no raw control characters), and cut
+    short when it is long."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[: limit - 20]!r}... ({len(value):,} characters)"
+
+
 def format_path(path: Sequence[str | int]) -> str:
     out = ""
     for part in path:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import BuildError, SourceLoc, UsageError
+from .errors import BuildError, SourceLoc, UsageError, show_value
 from .ir import Graph, Node
 from .shapes import ShapeResult
 from .symbolic import Sym
@@ -60,10 +60,6 @@ MEMINFO = "/proc/meminfo"
 _NO_LIMIT = 2**60  # cgroup v1 writes "no limit" as a page-rounded 2**63 - 1
 
 
-def _shown(text: str) -> str:
-    return repr(text) if len(text) <= 80 else f"{text[:60]!r}... ({len(text):,} characters)"
-
-
 def parse_size(text: str, what: str = "--max-memory") -> int:
     """Bytes of a size like ``8G``, ``512M``, ``1.5GiB`` or ``1000000``; UsageError if it is not one."""
     if not isinstance(text, str):
@@ -71,7 +67,7 @@ def parse_size(text: str, what: str = "--max-memory") -> int:
     m = _SIZE.fullmatch(text.strip().lower()) if text.isascii() else None
     if m is None or m.group(2) not in _UNITS:
         raise UsageError(
-            f"{what}: expected a size like 8G, 512M or 1.5GiB, got {_shown(text)}", hint=UNITS_HINT
+            f"{what}: expected a size like 8G, 512M or 1.5GiB, got {show_value(text)}", hint=UNITS_HINT
         )
     number: str = m.group(1)
     unit: int = _UNITS[m.group(2)]
@@ -79,9 +75,9 @@ def parse_size(text: str, what: str = "--max-memory") -> int:
     scale: int = 10 ** len(frac)
     n = (int(whole or "0") * scale + int(frac or "0")) * unit // scale  # exact: no float rounding
     if n < 1:
-        raise UsageError(f"{what}: the size must be positive, got {_shown(text)}")
+        raise UsageError(f"{what}: the size must be positive, got {show_value(text)}")
     if n > MAX_SIZE:
-        raise UsageError(f"{what}: {_shown(text)} is more than any machine has (at most 8 EiB)")
+        raise UsageError(f"{what}: {show_value(text)} is more than any machine has (at most 8 EiB)")
     return n
 
 

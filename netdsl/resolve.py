@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from .errors import ErrorCollector, NetdslError, PathT, ResolveError, SourceLoc, UsageError
 from .expr import referenced_names, resolve_value
+from .gcpause import no_gc
 from .ir import Entry, Graph, GraphInput, Node, Ref, Scope
 from .library import BlockLibrary, BlockSource
 from .ops import REGISTRY
@@ -24,7 +25,7 @@ from .reserved import reserved_reason
 from .schema import BlockBody, BlockDef, BlockFile, InputDecl, NetworkFile, NodeSpec, ParamDecl, RequireRule
 from .suggest import did_you_mean
 from .validate import describe, model_errors
-from .yaml_loader import Doc, _no_gc
+from .yaml_loader import Doc
 
 MAX_NODES = 200_000
 MAX_REPEAT = 10_000
@@ -176,7 +177,7 @@ class Resolver:
     def network(
         self, spec: NetworkFile, doc: Doc, variant: str | None, overrides: Mapping[str, Any]
     ) -> Graph:
-        with _no_gc():  # many objects, no garbage cycles: collections would only walk them, often
+        with no_gc():  # many objects, no garbage cycles: collections would only walk them, often
             return self._network(spec, doc, variant, overrides)
 
     def _network(
@@ -240,7 +241,7 @@ class Resolver:
         """A block built on its own: its parameters come from ``overrides``, then their defaults,
         then `example:` (only for parameters without a default). ``example_doc`` is the file that
         holds `example:` when it is not ``doc`` (a block alias over its base)."""
-        with _no_gc():
+        with no_gc():
             return self._block_file(spec, doc, overrides, example_doc)
 
     def _block_file(
@@ -1254,8 +1255,17 @@ def _template(
     except KeyError:
         return None  # (a ref neither to its own nodes nor to its inputs)
     return _Template(
-        keep, scope.path, scope, scopes, list(nodes), list(outs),
-        table, node_refs, scope_refs, entry_refs, out_refs,
+        keep,
+        scope.path,
+        scope,
+        scopes,
+        list(nodes),
+        list(outs),
+        table,
+        node_refs,
+        scope_refs,
+        entry_refs,
+        out_refs,
         [[getattr(n, f) for f in _NODE_FIELDS] for n in nodes],
         [[getattr(s, f) for f in _SCOPE_FIELDS] for s in scopes],
         [[[getattr(e, f) for f in _ENTRY_FIELDS] for e in s.entries] for s in scopes],

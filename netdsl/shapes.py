@@ -14,12 +14,12 @@ from typing import Any
 
 from .errors import ErrorCollector, NetdslError, ShapeError, SourceLoc
 from .expr import evaluate, parse
+from .gcpause import no_gc
 from .ir import Graph, Node, Ref, Scope
 from .ops.base import Attrs
 from .suggest import did_you_mean
 from .symbolic import Sym, SymbolicError, format_shape
 from .types import ParamSpec, TensorType
-from .yaml_loader import _no_gc
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -345,7 +345,10 @@ class ShapeInference:
             if key is not None:
                 self._inferred[key] = (attrs, list(outs), dict(params))
                 self._inferred_same[(node.op, id(attrs), tuple(map(id, ins)))] = (
-                    attrs, list(outs), dict(params), tuple(ins)
+                    attrs,
+                    list(outs),
+                    dict(params),
+                    tuple(ins),
                 )
         for pname in node.init:
             if pname not in params:
@@ -470,7 +473,7 @@ def infer_shapes(
     """Infer every node's output types; raise all shape errors at once."""
     own = errors is None
     errs = errors or ErrorCollector()
-    with _no_gc():  # many objects, no garbage cycles: collections would only walk them, often
+    with no_gc():  # many objects, no garbage cycles: collections would only walk them, often
         result = ShapeInference(graph, errs).run(inputs, shapes)
     if own:
         errs.raise_if_any()

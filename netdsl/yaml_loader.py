@@ -20,12 +20,10 @@ Anchors, aliases and merge keys (``<<``) work, with bounded expansion.
 from __future__ import annotations
 
 import bisect
-import contextlib
-import gc
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -46,6 +44,7 @@ from yaml.reader import Reader
 from yaml.scanner import Scanner
 
 from netdsl.errors import PathT, SourceLoc, SpecSyntaxError, display_path
+from netdsl.gcpause import no_gc
 
 _CParser: Any
 try:  # PyYAML built with libyaml: its C scanner and parser make the events
@@ -682,20 +681,6 @@ def _too_large(size: int, max_bytes: int, file: str) -> SpecSyntaxError:
     )
 
 
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """No cyclic garbage collection meanwhile: loading makes many objects and no cycles that matter
-    (the collections it would trigger, each over all of them, took two thirds of a large file's
-    load time)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _check_text(text: str | bytes, file: str, max_bytes: int) -> str:
     """The text of a spec, once its size, encoding and characters are known to be fine."""
     if isinstance(text, bytes | bytearray):
@@ -773,7 +758,7 @@ def load_text(
     if parser == "libyaml" and not HAVE_LIBYAML:
         raise ValueError("parser='libyaml': this PyYAML was built without libyaml")
     text = _check_text(text, file, max_bytes)
-    with _no_gc():
+    with no_gc():
         root, tagged = _compose_text(text, file, libyaml=parser != "python" and HAVE_LIBYAML)
         if isinstance(root, ScalarNode) and root.tag == _PLAIN and root.value == "":
             raise SpecSyntaxError("the file is empty", SourceLoc(file=file, line=1, col=1, text=text))
