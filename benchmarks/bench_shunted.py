@@ -46,7 +46,7 @@ if FRESH_CACHE:
 import torch  # noqa: E402
 
 import netdsl  # noqa: E402
-from netdsl.summary import mac_count, param_count  # noqa: E402
+from netdsl.passes.summary import mac_count, param_count  # noqa: E402
 from tests.blockref import reference_state_dict  # noqa: E402
 from tests.test_shunted import (  # noqa: E402
     CONFIGS,

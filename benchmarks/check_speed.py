@@ -175,13 +175,13 @@ def worker_passes(spec: str) -> dict[str, float]:
         if hasattr(cls, attr):
             setattr(cls, attr, timed(name, getattr(cls, attr)))
 
-    from netdsl.ir import Graph
-    from netdsl.resolve import Resolver
-    from netdsl.shapes import ShapeInference
+    from netdsl.ir.graph import Graph
+    from netdsl.passes.resolve import Resolver
+    from netdsl.passes.shapes import ShapeInference
 
-    patch_function("netdsl.yaml_loader", "load_text", "load (YAML)")
-    patch_function("netdsl.validate", "validate_spec", "validate (pydantic)")
-    patch_function("netdsl.validate", "parse_spec", "validate (pydantic)")
+    patch_function("netdsl.frontend.yaml_loader", "load_text", "load (YAML)")
+    patch_function("netdsl.frontend.validate", "validate_spec", "validate (pydantic)")
+    patch_function("netdsl.frontend.validate", "parse_spec", "validate (pydantic)")
     patch_method(Resolver, "network", "resolve")
     patch_method(Resolver, "block_file", "resolve")
     patch_method(Graph, "lint", "lint")

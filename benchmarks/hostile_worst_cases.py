@@ -15,7 +15,7 @@ UNEXPECTED otherwise and exits 1.
 For each file, --runs times (median): `netdsl validate FILE` in a fresh Python process, its whole wall
 time (interpreter start and imports included), and, in that process, the time of `netdsl.cli.main`
 alone (wall and CPU seconds: the CPU time of the process is less disturbed by other work on a shared
-machine). Then, in this process, `netdsl.yaml_loader.load_text` on the same text with
+machine). Then, in this process, `netdsl.frontend.yaml_loader.load_text` on the same text with
 `parser="python"` (PyYAML's pure-Python scanner and parser) and `parser="libyaml"` (PyYAML's C
 extension), taking turns, and their ratio. Prints Markdown tables.
 """
@@ -212,8 +212,8 @@ def run_validate(path: Path) -> Run:
 
 
 def time_loader(text: str, parser: str) -> tuple[float, float, str]:
-    from netdsl.errors import SpecSyntaxError
-    from netdsl.yaml_loader import load_text
+    from netdsl.core.errors import SpecSyntaxError
+    from netdsl.frontend.yaml_loader import load_text
 
     t0, c0 = time.perf_counter(), time.process_time()
     try:
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import yaml
 
-    from netdsl import yaml_loader
+    from netdsl.frontend import yaml_loader
 
     # (False on a netdsl without the choice of parser: then only `netdsl validate` is timed)
     HAVE_LIBYAML = bool(getattr(yaml_loader, "HAVE_LIBYAML", False))

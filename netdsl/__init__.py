@@ -3,8 +3,8 @@
 Importing netdsl does not import torch; ``build`` and ``compile`` do.
 """
 
-from .api import CheckResult, Spec, build, check, compile, diagram, load
-from .errors import NetdslError, NetdslErrors
+from netdsl.api import CheckResult, Spec, build, check, compile, diagram, load
+from netdsl.core.errors import NetdslError, NetdslErrors
 
 __version__ = "0.1.0"
 __all__ = [

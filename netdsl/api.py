@@ -12,13 +12,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import NetdslError, NetdslErrors, UsageError, show_value
-from .files import FilePolicy
-from .library import LibraryCache
-from .pipeline import CheckResult, PathLike, Pipeline, Spec, check_size_args, read_doc
-from .shapes import concrete_inputs
-from .types import TensorType
-from .validate import parse_spec
+from netdsl.core.errors import NetdslError, NetdslErrors, UsageError, show_value
+from netdsl.core.types import TensorType
+from netdsl.frontend.files import FilePolicy
+from netdsl.frontend.library import LibraryCache
+from netdsl.frontend.validate import parse_spec
+from netdsl.passes.shapes import concrete_inputs
+from netdsl.pipeline import CheckResult, PathLike, Pipeline, Spec, check_size_args, read_doc
 
 if TYPE_CHECKING:
     import torch
@@ -49,8 +49,9 @@ def check(
 
     With ``concrete=True`` (or input shapes / dims given), shapes are also checked
     for concrete input sizes, which catches maps that shrink to nothing. Files the spec
-    refers to must lie in its project, ``root`` or ``blocks_path`` (see :mod:`netdsl.files`).
-    ``libraries`` shares the block libraries of several checks (see :class:`netdsl.library.LibraryCache`).
+    refers to must lie in its project, ``root`` or ``blocks_path`` (see :mod:`netdsl.frontend.files`).
+    ``libraries`` shares the block libraries of several checks (see
+    :class:`netdsl.frontend.library.LibraryCache`).
     """
     run = Pipeline(
         spec,
@@ -92,11 +93,17 @@ def build(
     """Build the ``torch.fx.GraphModule`` of a spec; raises :class:`NetdslError` with all errors.
 
     Refuses (BuildError), before allocating, a network whose parameters and buffers do not fit in
-    the memory this process has (see :mod:`netdsl.memory`; ``max_memory``, e.g. ``"8G"``, or
+    the memory this process has (see :mod:`netdsl.passes.memory`; ``max_memory``, e.g. ``"8G"``, or
     ``$NETDSL_MAX_MEMORY`` set the limit).
     """
-    from .errors import SourceLoc
-    from .memory import check_fits, is_out_of_memory, memory_budget, out_of_memory_error, param_bytes
+    from netdsl.core.errors import SourceLoc
+    from netdsl.passes.memory import (
+        check_fits,
+        is_out_of_memory,
+        memory_budget,
+        out_of_memory_error,
+        param_bytes,
+    )
 
     check_seed(seed)
     budget = memory_budget(max_memory, what="max_memory")
@@ -137,12 +144,12 @@ def example_inputs(
     max_memory: int | str | None = None,
 ) -> list[torch.Tensor]:
     """Random inputs for a forward pass, one per spec input, in order (refused, BuildError, when
-    they do not fit in memory; see :mod:`netdsl.memory`). From a :class:`Pipeline`, the sizes are
+    they do not fit in memory; see :mod:`netdsl.passes.memory`). From a :class:`Pipeline`, the sizes are
     the run's unless ``shapes`` / ``dims`` are given."""
     import torch
 
-    from .errors import SourceLoc
-    from .memory import check_fits, memory_budget, tensor_bytes
+    from netdsl.core.errors import SourceLoc
+    from netdsl.passes.memory import check_fits, memory_budget, tensor_bytes
 
     if isinstance(res, Pipeline):
         if shapes is None and dims is None:
@@ -186,7 +193,7 @@ def find_specs(
     """The spec files named by ``paths`` (files, or folders walked for *.yaml / *.yml), each once,
     and the errors of entries refused by the file policy (symlinks leaving the folder: never
     opened); a folder without any spec is a UsageError."""
-    from .files import walk_specs
+    from netdsl.frontend.files import walk_specs
 
     files: list[Path] = []
     problems: list[NetdslError] = []
@@ -211,10 +218,10 @@ def diagram(
     output: PathLike | None = None,
     **options: Any,
 ) -> bytes:
-    """Draw a spec (see :mod:`netdsl.diagrams`): the bytes of ``format``, also written atomically to
-    ``output`` when given. ``options`` are :class:`netdsl.diagrams.DiagramOptions` fields."""
-    from .diagrams import DiagramOptions, render
-    from .outfile import atomic_write
+    """Draw a spec (see :mod:`netdsl.tools.diagrams`): the bytes of ``format``, also written atomically to
+    ``output`` when given. ``options`` are :class:`netdsl.tools.diagrams.DiagramOptions` fields."""
+    from netdsl.core.outfile import atomic_write
+    from netdsl.tools.diagrams import DiagramOptions, render
 
     source = spec if isinstance(spec, CheckResult | Pipeline) else Pipeline(spec)
     (source if isinstance(source, CheckResult) else source.check()).raise_if_errors()

@@ -28,16 +28,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ErrorCollector, NetdslError, ResolveError, UsageError, display_path
-from .files import FilePolicy, load_reference, read_named
-from .ir import Graph
-from .library import BlockLibrary, LibraryCache
-from .resolve import Resolver
-from .schema import BlockAlias, BlockFile, NetworkAlias, NetworkFile
-from .shapes import ShapeResult, Sizes, concrete_inputs, infer_shapes, minimum_sizes
-from .suggest import did_you_mean
-from .validate import parse_spec, validate_spec
-from .yaml_loader import Doc, load_text
+from netdsl.core.errors import ErrorCollector, NetdslError, ResolveError, UsageError, display_path
+from netdsl.core.suggest import did_you_mean
+from netdsl.frontend.files import FilePolicy, load_reference, read_named
+from netdsl.frontend.library import BlockLibrary, LibraryCache
+from netdsl.frontend.schema import BlockAlias, BlockFile, NetworkAlias, NetworkFile
+from netdsl.frontend.validate import parse_spec, validate_spec
+from netdsl.frontend.yaml_loader import Doc, load_text
+from netdsl.ir.graph import Graph
+from netdsl.passes.resolve import Resolver
+from netdsl.passes.shapes import ShapeResult, Sizes, concrete_inputs, infer_shapes, minimum_sizes
 
 if TYPE_CHECKING:
     from torch import fx
@@ -271,7 +271,7 @@ class Pipeline:
         raised first. The module is kept: later calls return the same object."""
         if seed not in self._modules:
             graph, shapes = self.checked()
-            from . import lower as lowering
+            from netdsl.backend import lower as lowering
 
             self._modules[seed] = lowering.lower(graph, shapes, seed=seed)
         return self._modules[seed]
@@ -390,8 +390,8 @@ def check_size_args(
 ) -> None:
     """Refuse (UsageError) input shapes and dims that are not sizes (integers 1 .. 2**63 - 1), that
     name no input or dim of the spec, or that give an input another rank than it declares."""
-    from .shapes import IDENT, _unknowns
-    from .symbolic import format_shape
+    from netdsl.core.symbolic import format_shape
+    from netdsl.passes.shapes import IDENT, _unknowns
 
     what = f"{graph.kind} {graph.name!r}"
     names = [gi.name for gi in graph.inputs]

@@ -164,7 +164,7 @@ def test_shapes_command(capsys: pytest.CaptureFixture[str], in_root: Path) -> No
 
 def test_schema_command_accepts_every_spec_and_rejects_typos(capsys: pytest.CaptureFixture[str]) -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    from netdsl.yaml_loader import load_file
+    from netdsl.frontend.yaml_loader import load_file
 
     code, out, _ = run(["schema"], capsys)
     assert code == 0
@@ -210,7 +210,7 @@ def test_python_m_netdsl() -> None:
 
 
 def test_docs_ops_md_is_in_sync() -> None:
-    from netdsl.opdoc import ops_markdown
+    from netdsl.tools.opdoc import ops_markdown
 
     assert (ROOT / "docs" / "ops.md").read_text() == ops_markdown() + "\n", (
         "docs/ops.md is stale: run `netdsl ops --format markdown > docs/ops.md`"
@@ -218,8 +218,8 @@ def test_docs_ops_md_is_in_sync() -> None:
 
 
 def test_docs_blocks_md_is_in_sync() -> None:
-    from netdsl.blockdoc import library_markdown
-    from netdsl.library import BlockLibrary
+    from netdsl.frontend.library import BlockLibrary
+    from netdsl.tools.blockdoc import library_markdown
 
     assert (ROOT / "docs" / "blocks.md").read_text() == library_markdown(
         BlockLibrary(use_env=False)

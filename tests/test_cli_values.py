@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import netdsl
-from netdsl import memory
 from netdsl.api import SEED_MAX, SEED_MIN
 from netdsl.cli import _seed, main
-from netdsl.errors import BuildError, UsageError
+from netdsl.core.errors import BuildError, UsageError
+from netdsl.passes import memory
 
 from .conftest import ROOT
 
@@ -184,7 +184,7 @@ def test_diagram_values(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_diagram_expand_in_the_api() -> None:
-    from netdsl.diagrams import DiagramOptions, expandable, render
+    from netdsl.tools.diagrams import DiagramOptions, expandable, render
 
     res = netdsl.check(ROOT / "specs" / "shunted_t.yaml")
     assert res.shapes is not None

@@ -1,4 +1,4 @@
-"""Diagrams (netdsl.diagrams): the model (depth, repeats, edges, parameters), golden DOT and Mermaid
+"""Diagrams (netdsl.tools.diagrams): the model (depth, repeats, edges, parameters), golden DOT and Mermaid
 files, a Mermaid grammar, SVG / PNG through the real Graphviz `dot`, networkx exports, atomic writes,
 and the interactive HTML page driven in headless Chromium over the DevTools protocol (a real click
 on a block, a hover, a screenshot, and no network request).
@@ -28,7 +28,9 @@ import pytest
 
 import netdsl
 from netdsl.api import CheckResult
-from netdsl.diagrams import (
+from netdsl.core.errors import BuildError, NetdslError, UsageError
+from netdsl.passes.summary import param_count
+from netdsl.tools.diagrams import (
     DiagramOptions,
     build,
     format_for,
@@ -40,10 +42,8 @@ from netdsl.diagrams import (
     to_node_link,
     write,
 )
-from netdsl.diagrams.dot import quote
-from netdsl.diagrams.mermaid import text as mermaid_text
-from netdsl.errors import BuildError, NetdslError, UsageError
-from netdsl.summary import param_count
+from netdsl.tools.diagrams.dot import quote
+from netdsl.tools.diagrams.mermaid import text as mermaid_text
 
 from .conftest import ROOT
 
@@ -693,7 +693,7 @@ def test_html_deep_link(shunted_page: Path, tmp_path: Path) -> None:
 
 def test_no_torch_needed() -> None:
     code = (
-        "import sys, netdsl, netdsl.diagrams as D\n"
+        "import sys, netdsl, netdsl.tools.diagrams as D\n"
         "r = netdsl.check(sys.argv[1])\n"
         "D.render(r, 'mermaid'); D.render(r, 'dot')\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
@@ -702,9 +702,9 @@ def test_no_torch_needed() -> None:
 
 
 def test_netdsl_diagram_stays_callable_after_the_package_is_imported() -> None:
-    """The function `netdsl.diagram` and the package `netdsl.diagrams` do not shadow each other."""
+    """The function `netdsl.diagram` and the package `netdsl.tools.diagrams` do not shadow each other."""
     import netdsl
-    import netdsl.diagrams
+    import netdsl.tools.diagrams
 
     out = netdsl.diagram(ROOT / "specs" / "tiny_cnn.yaml", format="mermaid")
     assert out.startswith(b"%%") and b"flowchart" in out

@@ -1,4 +1,4 @@
-"""Tests of the safe expression language (netdsl.expr)."""
+"""Tests of the safe expression language (netdsl.frontend.expr)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netdsl import expr as expr_mod
-from netdsl.errors import ExprError, NetdslError, SourceLoc
-from netdsl.expr import (
+from netdsl.core.errors import ExprError, NetdslError, SourceLoc
+from netdsl.frontend import expr as expr_mod
+from netdsl.frontend.expr import (
     Expr,
     evaluate,
     is_expression,

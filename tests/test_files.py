@@ -1,4 +1,4 @@
-"""The file policy (netdsl/files.py): what a spec may make netdsl open, and how.
+"""The file policy (netdsl/frontend/files.py): what a spec may make netdsl open, and how.
 
 Each test builds its own little project in a temp dir: a `pyproject.toml` marks the project root,
 a secret file lies outside it, and the spec tries to reach the secret. The secret's content must
@@ -18,7 +18,7 @@ import pytest
 
 import netdsl
 from netdsl.cli import main
-from netdsl.files import FilePolicy, project_root, read_named
+from netdsl.frontend.files import FilePolicy, project_root, read_named
 
 SECRET = "SECRET-TOKEN-4f9a1c"
 BASE = """network: base

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import netdsl
 from netdsl.cli import main
-from netdsl.errors import NetdslError
+from netdsl.core.errors import NetdslError
 from netdsl.ops import REGISTRY
 
 from .conftest import ROOT, SPECS

@@ -457,7 +457,7 @@ def test_yaml_structures(scratch: Path, values: list[str], slot: str, encoding: 
     path = scratch / "fuzz.yaml"
     path.write_bytes(raw)
     import netdsl
-    from netdsl.errors import NetdslError
+    from netdsl.core.errors import NetdslError
 
     from .hostile.harness import watchdog
 

@@ -13,13 +13,13 @@ import torch
 from torch import fx
 
 import netdsl
-from netdsl.errors import SourceLoc
-from netdsl.ir import Graph, GraphInput, Node, Ref, Scope
-from netdsl.lower import LowerCtx, lower
+from netdsl.backend.lower import LowerCtx, lower
+from netdsl.core.errors import SourceLoc
+from netdsl.ir.graph import Graph, GraphInput, Node, Ref, Scope
 from netdsl.ops import REGISTRY, OpDef
 from netdsl.ops.base import NoAttrs, same_type
 from netdsl.ops.lowering import LowerCtx as LowerCtxProtocol
-from netdsl.shapes import infer_shapes
+from netdsl.passes.shapes import infer_shapes
 
 from .conftest import ROOT, SPECS, spec_id
 

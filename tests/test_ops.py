@@ -30,13 +30,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from netdsl.errors import ShapeError, SourceLoc
-from netdsl.ir import Graph, GraphInput, Node, Ref, Scope
-from netdsl.lower import lower
+from netdsl.backend.lower import lower
+from netdsl.core.errors import ShapeError, SourceLoc
+from netdsl.core.symbolic import Sym
+from netdsl.core.types import DTYPES, TensorType
+from netdsl.ir.graph import Graph, GraphInput, Node, Ref, Scope
 from netdsl.ops import REGISTRY, Attrs, OpDef
-from netdsl.shapes import ShapeResult, concrete_inputs, dim_value, infer_shapes
-from netdsl.symbolic import Sym
-from netdsl.types import DTYPES, TensorType
+from netdsl.passes.shapes import ShapeResult, concrete_inputs, dim_value, infer_shapes
 
 NODE_ID = "stage.op"  # dotted on purpose: weights live below a container module
 LOC = SourceLoc("<test_ops>")

@@ -18,19 +18,19 @@ import pytest
 import torch
 
 import netdsl
-import netdsl.lower
-import netdsl.shapes
-import netdsl.validate
-import netdsl.yaml_loader
-from netdsl import library
+import netdsl.backend.lower
+import netdsl.frontend.validate
+import netdsl.frontend.yaml_loader
+import netdsl.passes.shapes
 from netdsl.cli import main, make_parser
-from netdsl.cli_build import BuildOptions, run_build
-from netdsl.diagrams import DIAGRAM_FORMATS, FORMATS, SUFFIXES, DiagramOptions, format_for, render
-from netdsl.errors import UsageError
-from netdsl.ir import Graph
-from netdsl.outfile import atomic_write
+from netdsl.cli.build import BuildOptions, run_build
+from netdsl.core.errors import UsageError
+from netdsl.core.outfile import atomic_write
+from netdsl.frontend import library
+from netdsl.ir.graph import Graph
+from netdsl.passes.resolve import Resolver
 from netdsl.pipeline import Pipeline
-from netdsl.resolve import Resolver
+from netdsl.tools.diagrams import DIAGRAM_FORMATS, FORMATS, SUFFIXES, DiagramOptions, format_for, render
 
 BLOCK = """block: unit
 params: {c: {type: int}}
@@ -93,10 +93,10 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
 
         return wrapper
 
-    load_text = netdsl.yaml_loader.load_text
-    validate_spec = netdsl.validate.validate_spec
-    infer_shapes = netdsl.shapes.infer_shapes
-    lower = netdsl.lower.lower
+    load_text = netdsl.frontend.yaml_loader.load_text
+    validate_spec = netdsl.frontend.validate.validate_spec
+    infer_shapes = netdsl.passes.shapes.infer_shapes
+    lower = netdsl.backend.lower.lower
 
     def load_key(text: object, file: str = "<string>", **_: object) -> str | None:
         return None if file == "<value>" else f"load:{Path(file).name}"  # "<value>": a --set value
@@ -274,10 +274,10 @@ def test_run_build_with_typed_options(project: Path, tmp_path: Path) -> None:
 
 
 def test_one_atomic_write_for_builds_and_diagrams(tmp_path: Path) -> None:
-    import netdsl.cli_build
-    import netdsl.diagrams
+    import netdsl.cli.build
+    import netdsl.tools.diagrams
 
-    assert netdsl.diagrams.atomic_write is atomic_write is netdsl.cli_build.atomic_write
+    assert netdsl.tools.diagrams.atomic_write is atomic_write is netdsl.cli.build.atomic_write
     old = os.umask(0o027)
     try:
         seen: list[str] = []
@@ -323,7 +323,7 @@ def test_validate_stays_torch_free_and_does_not_import_the_drawing_code() -> Non
         "from netdsl.cli import main\n"
         "rc = main(['validate', 'specs/mlp.yaml'])\n"
         "assert 'torch' not in sys.modules, 'validate imported torch'\n"
-        "assert 'netdsl.diagrams.builder' not in sys.modules, 'validate imported the diagram code'\n"
+        "assert 'netdsl.tools.diagrams.builder' not in sys.modules, 'validate imported the diagram code'\n"
         "sys.exit(rc)\n"
     )
     root = Path(__file__).resolve().parent.parent

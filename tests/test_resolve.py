@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import netdsl
-from netdsl.errors import NetdslError
+from netdsl.core.errors import NetdslError
 
 from .conftest import FIXTURE_BLOCKS
 

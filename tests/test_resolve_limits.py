@@ -9,7 +9,7 @@ import pytest
 
 import netdsl
 from netdsl.cli import main
-from netdsl.library import BlockLibrary
+from netdsl.frontend.library import BlockLibrary
 
 
 def check_text(text: str, **kwargs: object) -> netdsl.CheckResult:

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import netdsl
-from netdsl.shapes import concrete_inputs, infer_shapes, minimum_sizes
-from netdsl.symbolic import Sym
+from netdsl.core.symbolic import Sym
+from netdsl.passes.shapes import concrete_inputs, infer_shapes, minimum_sizes
 
 FOLD = """network: fold
 inputs: {image: [B, 3, H, W]}

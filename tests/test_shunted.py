@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import netdsl
-from netdsl.shapes import ShapeResult, concrete_inputs, infer_shapes
-from netdsl.summary import mac_count, param_count
+from netdsl.passes.shapes import ShapeResult, concrete_inputs, infer_shapes
+from netdsl.passes.summary import mac_count, param_count
 from tests.blockref import DATA, ROOT, parse_shape, reference_state_dict, seed
 
 SHUNTED = DATA / "shunted"

@@ -9,11 +9,11 @@ import torch
 
 import netdsl
 from netdsl.api import example_inputs
-from netdsl.library import BlockLibrary
-from netdsl.schema import NetworkFile
-from netdsl.shapes import concrete_inputs, infer_shapes
-from netdsl.soundness import runtime_mismatches
-from netdsl.summary import param_count
+from netdsl.backend.soundness import runtime_mismatches
+from netdsl.frontend.library import BlockLibrary
+from netdsl.frontend.schema import NetworkFile
+from netdsl.passes.shapes import concrete_inputs, infer_shapes
+from netdsl.passes.summary import param_count
 
 from .conftest import ALL_SPECS, BLOCKS, FIXTURE_BLOCKS, spec_id
 

@@ -19,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import netdsl
-from netdsl.errors import ResolveError
+from netdsl.core.errors import ResolveError
+from netdsl.ir.reserved import CODEGEN_NAMES, RESERVED, reserved_reason, safe_name
 from netdsl.ops import REGISTRY
-from netdsl.reserved import CODEGEN_NAMES, RESERVED, reserved_reason, safe_name
 
 from .conftest import ROOT
 
@@ -40,7 +40,7 @@ def test_reserved_names_cover_the_graph_module() -> None:
         set(dir(fx.GraphModule)) | set(vars(gm)) | set(dir(torch.nn.Module)) | set(vars(torch.nn.Module()))
     )
     missing = sorted(torch_names - RESERVED)
-    assert not missing, f"add to RESERVED in netdsl/reserved.py: {missing}"
+    assert not missing, f"add to RESERVED in netdsl/ir/reserved.py: {missing}"
 
 
 def test_codegen_names_cover_fx() -> None:
@@ -48,14 +48,14 @@ def test_codegen_names_cover_fx() -> None:
     from torch.fx.graph import _custom_builtins  # private: this test keeps CODEGEN_NAMES in sync
 
     missing = sorted(({"self"} | set(_custom_builtins)) - CODEGEN_NAMES)
-    assert not missing, f"add to CODEGEN_NAMES in netdsl/reserved.py: {missing}"
+    assert not missing, f"add to CODEGEN_NAMES in netdsl/ir/reserved.py: {missing}"
 
 
 def test_reserved_module_is_torch_free() -> None:
     import subprocess
     import sys
 
-    code = "import sys, netdsl.reserved, netdsl.resolve; assert 'torch' not in sys.modules"
+    code = "import sys, netdsl.ir.reserved, netdsl.passes.resolve; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 

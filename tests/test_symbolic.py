@@ -1,4 +1,4 @@
-"""Tests for netdsl.symbolic."""
+"""Tests for netdsl.core.symbolic."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netdsl.symbolic import Sym, SymbolicError, format_shape, is_concrete
+from netdsl.core.symbolic import Sym, SymbolicError, format_shape, is_concrete
 
 B, C, H, W = (Sym.var(n) for n in "BCHW")
 

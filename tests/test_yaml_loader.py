@@ -1,4 +1,4 @@
-"""Tests for netdsl.yaml_loader: safe YAML 1.2-core loading with source positions."""
+"""Tests for netdsl.frontend.yaml_loader: safe YAML 1.2-core loading with source positions."""
 
 from __future__ import annotations
 
@@ -11,9 +11,17 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netdsl import yaml_loader
-from netdsl.errors import PathT, SourceLoc, SpecSyntaxError
-from netdsl.yaml_loader import HAVE_LIBYAML, MAX_DEPTH, Doc, ParserName, load_file, load_text, parse_scalar
+from netdsl.core.errors import PathT, SourceLoc, SpecSyntaxError
+from netdsl.frontend import yaml_loader
+from netdsl.frontend.yaml_loader import (
+    HAVE_LIBYAML,
+    MAX_DEPTH,
+    Doc,
+    ParserName,
+    load_file,
+    load_text,
+    parse_scalar,
+)
 
 
 def syntax_error(text: str | bytes, **kw: int) -> SpecSyntaxError:

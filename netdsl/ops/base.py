@@ -17,10 +17,10 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
-from ..errors import ShapeError
-from ..symbolic import Sym, format_shape
-from ..types import DTYPES, FLOATS, INT_RANGE, ParamSpec, TensorType, dtype_list
-from .lowering import LowerFn
+from netdsl.core.errors import ShapeError
+from netdsl.core.symbolic import Sym, format_shape
+from netdsl.core.types import DTYPES, FLOATS, INT_RANGE, ParamSpec, TensorType, dtype_list
+from netdsl.ops.lowering import LowerFn
 
 FAMILIES = (
     "linear",

@@ -7,7 +7,7 @@ import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..types import (
+from netdsl.core.types import (
     DTYPES,
     FLOAT_MAX,
     FLOATS,
@@ -18,12 +18,12 @@ from ..types import (
     promote,
     scalar_fits,
 )
-from .base import Attrs, Finite, NoAttrs, OpDef, Scalar, broadcast, fail, norm_dim, register
+from netdsl.ops.base import Attrs, Finite, NoAttrs, OpDef, Scalar, broadcast, fail, norm_dim, register
 
 if TYPE_CHECKING:
     from torch import fx
 
-    from .lowering import LowerCtx
+    from netdsl.ops.lowering import LowerCtx
 
 
 def torch_fn(path: str) -> Callable[..., Any]:

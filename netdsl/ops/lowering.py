@@ -1,13 +1,13 @@
 """What an op's ``lower`` function may use: the :class:`LowerCtx` protocol (torch-free).
 
-:class:`netdsl.lower.LowerCtx` implements it; the ops are type-checked against this protocol, so
+:class:`netdsl.backend.lower.LowerCtx` implements it; the ops are type-checked against this protocol, so
 the registry imports no torch at module level (torch types are named for the type checker only).
 
 Naming: the fx node holding an op's result is created under the spec node's name (dots become
 ``_``: ``stage.0.proj`` -> ``stage_0_proj``), so ``gm.code`` reads like the spec. ``module``,
 ``tensor_attr``, ``fn``, ``method`` and ``unpack`` emit the op's result(s); an op whose result takes
 more than one fx node emits the others with ``intermediate`` (they keep fx's default names, like
-the ``size`` and arithmetic nodes ``dim`` and ``shape`` emit). ``netdsl.lower`` checks that the
+the ``size`` and arithmetic nodes ``dim`` and ``shape`` emit). ``netdsl.backend.lower`` checks that the
 results an op emits are exactly the outputs it returns.
 """
 
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from torch import fx, nn
     from torch.fx.node import Argument
 
-    from ..symbolic import Sym
-    from ..types import TensorType
+    from netdsl.core.symbolic import Sym
+    from netdsl.core.types import TensorType
 
 #: what a lowering function returns: the fx node of its one output, or one per output
 LowerOut: TypeAlias = "fx.Node | list[fx.Node]"

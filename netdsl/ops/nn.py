@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..symbolic import Sym
-from ..types import FLOATS, ParamSpec, TensorType, dtype_list, is_float, prod
-from .base import (
+from netdsl.core.symbolic import Sym
+from netdsl.core.types import FLOATS, ParamSpec, TensorType, dtype_list, is_float, prod
+from netdsl.ops.base import (
     Attrs,
     Fraction,
     IntOrList,
@@ -26,7 +26,7 @@ from .base import (
 if TYPE_CHECKING:
     from torch import fx
 
-    from .lowering import LowerCtx
+    from netdsl.ops.lowering import LowerCtx
 
 
 def _concrete(d: Sym, what: Callable[[], str], attr: str) -> int:

@@ -6,17 +6,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import field_validator
 
-from ..errors import SpecValidationError
-from ..initializers import parse_init
-from ..symbolic import Sym
-from ..types import ParamSpec, TensorType
-from .base import OpDef, fail, register, shp
-from .shape_ops import DimAttrs
+from netdsl.core.errors import SpecValidationError
+from netdsl.core.symbolic import Sym
+from netdsl.core.types import ParamSpec, TensorType
+from netdsl.ops.base import OpDef, fail, register, shp
+from netdsl.ops.initializers import parse_init
+from netdsl.ops.shape_ops import DimAttrs
 
 if TYPE_CHECKING:
     from torch import fx
 
-    from .lowering import LowerCtx
+    from netdsl.ops.lowering import LowerCtx
 
 
 class ParameterAttrs(DimAttrs):
@@ -53,7 +53,7 @@ def _numel(shape: list[int]) -> int:
 def _param_lower(ctx: LowerCtx, a: ParameterAttrs, args: list[fx.Node]) -> fx.Node:
     import torch
 
-    from ..initializers import apply_init
+    from netdsl.ops.initializers import apply_init
 
     t = torch.empty(a.shape)
     apply_init(t, a.init)

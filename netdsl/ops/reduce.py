@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..symbolic import Sym
-from ..types import DTYPES, FLOATS, NUMERIC, TensorType, float_result, is_float
-from .base import (
+from netdsl.core.symbolic import Sym
+from netdsl.core.types import DTYPES, FLOATS, NUMERIC, TensorType, float_result, is_float
+from netdsl.ops.base import (
     Attrs,
     IntOrList,
     NoAttrs,
@@ -22,13 +22,13 @@ from .base import (
     register,
     shp,
 )
-from .elementwise import torch_fn
-from .nn import conv_out
+from netdsl.ops.elementwise import torch_fn
+from netdsl.ops.nn import conv_out
 
 if TYPE_CHECKING:
     from torch import fx
 
-    from .lowering import LowerCtx
+    from netdsl.ops.lowering import LowerCtx
 
 
 class ReduceAttrs(Attrs):

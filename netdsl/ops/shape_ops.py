@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import model_validator
 
-from ..symbolic import Sym
-from ..types import TensorType, prod, promote
-from .base import Attrs, OpDef, broadcast, fail, norm_dim, register, shp
+from netdsl.core.symbolic import Sym
+from netdsl.core.types import TensorType, prod, promote
+from netdsl.ops.base import Attrs, OpDef, broadcast, fail, norm_dim, register, shp
 
 if TYPE_CHECKING:
     from torch import fx
 
-    from .lowering import LowerCtx
+    from netdsl.ops.lowering import LowerCtx
 
 DimList = list[int | str]
 

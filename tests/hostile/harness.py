@@ -579,7 +579,7 @@ limit = int(sys.argv[1])
 if hard == resource.RLIM_INFINITY or limit < hard:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 import netdsl
-from netdsl.errors import NetdslError
+from netdsl.core.errors import NetdslError
 out = sys.stdout
 sys.stdout = sys.stderr
 for line in sys.stdin:

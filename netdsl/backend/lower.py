@@ -1,0 +1,301 @@
+"""Lowering pass: shape-checked IR -> ``torch.fx.Graph`` -> ``torch.fx.GraphModule``.
+
+Each IR node becomes a few fx nodes through its op's ``lower`` function; weighted
+ops become submodules at the node's path, so ``state_dict()`` keys are the spec's
+node paths (``stage.0.conv1.weight``).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch import nn
+from torch.fx.node import Argument, Target
+
+from netdsl.core.errors import BuildError, NetdslError, SourceLoc
+from netdsl.core.symbolic import Sym
+from netdsl.core.types import TensorType
+from netdsl.ir.graph import Graph, Node
+from netdsl.ir.reserved import safe_argument
+from netdsl.ops.initializers import apply_init
+from netdsl.passes.shapes import ShapeResult
+
+
+class LowerCtx:
+    """:class:`netdsl.ops.lowering.LowerCtx` on a ``torch.fx.Graph``: what an op's ``lower`` function
+    uses to emit fx nodes. The result nodes of the current spec node are created under its name."""
+
+    def __init__(self, graph: fx.Graph, root: nn.Module) -> None:
+        self.graph = graph
+        self.root = root
+        self.node: Node | None = None
+        self.in_types: list[TensorType] = []
+        #: the result nodes emitted for the current node, in order
+        self.results: list[fx.Node] = []
+        self._sources: dict[Sym, tuple[fx.Node, int]] = {}
+        self._sizes: dict[tuple[fx.Node, int], fx.Node] = {}
+
+    def begin(self, node: Node, in_types: list[TensorType]) -> None:
+        """Start lowering ``node`` (its inputs of ``in_types``)."""
+        self.node = node
+        self.in_types = in_types
+        self.results = []
+
+    # -- emission ------------------------------------------------------------
+    def _emit(
+        self,
+        op: str,
+        target: Target,
+        args: Sequence[Argument],
+        kwargs: dict[str, Argument] | None = None,
+        result: bool = False,
+    ) -> fx.Node:
+        """Append an fx node; a result of the current spec node is created under its name (fx adds
+        ``_1``, ``_2`` ... to a name already taken: the further outputs of a node)."""
+        name = None
+        if result:
+            assert self.node is not None
+            name = self.node.id.replace(".", "_")  # readable gm.code: one variable per spec node
+        created = self.graph.create_node(op, target, tuple(args), kwargs or {}, name=name)
+        if result:
+            self.results.append(created)
+        return created
+
+    def module(self, mod: nn.Module, args: Sequence[fx.Node]) -> fx.Node:
+        self._check_installs()
+        assert self.node is not None
+        _install(self.root, self.node.id, mod)
+        return self._emit("call_module", self.node.id, args, result=True)
+
+    def fn(self, f: Callable[..., Any], *args: Argument, **kwargs: Argument) -> fx.Node:
+        return self._emit("call_function", f, args, kwargs, result=True)
+
+    def method(self, name: str, *args: Argument, **kwargs: Argument) -> fx.Node:
+        return self._emit("call_method", name, args, kwargs, result=True)
+
+    def intermediate(self, f: Callable[..., Any], *args: Argument, **kwargs: Argument) -> fx.Node:
+        return self._emit("call_function", f, args, kwargs)
+
+    def tensor_attr(self, tensor: torch.Tensor, trainable: bool = True) -> fx.Node:
+        self._check_installs()
+        assert self.node is not None
+        path = self.node.id
+        parent_path, _, leaf = path.rpartition(".")
+        parent = _container(self.root, parent_path) if parent_path else self.root
+        if trainable:
+            parent.register_parameter(leaf, nn.Parameter(tensor))
+        else:
+            parent.register_buffer(leaf, tensor)
+        return self._emit("get_attr", path, (), result=True)
+
+    def _check_installs(self) -> None:
+        """The registry must know which ops put attributes on the module: the resolver checks their
+        paths against netdsl.ir.reserved (a bug of an OpDef otherwise, not of the spec)."""
+        if self.node is not None and not self.node.opdef.installs:
+            raise RuntimeError(f"op {self.node.op!r} installs a module: give its OpDef module=True")
+
+    def unpack(self, value: fx.Node, n: int) -> list[fx.Node]:
+        return [self._emit("call_function", operator.getitem, (value, i), result=True) for i in range(n)]
+
+    # -- runtime dims --------------------------------------------------------
+    def note(self, value: fx.Node, t: TensorType) -> None:
+        for i, d in enumerate(t.shape):
+            if not d.is_const and d not in self._sources:
+                self._sources[d] = (value, i)
+
+    def dim(self, d: Sym | int) -> int | fx.Node:
+        """An int, or an fx node computing a symbolic dim at run time."""
+        d = Sym.of(d)
+        if d.is_const:
+            return d.value
+        if d in self._sources:
+            src, i = self._sources[d]
+            key = (src, i)
+            if key not in self._sizes:
+                self._sizes[key] = self._emit("call_method", "size", (src, i))
+            return self._sizes[key]
+        if len(d.free_symbols) == 1 and d == Sym.var(next(iter(d.free_symbols))):
+            return self._solve(d)
+        total: int | fx.Node = 0
+        for mono, coeff in d._terms.items():  # the polynomial's terms
+            term: int | fx.Node = coeff
+            for atom, power in mono:
+                base = (
+                    self.dim(Sym.var(atom))
+                    if isinstance(atom, str)
+                    else self.intermediate(operator.floordiv, self.dim(atom.numerator), atom.divisor)
+                )
+                for _ in range(power):
+                    term = (
+                        base
+                        if isinstance(term, int) and term == 1
+                        else self.intermediate(operator.mul, term, base)
+                    )
+            total = (
+                term
+                if isinstance(total, int) and total == 0
+                else self.intermediate(operator.add, total, term)
+            )
+        return total
+
+    def _solve(self, var: Sym) -> int | fx.Node:
+        """A symbol no tensor carries as such, from a tensor dim linear in it: Cg = size // 4 for 4*Cg."""
+        for src_dim in list(self._sources):
+            if src_dim.free_symbols != var.free_symbols:
+                continue
+            c = src_dim.subs({str(var): 0})
+            k = src_dim.subs({str(var): 1}) - c
+            if k.is_const and k.value > 0 and src_dim == c + k * var:
+                size = self.dim(src_dim)
+                shifted = size if c == 0 else self.intermediate(operator.sub, size, c.value)
+                return shifted if k.value == 1 else self.intermediate(operator.floordiv, shifted, k.value)
+        raise BuildError(f"no tensor gives the size {var} at run time", self.node.loc if self.node else None)
+
+    def shape(self, dims: Sequence[Sym | int]) -> list[int | fx.Node]:
+        return [self.dim(d) for d in dims]
+
+
+def _container(root: nn.Module, path: str) -> nn.Module:
+    mod = root
+    for part in path.split("."):
+        child = mod._modules.get(part)
+        if child is None:
+            child = nn.Module()
+            mod.add_module(part, child)
+        mod = child
+    return mod
+
+
+def _install(root: nn.Module, path: str, module: nn.Module) -> None:
+    parent_path, _, leaf = path.rpartition(".")
+    parent = _container(root, parent_path) if parent_path else root
+    if leaf in parent._modules:
+        raise BuildError(f"module path {path!r} is used twice")
+    parent.add_module(leaf, module)
+
+
+def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.GraphModule:
+    """Build the GraphModule of a shape-checked IR graph."""
+    fxg = fx.Graph()
+    root = nn.Module()
+    ctx = LowerCtx(fxg, root)
+    values: dict[str, list[fx.Node]] = {}
+    taken = {gi.name for gi in graph.inputs}
+    for gi in graph.inputs:
+        # the argument of forward(): a keyword or a name the generated code uses (self, torch) gets a
+        # '_' (inputs are passed by position, or by these names)
+        arg = gi.name if safe_argument(gi.name) == gi.name else safe_argument(gi.name, taken)
+        taken.add(arg)
+        ph = fxg.placeholder(arg)
+        ph.meta["netdsl"] = _meta(gi.name, "input", gi.loc, 0, shapes.types[gi.name][0])
+        values[gi.name] = [ph]
+        ctx.note(ph, shapes.types[gi.name][0])
+    rng = torch.random.fork_rng(devices=[]) if seed is not None else None
+    with rng if rng is not None else _nullcontext():
+        if seed is not None:
+            torch.manual_seed(seed)
+        for node in graph.nodes:
+            ctx.begin(node, [shapes.type_of(r) for r in node.inputs])
+            args = [values[r.node][r.index] for r in node.inputs]
+            last = next(iter(reversed(fxg.nodes)), None)  # None: a graph without inputs, still empty
+            try:
+                out = node.opdef.lower(ctx, shapes.attrs[node.id], args)
+                _apply_inits(root, node)
+            except NetdslError as e:
+                raise e.at(node.loc) from None
+            outs = out if isinstance(out, list) else [out]
+            created = _created_since(fxg, last)
+            _check_results(node, ctx.results, outs, created)
+            for new_node in created:  # every fx node knows its spec node
+                new_node.meta["netdsl"] = _meta(node.id, node.op, node.loc)
+            for i, (o, t) in enumerate(zip(outs, shapes.types[node.id], strict=True)):
+                if "output" not in o.meta.get("netdsl", {}):  # an input passed through keeps its own
+                    o.meta["netdsl"] = _meta(node.id, node.op, node.loc, i, t)
+                ctx.note(o, t)
+            values[node.id] = outs
+    results = [values[r.node][r.index] for _, r, _ in graph.outputs]
+    fxg.output(results[0] if len(results) == 1 else tuple(results))
+    fxg.lint()
+    gm = fx.GraphModule(root, fxg, class_name=_class_name(graph.name))
+    gm.meta["netdsl"] = {
+        "name": graph.name,
+        "variant": graph.variant,
+        "outputs": [n for n, _, _ in graph.outputs],
+    }
+    return gm
+
+
+def _check_results(node: Node, results: list[fx.Node], outs: list[fx.Node], created: list[fx.Node]) -> None:
+    """The fx nodes an op emitted as its results (named after the spec node) must be the outputs it
+    returns, and the outputs it emitted must be results: a bug of the op's lowering otherwise."""
+    new = set(created)
+    emitted_outs = [o for o in outs if o in new]
+    if emitted_outs != results:
+        raise RuntimeError(
+            f"op {node.op!r}: its lowering returns {[o.name for o in emitted_outs]} but emitted "
+            f"{[r.name for r in results]} as its results: emit the values on the way with "
+            "ctx.intermediate"
+        )
+
+
+def _created_since(fxg: fx.Graph, last: fx.Node | None) -> list[fx.Node]:
+    """The fx nodes appended after ``last`` (walking back from the end: cost ~ the new nodes)."""
+    out = []
+    for n in reversed(fxg.nodes):
+        if n is last:
+            break
+        out.append(n)
+    return out
+
+
+def _meta(
+    node_id: str, op: str, loc: SourceLoc, output: int | None = None, t: TensorType | None = None
+) -> dict[str, object]:
+    """``fx.Node.meta["netdsl"]``: the spec node an fx node comes from, where it is written, and for
+    the fx node holding one of its outputs, the output index and its static type. Plain values only
+    (strings, ints), so the meta survives copies, pickling and export."""
+    meta: dict[str, object] = {
+        "node": node_id,
+        "op": op,
+        "file": loc.file,
+        "line": loc.line,
+        "col": loc.col,
+        "loc": f"{loc.file}:{loc.line}:{loc.col}",
+    }
+    if output is not None and t is not None:
+        meta["output"] = output
+        meta["shape"] = tuple(str(d) for d in t.shape)
+        meta["dtype"] = t.dtype
+        meta["type"] = str(t)
+    return meta
+
+
+def _apply_inits(root: nn.Module, node: Node) -> None:
+    if not node.init:
+        return
+    mod = root.get_submodule(node.id)
+    for name, spec in node.init.items():
+        tensor = getattr(mod, name, None)
+        if not isinstance(tensor, torch.Tensor):
+            have = [n for n, _ in mod.named_parameters(recurse=False)]
+            raise BuildError(
+                f"`init`: {node.op} has no parameter {name!r} (it has {', '.join(have)})", node.loc
+            )
+        apply_init(tensor, spec)
+
+
+def _class_name(name: str) -> str:
+    cleaned = "".join(p.capitalize() for p in name.replace("-", "_").split("_") if p)
+    return cleaned if cleaned.isidentifier() else "Network"
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

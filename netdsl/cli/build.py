@@ -1,0 +1,345 @@
+"""`netdsl build`, scriptable: lower a spec, run one forward pass, summarise, optionally compile and
+save. The command line turns its arguments into :class:`BuildOptions`; Python can do the same::
+
+    from netdsl.cli.build import BuildOptions, run_build
+
+    report = run_build("specs/tiny_cnn.yaml", BuildOptions(dims={"H": 64}, out="tiny_cnn.pt"))
+    report.module, report.summary, report.forward_seconds
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TextIO
+
+from netdsl.api import check_seed, example_inputs
+from netdsl.cli import print_diagnostics, safe_text, show
+from netdsl.core.errors import BuildError, SourceLoc, UsageError
+from netdsl.core.outfile import atomic_write
+from netdsl.core.suggest import did_you_mean
+from netdsl.passes.memory import (
+    Budget,
+    activation_bytes,
+    check_fits,
+    is_out_of_memory,
+    memory_budget,
+    out_of_memory_error,
+    param_bytes,
+)
+from netdsl.passes.shapes import ShapeResult
+from netdsl.passes.summary import activation_count, human, param_count, render
+from netdsl.pipeline import CheckResult, PathLike, Pipeline, Spec
+
+if TYPE_CHECKING:
+    import torch
+    from torch import fx
+
+MAX_PARAMS = 2**32  # elements: 16 GiB of float32
+MAX_ACTIVATIONS = 2**31  # elements summed over all node outputs: 8 GiB of float32
+OUT_SUFFIXES = (".pt2", ".pt", ".pth")
+#: device types netdsl runs on (when this machine and torch build have them)
+DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
+
+
+def check_budget(res: CheckResult, concrete: ShapeResult) -> None:
+    """Refuse, before allocating anything, a build whose weights or forward pass are beyond netdsl's
+    fixed limits (the memory guard of :mod:`netdsl.passes.memory` checks what this machine has)."""
+    assert res.shapes is not None
+    n_params = param_count(res.shapes) + param_count(res.shapes, kind="buffer")
+    if n_params > MAX_PARAMS:
+        raise BuildError(
+            f"the network has {n_params:,} parameters ({human(n_params * 4)}B in float32); "
+            f"netdsl builds at most {MAX_PARAMS:,}",
+            SourceLoc(res.graph.file if res.graph else "<spec>"),
+        )
+    acts = activation_count(concrete)
+    if acts > MAX_ACTIVATIONS:
+        raise BuildError(
+            f"one forward pass would produce {acts:,} activation values ({human(acts * 4)}B in float32); "
+            f"the build's test pass allows {MAX_ACTIVATIONS:,}",
+            SourceLoc(res.graph.file if res.graph else "<spec>"),
+            hint="use a smaller --input-shape / --dim",
+        )
+
+
+# ---------------------------------------------------------------- arguments
+
+
+def check_out(out: str) -> Path:
+    """The --out file, refused before anything is built when it cannot be written."""
+    shown = show(out)
+    if "\0" in out:
+        raise UsageError(f"--out {shown}: a file name cannot contain a NUL character")
+    target = Path(out)
+    try:
+        is_dir = target.is_dir()
+        folder = target.parent
+        folder_ok = folder.is_dir()
+        writable = folder_ok and os.access(folder, os.W_OK | os.X_OK)
+        odd = target.exists() and not target.is_file()
+    except (OSError, ValueError) as e:  # names the OS refuses (too long, undecodable, ...)
+        raise UsageError(f"--out {shown}: cannot use this file name ({e})") from None
+    if is_dir:
+        raise UsageError(
+            f"--out {shown} is a folder: give a file name ending in .pt2, .pt or .pth",
+            expected=list(OUT_SUFFIXES),
+        )
+    if target.suffix not in OUT_SUFFIXES:
+        raise UsageError(
+            f"--out {shown}: use a .pt2 (torch.export program) or .pt/.pth (state_dict) file",
+            expected=list(OUT_SUFFIXES),
+        )
+    if not folder_ok:
+        raise UsageError(f"--out {shown}: folder {show(str(folder))} does not exist")
+    if not writable:
+        raise UsageError(f"--out {shown}: folder {show(str(folder))} is not writable")
+    if odd:
+        raise UsageError(f"--out {shown} exists and is not a regular file")
+    return target
+
+
+def available_devices() -> list[str]:
+    """The devices of this machine that a build can run on: cpu, cuda:N, mps, xpu:N."""
+    import torch
+
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        out += ["cuda"] + [f"cuda:{i}" for i in range(n)]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.append("mps")
+    xpu = getattr(torch, "xpu", None)
+    if xpu is not None and xpu.is_available():
+        out += ["xpu"] + [f"xpu:{i}" for i in range(xpu.device_count())]
+    return out
+
+
+def parse_device(text: str) -> torch.device:
+    """The --device, refused (UsageError) when it is not a device this machine can run on."""
+    import torch
+
+    avail = available_devices()
+    shown = show(text)
+    try:
+        dev = torch.device(text.strip()) if text.isascii() and len(text) <= 64 else None
+    except (RuntimeError, ValueError, TypeError):
+        dev = None
+    if dev is None or dev.type not in DEVICE_TYPES:
+        raise UsageError(
+            f"--device {shown} is not a device netdsl runs on", expected=avail, hint=did_you_mean(text, avail)
+        )
+    if dev.type == "cpu":
+        return dev
+    index = dev.index if dev.index is not None else 0
+    name = f"{dev.type}:{index}"
+    if dev.type not in avail:
+        raise UsageError(
+            f"--device {shown}: {dev.type} is not available on this machine (or in this torch build)",
+            expected=avail,
+        )
+    if name not in avail and dev.type in ("cuda", "xpu"):
+        raise UsageError(f"--device {shown}: this machine has no {name}", expected=avail)
+    return dev
+
+
+# ---------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Everything ``netdsl build`` takes besides the spec, typed (the CLI's flags in brackets).
+
+    ``variant`` [--variant], ``overrides`` [--set], ``input_shapes`` [--input-shape], ``dims``
+    [--dim], ``blocks_path`` [--blocks-path], ``root`` [--root]: which graph and which sizes;
+    ``seed`` [--seed] of the initialisation; ``device`` [--device] of the forward pass; ``out``
+    [--out] a .pt2 (torch.export) or .pt/.pth (state_dict) file; ``compile`` [--compile] also
+    torch.compile and time it; ``quiet`` [-q] no warnings; ``max_memory`` [--max-memory] bytes or
+    a size like ``"8G"`` (default: ``$NETDSL_MAX_MEMORY``, the cgroup limit or MemAvailable).
+    The mappings are copied read-only.
+    """
+
+    variant: str | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    dims: Mapping[str, int] = field(default_factory=dict)
+    blocks_path: Sequence[PathLike] = ()
+    root: Sequence[PathLike] = ()
+    seed: int = 0
+    device: str = "cpu"
+    out: PathLike | None = None
+    compile: bool = False
+    quiet: bool = False
+    max_memory: int | str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("overrides", "input_shapes", "dims"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name) or {})))
+        for name in ("blocks_path", "root"):
+            value = getattr(self, name) or ()
+            object.__setattr__(self, name, (value,) if isinstance(value, str | os.PathLike) else tuple(value))
+
+
+@dataclass(frozen=True)
+class BuildTarget:
+    """The validated output, device and memory budget of a build."""
+
+    out: Path | None
+    device: torch.device
+    budget: Budget
+
+
+def build_target(options: BuildOptions) -> BuildTarget:
+    """Validate the seed, --out, --device and --max-memory: refused before the spec is even read."""
+    check_seed(options.seed)
+    out = check_out(os.fspath(options.out)) if options.out is not None else None
+    device = parse_device(options.device)
+    budget = memory_budget(options.max_memory, what="--max-memory")
+    return BuildTarget(out, device, budget)
+
+
+# ---------------------------------------------------------------- the build
+
+
+@dataclass
+class CompileReport:
+    """``--compile``: the first call (compiling), a second call, and the largest difference from eager."""
+
+    first_call_seconds: float
+    call_seconds: float
+    max_difference: float
+
+
+@dataclass
+class BuildReport:
+    """What :func:`run_build` did: the module, its inputs and outputs, the summary and timings."""
+
+    result: CheckResult
+    #: the static shapes for the sizes built
+    concrete: ShapeResult
+    module: fx.GraphModule
+    device: torch.device
+    inputs: list[torch.Tensor]
+    outputs: Any
+    summary: str
+    build_seconds: float
+    forward_seconds: float
+    compiled: CompileReport | None = None
+    #: the --out file written
+    written: Path | None = None
+
+
+def _say(stream: TextIO | None, text: str) -> None:
+    if stream is not None:
+        print(text, file=stream)
+
+
+def run_build(
+    spec: PathLike | Spec,
+    options: BuildOptions | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> BuildReport:
+    """Build ``spec`` as ``netdsl build`` does: check it (concrete shapes included), refuse what does
+    not fit, lower it, run one forward pass on the device, compare every runtime shape with the
+    static one, then optionally compile and write ``options.out``.
+
+    The summary and timings go to ``stdout``, warnings to ``stderr`` (nothing is printed when they
+    are None). Raises :class:`~netdsl.core.errors.NetdslError`: ``UsageError`` for bad options,
+    ``BuildError`` for a build that cannot fit or fails, the spec's errors otherwise.
+    """
+    import torch
+
+    options = options or BuildOptions()
+    target = build_target(options)
+    run = Pipeline(
+        spec,
+        options.variant,
+        options.overrides,
+        blocks_path=options.blocks_path,
+        root=options.root,
+        input_shapes=options.input_shapes,
+        dims=options.dims,
+    )
+    res = run.check(concrete=True)
+    if res.warnings and not options.quiet and stderr is not None:
+        print_diagnostics(res.warnings, "text", stderr)
+    res.raise_if_errors()
+    assert res.graph is not None and res.shapes is not None
+    graph, device, out = res.graph, target.device, target.out
+    concrete = run.concrete_shapes()
+    check_budget(res, concrete)
+    # on another device the activations live there: its allocator reports what does not fit
+    acts = activation_bytes(concrete) if device.type == "cpu" else 0
+    check_fits(target.budget, SourceLoc(graph.file), params=param_bytes(res.shapes), activations=acts)
+    gm: Any = None
+    phase = "building the module"
+    try:
+        t0 = time.perf_counter()
+        gm = run.module(options.seed)
+        t_build = time.perf_counter() - t0
+        phase = f"moving the module to {device}"
+        gm = gm.to(device).eval()
+        phase = "making the example inputs"
+        inputs = [x.to(device) for x in example_inputs(run, max_memory=target.budget.limit)]
+        phase = "running the forward pass"
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            outputs = gm.forward(*inputs)  # not gm(): fx prints its own traceback to stderr on errors
+            t_fwd = time.perf_counter() - t0
+        from netdsl.backend.soundness import runtime_mismatches
+
+        phase = "checking the runtime shapes"
+        problems = runtime_mismatches(gm, concrete, inputs)
+        if problems:  # a bug in a shape rule: report it rather than print a wrong summary
+            raise BuildError("runtime shapes differ from the static ones: " + "; ".join(problems[:5]))
+        summary = render(res.shapes, concrete)
+        _say(stdout, summary)
+        _say(stdout, f"built in {t_build * 1000:.0f} ms; eager forward {t_fwd * 1000:.1f} ms on {device}")
+        report = BuildReport(res, concrete, gm, device, inputs, outputs, summary, t_build, t_fwd)
+        if options.compile:
+            phase = "compiling the module"
+            report.compiled = _compile(gm, inputs, outputs)
+            c = report.compiled
+            _say(
+                stdout,
+                f"torch.compile: first call (compile) {c.first_call_seconds:.1f} s, then "
+                f"{c.call_seconds * 1000:.1f} ms; max |compiled - eager| = {c.max_difference:.2e}",
+            )
+        if out is not None:
+            phase = f"writing {out}"
+            if out.suffix == ".pt2":
+                program = torch.export.export(gm, tuple(inputs))
+                atomic_write(out, lambda p: torch.export.save(program, p), flag="--out")
+            else:
+                atomic_write(out, lambda p: torch.save(gm.state_dict(), p), flag="--out")
+            report.written = out
+            _say(stdout, safe_text(f"wrote {out} ({human(out.stat().st_size)}B)"))
+    except Exception as e:
+        if is_out_of_memory(e):
+            raise out_of_memory_error(e, graph, phase, gm, target.budget) from e
+        raise
+    return report
+
+
+def _compile(gm: Any, inputs: list[Any], outputs: Any) -> CompileReport:
+    import torch
+
+    compiled: Any = torch.compile(gm)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        c_out = compiled(*inputs)
+        t_compile = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        compiled(*inputs)
+        t_run = time.perf_counter() - t0
+    ref = outputs if isinstance(outputs, tuple) else (outputs,)
+    got = c_out if isinstance(c_out, tuple) else (c_out,)
+    diff = max(float((a - b).abs().max()) for a, b in zip(ref, got, strict=True))
+    return CompileReport(t_compile, t_run, diff)

@@ -1,0 +1,171 @@
+"""The typed IR: a flat graph of primitive op nodes, each with its source location.
+
+Block instances are kept as :class:`Scope` objects (the hierarchy used for module
+paths, summaries and diagrams); nodes are listed in topological order.
+:meth:`Graph.lint` checks the invariants every pass must keep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from netdsl.core.errors import GraphError, SourceLoc
+from netdsl.ops.base import REGISTRY, Attrs, OpDef
+from netdsl.ops.initializers import InitSpec
+
+DimEntry = int | str
+
+
+@dataclass(eq=False)
+class Scope:
+    """A block instance (or the root network) that nodes belong to."""
+
+    path: str
+    block: str | None
+    parent: Scope | None
+    loc: SourceLoc
+    #: declared input shapes of the block: name -> (dims, loc); unified with the actual inputs
+    input_decls: dict[str, tuple[list[DimEntry], SourceLoc]] = field(default_factory=dict)
+    #: where each block input comes from in the caller
+    input_refs: dict[str, Ref] = field(default_factory=dict)
+    #: parameters of type `dim`: name -> dim expression in the parent scope
+    dim_params: dict[str, tuple[str | int, SourceLoc]] = field(default_factory=dict)
+    #: (group path, index, count) when this instance is one of a `repeat`
+    repeat: tuple[str, int, int] | None = None
+    #: the values of the block's parameters (given or defaulted; a `dim` parameter as written); not
+    #: used by the passes: the tests of block defaults and `example:` read it
+    params: dict[str, object] = field(default_factory=dict)
+    #: the nodes written in this scope's body, in order: (local name, op or block, repeat count, outputs)
+    entries: list[Entry] = field(default_factory=list)
+
+    @property
+    def depth(self) -> int:
+        return 0 if self.parent is None else self.parent.depth + 1
+
+    def chain(self) -> list[Scope]:
+        out: list[Scope] = []
+        s: Scope | None = self
+        while s is not None:
+            out.append(s)
+            s = s.parent
+        return out[::-1]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One node as written in a body: an op or a block instance (maybe repeated)."""
+
+    name: str  # local name
+    path: str  # module path prefix of everything it created
+    kind: str  # op name or block name
+    is_block: bool
+    count: int | None  # the repeat count, None if not repeated
+    outputs: tuple[Ref, ...]
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Output ``index`` of node ``node`` (a node id or a graph input name)."""
+
+    node: str
+    index: int = 0
+
+    def __str__(self) -> str:
+        return self.node if self.index == 0 else f"{self.node}.{self.index}"
+
+
+@dataclass(eq=False)
+class Node:
+    id: str  # the module path, unique in the graph
+    op: str
+    attrs: Attrs
+    inputs: list[Ref]
+    loc: SourceLoc
+    scope: Scope
+    #: initialisers of the op's parameters, by parameter name (`init: {weight: zeros}`)
+    init: dict[str, InitSpec] = field(default_factory=dict)
+    expect: list[DimEntry] | None = None
+    num_outputs: int = 1
+    init_locs: dict[str, SourceLoc] = field(default_factory=dict)
+
+    @property
+    def opdef(self) -> OpDef:
+        return REGISTRY[self.op]
+
+
+@dataclass(frozen=True)
+class GraphInput:
+    name: str
+    shape: list[DimEntry]
+    dtype: str
+    loc: SourceLoc
+
+
+@dataclass(eq=False)
+class Graph:
+    name: str
+    kind: str  # "network" or "block"
+    file: str
+    inputs: list[GraphInput]
+    nodes: list[Node]
+    outputs: list[tuple[str, Ref, SourceLoc]]
+    root: Scope
+    dims: dict[str, int | list[int]] = field(default_factory=dict)
+    variant: str | None = None
+
+    def example_sizes(self, extra: Mapping[str, int] | None = None) -> dict[str, int | list[int]]:
+        """Sizes for a concrete check or run: `dims:`, integer `dim` parameters of a block built on its
+        own, then ``extra`` (command line)."""
+        fixed = {k: v for k, (v, _) in self.root.dim_params.items() if isinstance(v, int)}
+        return {**self.dims, **fixed, **(extra or {})}
+
+    def node_map(self) -> dict[str, Node]:
+        return {n.id: n for n in self.nodes}
+
+    def users(self) -> dict[str, list[Node]]:
+        out: dict[str, list[Node]] = {}
+        for n in self.nodes:
+            for r in n.inputs:
+                out.setdefault(r.node, []).append(n)
+        return out
+
+    def lint(self) -> None:
+        """Check the IR invariants (like ``torch.fx.Graph.lint``); raise GraphError on a broken one."""
+        seen: dict[str, int] = {i.name: 1 for i in self.inputs}
+        if len(seen) != len(self.inputs):
+            raise GraphError("duplicate graph input names")
+        owners: set[str] = set()
+        for n in self.nodes:
+            if n.id in seen:
+                raise GraphError(f"node id {n.id!r} is defined twice", n.loc)
+            if n.op not in REGISTRY:
+                raise GraphError(f"node {n.id!r} has unknown op {n.op!r}", n.loc)
+            for r in n.inputs:
+                if r.node not in seen:
+                    raise GraphError(f"node {n.id!r} uses {r} before it is defined", n.loc)
+                if r.index >= seen[r.node]:
+                    raise GraphError(
+                        f"node {n.id!r} uses output {r.index} of {r.node!r}, which has {seen[r.node]}", n.loc
+                    )
+            if not n.opdef.arity_ok(len(n.inputs)):
+                raise GraphError(
+                    f"op {n.op!r} takes {n.opdef.arity_text()}, node {n.id!r} gives {len(n.inputs)}", n.loc
+                )
+            seen[n.id] = n.num_outputs
+            if n.opdef.installs:
+                owners.add(n.id)
+        for o in owners:
+            parts = o.split(".")
+            for k in range(1, len(parts)):
+                prefix = ".".join(parts[:k])
+                if prefix in owners:
+                    node = self.node_map()[o]
+                    raise GraphError(
+                        f"module path clash: {prefix!r} is a module, so {o!r} cannot live below it",
+                        node.loc,
+                        hint=f"rename one of the nodes '{prefix}' / '{o}'",
+                    )
+        for name, r, loc in self.outputs:
+            if r.node not in seen or r.index >= seen[r.node]:
+                raise GraphError(f"output {name!r} refers to {r}, which does not exist", loc)

@@ -1,0 +1,554 @@
+"""Static shape inference over the IR, torch-free.
+
+Dims are :class:`~netdsl.core.symbolic.Sym` values: symbolic (``B``, ``H``, ``(H - 1)//4 + 1``)
+or concrete.  Every node gets the types of its outputs; every mismatch is a
+:class:`ShapeError` at the node's location naming the shapes involved.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from netdsl.core.errors import ErrorCollector, NetdslError, ShapeError, SourceLoc
+from netdsl.core.gcpause import no_gc
+from netdsl.core.suggest import did_you_mean
+from netdsl.core.symbolic import Sym, SymbolicError, format_shape
+from netdsl.core.types import ParamSpec, TensorType
+from netdsl.frontend.expr import evaluate, parse
+from netdsl.ir.graph import Graph, Node, Ref, Scope
+from netdsl.ops.base import Attrs
+
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class ShapeResult:
+    graph: Graph
+    types: dict[str, list[TensorType]] = field(default_factory=dict)
+    attrs: dict[str, Attrs] = field(default_factory=dict)
+    params: dict[str, dict[str, ParamSpec]] = field(default_factory=dict)
+    #: the symbol table of each scope bound so far (a Scope hashes by identity)
+    envs: dict[Scope, Env] = field(default_factory=dict)
+    #: dims named by `expect:` -> what they stand for (``Hp`` -> ``(H - 1)//4 + 1``)
+    aliases: dict[str, Sym] = field(default_factory=dict)
+
+    def type_of(self, ref: Ref) -> TensorType:
+        return self.types[ref.node][ref.index]
+
+    @property
+    def outputs(self) -> list[tuple[str, TensorType]]:
+        return [(n, self.type_of(r)) for n, r, _ in self.graph.outputs if r.node in self.types]
+
+
+def dim_value(entry: int | str | Sym, env: Mapping[str, Any], loc: SourceLoc) -> Sym:
+    """Evaluate one dim entry (int, symbol name or dim expression such as 'H*W') over ``env``."""
+    if isinstance(entry, Sym):
+        return entry
+    try:
+        if isinstance(entry, int):
+            return Sym.const(entry)
+        value = evaluate(parse(entry), dict(env))
+        return Sym.of(value)  # type: ignore[arg-type]
+    except NetdslError as e:
+        raise ShapeError(f"dim {entry!r}: {e.message}", loc, expected=e.expected, hint=e.hint) from None
+    except (SymbolicError, TypeError) as e:
+        raise ShapeError(f"dim {entry!r} is not an integer dim expression: {e}", loc) from None
+
+
+Env = dict[str, Any]  # symbol -> Sym, or variadic name -> tuple of Syms
+Sizes = Mapping[str, int | list[int]]  # example sizes: a dim -> int, a variadic *S -> list
+
+
+def _star(decl: list[int | str]) -> int | None:
+    """Index of the variadic entry ``*S`` of a declared shape, if any."""
+    for i, d in enumerate(decl):
+        if isinstance(d, str) and d.startswith("*"):
+            return i
+    return None
+
+
+def dim_list(entries: list[Any], env: Mapping[str, Any], loc: SourceLoc) -> list[Sym]:
+    """Evaluate a list of dim entries; ``*S`` splices the dims bound to the variadic name S."""
+    out: list[Sym] = []
+    for e in entries:
+        if isinstance(e, str) and e.startswith("*"):
+            value = env.get(e[1:])
+            if not isinstance(value, tuple):
+                raise ShapeError(
+                    f"{e!r}: no variadic dims named {e[1:]!r} (bind them in an input: [B, C, *S])", loc
+                )
+            out.extend(value)
+        else:
+            out.append(dim_value(e, env, loc))
+    return out
+
+
+def unify(decl: list[int | str], actual: TensorType, env: Env, loc: SourceLoc, what: str) -> None:
+    """Match a declared shape against an actual type, binding new symbol names into ``env``."""
+    star = _star(decl)
+    if star is not None:
+        fixed = len(decl) - 1
+        if actual.rank < fixed:
+            raise ShapeError(
+                f"{what} expects rank >= {fixed} {format_shape(decl)}, got {actual} (rank {actual.rank})", loc
+            )
+        name = str(decl[star])[1:]
+        cut = actual.rank - (fixed - star)
+        rest = tuple(actual.shape[star:cut])
+        if name in env and env[name] != rest:
+            raise ShapeError(
+                f"{what}: *{name} is {format_shape(env[name])} but the input has {format_shape(rest)}", loc
+            )
+        env[name] = rest
+        head = TensorType(actual.shape[:star] + actual.shape[cut:], actual.dtype)
+        unify([d for i, d in enumerate(decl) if i != star], head, env, loc, what)
+        return
+    if len(decl) != actual.rank:
+        raise ShapeError(
+            f"{what} expects rank {len(decl)} {format_shape(decl)}, got {actual} (rank {actual.rank})", loc
+        )
+    for i, (d, a) in enumerate(zip(decl, actual.shape, strict=True)):
+        if isinstance(d, str) and IDENT.match(d) and d not in env:
+            env[d] = a
+            continue
+        if isinstance(d, str) and _solve(
+            d, a, env, loc, f"{what} expects {format_shape(decl)}, got {actual}: dim {i}"
+        ):
+            continue
+        want = dim_value(d, env, loc)
+        if want != a:
+            named = f" ({d} = {want})" if isinstance(d, str) else ""
+            raise ShapeError(
+                f"{what} expects {format_shape(decl)}, got {actual}: dim {i} is {a}, not {d}{named}", loc
+            )
+
+
+def _unknowns(entry: str, env: Mapping[str, Any]) -> list[str]:
+    try:
+        names = parse(entry).names
+    except NetdslError:
+        return []
+    return sorted(n for n in names if n not in env and IDENT.match(n))
+
+
+def _solve(entry: str, actual: Sym, env: Env, loc: SourceLoc, what: str) -> bool:
+    """Bind the one unknown name of a linear dim expression (``4*Cg``) so that it equals ``actual``.
+    False when the entry has no unknown name (it is then simply evaluated and compared)."""
+    unknown = _unknowns(entry, env)
+    if not unknown:
+        return False
+    if len(unknown) > 1:
+        raise ShapeError(
+            f"{what}: {entry!r} has several unknown dims ({', '.join(unknown)}); bind all but one", loc
+        )
+    (u,) = unknown
+    probe = "__netdsl_unknown"
+    e = dim_value(entry, {**env, u: Sym.var(probe)}, loc)
+    e0 = e.subs({probe: 0})
+    k = e.subs({probe: 1}) - e0
+    if e != e0 + k * Sym.var(probe) or not k.is_const or k.value == 0:
+        raise ShapeError(
+            f"{what}: {entry!r} must be linear in its unknown dim {u!r} (like 4*{u} or {u} + 1)", loc
+        )
+    value = (actual - e0).exact_div(k)
+    if value is None:
+        raise ShapeError(f"{what} is {actual}, which is not {entry} for any whole {u}", loc)
+    env[u] = value
+    return True
+
+
+class ShapeInference:
+    def __init__(self, graph: Graph, errors: ErrorCollector) -> None:
+        self.graph = graph
+        self.errors = errors
+        self.result = ShapeResult(graph)
+        self.bound: set[Scope] = set()
+        self.rewrites: dict[Any, Sym] = {}  # atom -> expression in the dims named by `expect:`
+        self._rw_cache: dict[Sym, Sym] = {}
+        self._read_cache: dict[int, tuple[TensorType, TensorType]] = {}  # id -> (type, as read now)
+        #: (op, id of the attributes, input types) -> (the attributes, output types, parameters)
+        self._inferred: dict[
+            tuple[str, int, tuple[TensorType, ...]], tuple[Attrs, list[TensorType], dict[str, ParamSpec]]
+        ] = {}
+        #: the same by the identity of the input types (which it keeps: ids stay theirs)
+        self._inferred_same: dict[
+            tuple[str, int, tuple[int, ...]],
+            tuple[Attrs, list[TensorType], dict[str, ParamSpec], tuple[TensorType, ...]],
+        ] = {}
+        self.star_ranks: dict[str, list[int]] = {}
+        self.reserved = {  # dims the top level names with `expect:` keep their names
+            d
+            for n in graph.nodes
+            if n.scope is graph.root and n.expect
+            for d in n.expect
+            if isinstance(d, str) and IDENT.match(d)
+        }
+
+    def run(
+        self, inputs: Mapping[str, TensorType] | None, shapes: Mapping[str, tuple[int, ...]] | None = None
+    ) -> ShapeResult:
+        g = self.graph
+        for gi in g.inputs:  # the rank of *S from a given concrete shape
+            star = _star(gi.shape)
+            if star is not None and shapes and gi.name in shapes:
+                count = len(shapes[gi.name]) - (len(gi.shape) - 1)
+                self.star_ranks[str(gi.shape[star])[1:]] = [0] * max(0, count)
+        root_env: Env = {}
+        for name, (value, loc) in g.root.dim_params.items():  # a block built on its own
+            try:
+                root_env[name] = dim_value(value, root_env, loc)
+            except NetdslError as e:
+                self.errors.add(e)
+        for gi in g.inputs:
+            if inputs is not None and gi.name in inputs:
+                t = inputs[gi.name]
+                try:
+                    unify(gi.shape, t, root_env, gi.loc, f"input {gi.name!r}")
+                except NetdslError as e:
+                    self.errors.add(e)
+                    continue
+            else:
+                dims: list[Sym] = []
+                for d in gi.shape:
+                    if isinstance(d, int):
+                        dims.append(Sym.const(d))
+                    elif d.startswith("*"):
+                        dims.extend(self._variadic(d[1:], root_env, gi.loc))
+                    else:
+                        dims.append(self._input_dim(d, root_env, gi.loc))
+                t = TensorType(tuple(dims), gi.dtype)
+            self.result.types[gi.name] = [TensorType(t.shape, gi.dtype)]
+        self.result.envs[g.root] = root_env
+        self.bound.add(g.root)
+        for node in g.nodes:
+            try:
+                self._node(node)
+            except NetdslError as e:
+                self.errors.add(_in_context(e, node))
+            except SymbolicError as e:  # sizes beyond what shapes can hold (2**63), too many terms
+                self.errors.add(_in_context(ShapeError(f"{node.op}: {e}", node.loc), node))
+        if self.rewrites:  # shapes computed before a name was given read in the name too
+            self.result.types = {
+                k: [t.with_shape([self._rw(d) for d in t.shape]) for t in ts]
+                for k, ts in self.result.types.items()
+            }
+        return self.result
+
+    def _variadic(self, name: str, env: Env, loc: SourceLoc) -> tuple[Sym, ...]:
+        """Symbolic dims for an input's ``*S``: as many as its given shape or ``dims: {S: [...]}`` has."""
+        if name not in env:
+            example = self.star_ranks.get(name, self.graph.dims.get(name))
+            if not isinstance(example, list):
+                raise ShapeError(
+                    f"how many dims does *{name} stand for? give example sizes: `dims: {{{name}: [8, 8]}}`",
+                    loc,
+                )
+            env[name] = tuple(self._input_dim(f"{name}{k + 1}", env, loc) for k in range(len(example)))
+        value = env[name]
+        assert isinstance(value, tuple)
+        return value
+
+    def _input_dim(self, d: str, env: Env, loc: SourceLoc) -> Sym:
+        if d not in env and not IDENT.match(d):  # an expression such as 4*Cg: its unknowns become symbols
+            for u in _unknowns(d, env):
+                env[u] = Sym.var(u)
+                self.result.aliases[u] = env[u]
+            return dim_value(d, env, loc)
+        if d not in env:
+            env[d] = Sym.var(d)
+            self.result.aliases[d] = env[d]
+        value = env[d]
+        assert isinstance(value, Sym)
+        return value
+
+    def env(self, scope: Scope) -> Env | None:
+        """The symbol table of a block instance, bound on first use."""
+        if scope in self.bound:
+            return self.result.envs.get(scope)
+        self.bound.add(scope)
+        assert scope.parent is not None
+        parent = self.env(scope.parent)
+        if parent is None:
+            return None
+        env: Env = {}
+        if any(scope.input_refs[n].node not in self.result.types for n in scope.input_decls):
+            return None  # an input failed: its error is reported
+        try:
+            for name, (value, loc) in scope.dim_params.items():
+                env[name] = self._rw(dim_value(value, parent, loc))
+            for name, (decl, loc) in scope.input_decls.items():
+                ref = scope.input_refs[name]
+                unify(
+                    decl,
+                    self._read(ref),
+                    env,
+                    loc,
+                    f"block {scope.block!r} ({scope.path}) input {name!r}",
+                )
+        except NetdslError as e:
+            self.errors.add(e)
+            return None
+        self.result.envs[scope] = env
+        return env
+
+    def _node(self, node: Node) -> None:
+        types = self.result.types
+        for r in node.inputs:
+            if r.node not in types:
+                return  # an earlier error explains this
+        scope = node.scope
+        env = self.result.envs.get(scope) if scope in self.bound else self.env(scope)
+        if env is None:
+            return
+        if self.rewrites:
+            ins = [self._read(r) for r in node.inputs]
+        else:
+            ins = [types[r.node][r.index] for r in node.inputs]
+        attrs = node.attrs
+        dim_fields = _dim_fields(type(attrs))
+        key: tuple[str, int, tuple[TensorType, ...]] | None = None
+        if dim_fields:
+            update = {}
+            for f in dim_fields:
+                value = getattr(attrs, f)
+                if value is not None:
+                    update[f] = dim_list(value, env, node.loc)
+            attrs = attrs.model_copy(update=update)
+        else:  # the rule of the op is a function of the attributes and the input types: once for both
+            # (first by the identity of the input types: the outputs inferred once are shared; the
+            # memos keep the objects whose ids they are keyed by, so an id there is still theirs)
+            same = (node.op, id(attrs), tuple(map(id, ins)))
+            hit = self._inferred_same.get(same)
+            if hit is not None:
+                outs, params = list(hit[1]), dict(hit[2])
+            else:
+                key = (node.op, id(attrs), tuple(ins))
+                known = self._inferred.get(key)
+                if known is not None:
+                    outs, params = list(known[1]), dict(known[2])
+                    self._inferred_same[same] = (*known, tuple(ins))
+                    key = None
+        if key is not None or dim_fields:
+            opdef = node.opdef
+            try:
+                outs = opdef.infer_types(attrs, ins)
+                params = opdef.param_specs(attrs, ins)
+            except SymbolicError as e:
+                raise ShapeError(f"{node.op}: {e}", node.loc) from None
+            except NetdslError as e:
+                text = e.message if e.message.startswith(node.op) else f"{node.op}: {e.message}"
+                raise type(e)(text, node.loc, expected=e.expected, hint=e.hint) from None
+            _check_sizes(node, outs, params)
+            if key is not None:
+                self._inferred[key] = (attrs, list(outs), dict(params))
+                self._inferred_same[(node.op, id(attrs), tuple(map(id, ins)))] = (
+                    attrs,
+                    list(outs),
+                    dict(params),
+                    tuple(ins),
+                )
+        for pname in node.init:
+            if pname not in params:
+                have = [k for k in params if k]
+                raise ShapeError(
+                    f"`init`: {node.op} has no parameter {pname!r}" + ("" if have else " (it has none)"),
+                    node.init_locs.get(pname, node.loc),
+                    expected=have or None,
+                    hint=did_you_mean(pname, have),
+                )
+        if len(outs) != node.num_outputs:
+            raise ShapeError(f"{node.op} produced {len(outs)} outputs, expected {node.num_outputs}", node.loc)
+        if node.expect is not None:
+            outs = [self._expect(node, outs[0], env), *outs[1:]]
+        self.result.attrs[node.id] = attrs
+        self.result.params[node.id] = params
+        self.result.types[node.id] = outs
+
+    def _rw(self, d: Sym) -> Sym:
+        if not self.rewrites or d.is_const:
+            return d
+        done = self._rw_cache.get(d)
+        if done is None:
+            done = self._rw_cache[d] = d.replace_atoms(self.rewrites)
+        return done
+
+    def _read(self, ref: Ref) -> TensorType:
+        """A tensor's type, in the dims named by `expect:` so far."""
+        t = self.result.type_of(ref)
+        if not self.rewrites:
+            return t
+        done = self._read_cache.get(id(t))  # (a type is read by each of its users)
+        if done is None or done[0] is not t:
+            done = self._read_cache[id(t)] = (t, t.with_shape([self._rw(d) for d in t.shape]))
+        return done[1]
+
+    def _expect(self, node: Node, out: TensorType, env: Env) -> TensorType:
+        """Check `expect:`; names it introduces become new symbolic dims (``Hp`` rather than
+        ``(H - 1)//4 + 1``), so that later shapes read in the names the spec author chose."""
+        assert node.expect is not None
+        before = set(env)
+        unify(node.expect, out, env, node.loc, f"`expect` of {node.id!r}")
+        renamed: dict[Sym, Sym] = {}
+        for d in node.expect:
+            if isinstance(d, str) and d not in before and d in env and not _is_symbol(env[d]):
+                fresh = self._fresh(d, env[d], node.scope is self.graph.root)
+                renamed[env[d]] = fresh
+                split = env[d].as_atom_plus_const()
+                if split is not None:  # everywhere atom + c appears, it now reads as the name
+                    atom, c = split
+                    self.rewrites[atom] = fresh - c
+                    self._rw_cache.clear()
+                    self._read_cache.clear()
+                env[d] = fresh
+        return out.with_shape([renamed.get(d, d) for d in out.shape]) if renamed else out
+
+    def _fresh(self, name: str, definition: Sym, in_root: bool) -> Sym:
+        """A symbol for ``definition`` named ``name`` (or ``name_2``... when taken by another dim).
+        Names the network itself gives in `expect:` are kept for it; blocks get the suffixed ones."""
+        taken = self.result.aliases
+        candidate, k = name, 1
+        while (candidate in taken and taken[candidate] != definition) or (
+            not in_root and candidate in self.reserved
+        ):
+            k += 1
+            candidate = f"{name}_{k}"
+        taken[candidate] = definition
+        return Sym.var(candidate)
+
+
+MAX_DIM = 2**40
+
+_DIM_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _dim_fields(cls: type) -> tuple[str, ...]:
+    """The attributes of an op's Attrs class that hold dim expressions (its `dim_fields`, if any)."""
+    fields = _DIM_FIELDS.get(cls)
+    if fields is None:
+        fields = _DIM_FIELDS[cls] = tuple(getattr(cls, "dim_fields", ()))
+    return fields
+
+
+def _check_sizes(node: Node, outs: list[TensorType], params: dict[str, ParamSpec]) -> None:
+    """Refuse absurd sizes early (they would overflow counts or exhaust memory at build time)."""
+    shapes = [t.shape for t in outs] + [p.shape for p in params.values()]
+    for shape in shapes:
+        total = 1
+        for d in shape:
+            value = d.constant()
+            if value is not None:
+                if value < 0:
+                    raise ShapeError(f"{node.op}: negative size {value} in {format_shape(shape)}", node.loc)
+                total *= value
+        if total > MAX_DIM:
+            raise ShapeError(
+                f"{node.op}: a tensor of shape {format_shape(shape)} has {total:,} elements; "
+                f"netdsl allows at most 2**40",
+                node.loc,
+            )
+
+
+def _is_symbol(d: Sym) -> bool:
+    """A constant or a plain symbol (already a name: nothing to rename)."""
+    return d.is_const or (len(d.free_symbols) == 1 and d == Sym.var(next(iter(d.free_symbols))))
+
+
+def _in_context(err: NetdslError, node: Node) -> NetdslError:
+    chain = [s for s in node.scope.chain() if s.block is not None and s.parent is not None]
+    if not chain or err.hint:
+        return err
+    calls = " <- ".join(f"{s.path} ({s.block}, {s.loc.file}:{s.loc.line})" for s in reversed(chain))
+    return type(err)(err.message, err.loc, expected=err.expected, hint=f"in block instance {calls}")
+
+
+def infer_shapes(
+    graph: Graph,
+    inputs: Mapping[str, TensorType] | None = None,
+    errors: ErrorCollector | None = None,
+    shapes: Mapping[str, tuple[int, ...]] | None = None,
+) -> ShapeResult:
+    """Infer every node's output types; raise all shape errors at once."""
+    own = errors is None
+    errs = errors or ErrorCollector()
+    with no_gc():  # many objects, no garbage cycles: collections would only walk them, often
+        result = ShapeInference(graph, errs).run(inputs, shapes)
+    if own:
+        errs.raise_if_any()
+    return result
+
+
+def concrete_inputs(
+    graph: Graph,
+    sizes: Sizes,
+    shapes: Mapping[str, tuple[int, ...]] | None = None,
+) -> dict[str, TensorType]:
+    """Concrete input types from explicit shapes, or from symbol sizes (``dims:``, ``--dim``)."""
+    out: dict[str, TensorType] = {}
+    for gi in graph.inputs:
+        if shapes and gi.name in shapes:
+            out[gi.name] = TensorType.of(shapes[gi.name], gi.dtype)
+            continue
+        dims: list[int] = []
+        for d in gi.shape:
+            if isinstance(d, int):
+                dims.append(d)
+            elif d.startswith("*") and isinstance(sizes.get(d[1:]), list):
+                dims.extend(sizes[d[1:]])  # type: ignore[arg-type]
+            elif d in sizes:
+                dims.append(sizes[d])  # type: ignore[arg-type]
+            elif not IDENT.match(d) and not d.startswith("*") and all(n in sizes for n in _unknowns(d, {})):
+                dims.append(
+                    dim_value(d, {k: Sym.of(v) for k, v in sizes.items() if isinstance(v, int)}, gi.loc).value
+                )
+            else:
+                from netdsl.core.errors import UsageError
+
+                raise UsageError(
+                    f"no size for dim {d!r} of input {gi.name!r}",
+                    gi.loc,
+                    hint=f"declare `dims: {{{d}: ...}}` in the spec, or pass --dim {d}=N or "
+                    f"--input-shape {gi.name}="
+                    + "x".join(str(x) if isinstance(x, int) else "N" for x in gi.shape),
+                )
+        out[gi.name] = TensorType.of(dims, gi.dtype)
+    return out
+
+
+def _fits(graph: Graph, sizes: Sizes) -> bool:
+    errs = ErrorCollector()
+    try:
+        infer_shapes(graph, concrete_inputs(graph, sizes), errs)
+    except NetdslError:
+        return False
+    return not errs.errors
+
+
+def minimum_sizes(graph: Graph, sizes: Sizes, limit: int = 1 << 16) -> dict[str, int]:
+    """For inputs that are too small: the smallest size of each symbolic dim that makes the graph
+    fit when the dims grow together (by doubling, then bisection); {} when growing does not help."""
+    ints = {k: v for k, v in sizes.items() if isinstance(v, int)}
+    names = sorted({d for gi in graph.inputs for d in gi.shape if isinstance(d, str) and d in ints})
+    if not names or _fits(graph, sizes):
+        return {}
+
+    def scaled(k: int) -> dict[str, int | list[int]]:  # every dim at least k (larger ones keep their size)
+        return {**sizes, **{n: max(ints[n], k) for n in names}}
+
+    hi = 1
+    while not _fits(graph, scaled(hi)):
+        hi *= 2
+        if hi > limit:
+            return {}
+    lo = hi // 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if _fits(graph, scaled(mid)) else (mid, hi)
+    out = {}
+    for n in names:  # dims that must grow (others are fine as they are)
+        trial = {**scaled(hi), n: ints[n]}
+        if not _fits(graph, trial):
+            out[n] = hi
+    return out or {n: hi for n in names}

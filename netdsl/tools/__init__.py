@@ -1,0 +1,1 @@
+"""Tools over the pipeline: diagrams and the generators of docs/ops.md and docs/blocks.md."""
