@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netdsl.core.errors import NetdslError, NetdslErrors, UsageError, show_value
-from netdsl.core.types import TensorType
 from netdsl.frontend.files import FilePolicy
 from netdsl.frontend.library import LibraryCache
 from netdsl.frontend.validate import parse_spec
@@ -126,13 +125,13 @@ def build(
 
 def compile(module: Any, **kwargs: Any) -> Any:
     """``torch.compile`` a built module (or build a spec path first)."""
-    import torch
+    from netdsl.backend.compile import compile_module
 
     if isinstance(module, str | os.PathLike | Spec):
         module = build(module)
     if not callable(module):
         raise UsageError(f"compile: expected a module or the path of a spec, got a {type(module).__name__}")
-    return torch.compile(module, **kwargs)
+    return compile_module(module, **kwargs)
 
 
 def example_inputs(
@@ -146,8 +145,7 @@ def example_inputs(
     """Random inputs for a forward pass, one per spec input, in order (refused, BuildError, when
     they do not fit in memory; see :mod:`netdsl.passes.memory`). From a :class:`Pipeline`, the sizes are
     the run's unless ``shapes`` / ``dims`` are given."""
-    import torch
-
+    from netdsl.backend.inputs import random_inputs
     from netdsl.core.errors import SourceLoc
     from netdsl.passes.memory import check_fits, memory_budget, tensor_bytes
 
@@ -164,19 +162,7 @@ def example_inputs(
     need = sum(tensor_bytes([[d.value for d in ty.shape]], ty.dtype) for ty in types.values())
     budget = memory_budget(max_memory, what="max_memory")
     check_fits(budget, SourceLoc(res.graph.file), inputs=need, what="making the example inputs")
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for gi in res.graph.inputs:
-        t: TensorType = types[gi.name]
-        size = [d.value for d in t.shape]
-        dtype = getattr(torch, t.dtype)
-        if dtype.is_floating_point:
-            out.append(torch.randn(size, generator=gen, dtype=dtype))
-        elif dtype == torch.bool:
-            out.append(torch.rand(size, generator=gen) > 0.5)
-        else:
-            out.append(torch.randint(0, 2, size, generator=gen, dtype=dtype))
-    return out
+    return random_inputs([gi.name for gi in res.graph.inputs], types, seed)
 
 
 def spec_files(paths: Sequence[PathLike], root: PathLike | Sequence[PathLike] | None = None) -> list[Path]:

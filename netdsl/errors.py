@@ -2,6 +2,7 @@
 
 from netdsl.core.errors import (
     BuildError,
+    ContextFrame,
     ErrorCollector,
     ExprError,
     GraphError,
@@ -17,6 +18,7 @@ from netdsl.core.errors import (
 
 __all__ = [
     "BuildError",
+    "ContextFrame",
     "ErrorCollector",
     "ExprError",
     "GraphError",

@@ -376,9 +376,9 @@ def hint_minimum_size(
     if not minimum:
         return
     text = ", ".join(f"{k} >= {v}" for k, v in minimum.items())
-    for e in errors.errors:
+    for i, e in enumerate(errors.errors):
         if "too small" in e.message:
-            e.hint = f"the smallest input that fits has {text}"
+            errors.errors[i] = e.evolve(hint=f"the smallest input that fits has {text}")
 
 
 def _is_int(v: object) -> bool:

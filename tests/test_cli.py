@@ -254,3 +254,17 @@ def test_every_library_block_has_its_diagram_in_docs() -> None:
         assert (ROOT / "docs" / "img" / "blocks" / f"{spec.stem}.svg").is_file(), (
             f"run: netdsl diagram {spec.relative_to(ROOT)} -o docs/img/blocks/{spec.stem}.svg"
         )
+
+
+def test_github_annotations_carry_the_block_instance_chain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from .test_errors_api import NESTED
+
+    spec = tmp_path / "t.yaml"
+    spec.write_text(NESTED)
+    code, out, _ = run(["validate", "--format", "github", str(spec)], capsys)
+    assert code == 1
+    (line,) = [x for x in out.splitlines() if x.startswith("::error ")]
+    assert "; in block instance s1.a of inner (" in line and "; in block instance s1 of outer (" in line
+    assert line.index("s1.a of inner") < line.index("s1 of outer") < line.index("the smallest input")

@@ -58,8 +58,10 @@ from pathlib import Path
 import pytest
 
 from .hostile.harness import (
+    BASE,
     CASES_DIR,
     DATA_DIR,
+    NET,
     ROOT,
     SLOW_SECONDS,
     TABLE_GOLDEN_DIR,
@@ -73,6 +75,7 @@ from .hostile.harness import (
     Link,
     Run,
     Unreadable,
+    block_file,
     check_github,
     check_json,
     check_text,
@@ -85,6 +88,8 @@ from .hostile.harness import (
     secret_lines,
     standard_entries,
     temporary_root,
+    thin,
+    uses,
 )
 
 UPDATE = os.environ.get("NETDSL_UPDATE_GOLDENS") == "1"
@@ -249,28 +254,6 @@ def test_file_case_invariants(case: FileCase) -> None:
 
 
 # ============================================================================= cases made at test time
-NET = (
-    "network: net\ninputs: {x: [B, 4]}\ndims: {B: 2}\n"
-    "nodes:\n  fc: {op: linear, in: x, out_features: 3}\noutputs: fc\n"
-)
-BASE = NET.replace("network: net", "network: base")
-
-
-def thin(target: str, variant: str | None = None) -> str:
-    """A thin network file extending ``target``."""
-    return f"network: thin\nextends: {target}\n" + (f"variant: {variant}\n" if variant else "")
-
-
-def uses(block: str) -> str:
-    """A network whose node ``fc`` is an instance of ``block``."""
-    return NET.replace("{op: linear, in: x, out_features: 3}", f"{{block: {block}, in: x}}")
-
-
-def block_file(name: str) -> str:
-    return (
-        f"block: {name}\ndims: {{B: 2}}\ninputs: {{x: [B, 4]}}\n"
-        "nodes:\n  act: {op: relu, in: x}\noutputs: {y: act}\n"
-    )
 
 
 @dataclass(frozen=True)

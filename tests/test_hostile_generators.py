@@ -32,6 +32,8 @@ from hypothesis import HealthCheck, Phase, assume, example, given, note, setting
 from hypothesis import strategies as st
 
 from .hostile.harness import (
+    BASE,
+    NET,
     TOKEN,
     CheckWorker,
     Dir,
@@ -41,6 +43,7 @@ from .hostile.harness import (
     Link,
     Run,
     assert_clean,
+    block_file,
     check_github,
     check_json,
     check_text,
@@ -51,6 +54,8 @@ from .hostile.harness import (
     run_cli,
     secret_lines,
     standard_entries,
+    thin,
+    uses,
 )
 from .test_ops import CASES as OP_CASES  # the valid example of every op (imported here: it has @given tests)
 from .test_ops import DIMS as OP_DIMS
@@ -96,28 +101,8 @@ def fresh(scratch: Path) -> Path:
     return d
 
 
-NET = (
-    "network: net\ninputs: {x: [B, 4]}\ndims: {B: 2}\n"
-    "nodes:\n  fc: {op: linear, in: x, out_features: 3}\noutputs: fc\n"
-)
-BASE = NET.replace("network: net", "network: base")
 NOT_SPEC = f"# {TOKEN}\ndatabase: {{user: admin, password: {TOKEN}}}\n"
 SHADOW = f"root:{TOKEN}:19000:0:99999:7:::\n"
-
-
-def thin(target: str) -> str:
-    return f"network: thin\nextends: {target}\n"
-
-
-def uses(block: str) -> str:
-    return NET.replace("{op: linear, in: x, out_features: 3}", f"{{block: {block}, in: x}}")
-
-
-def block_file(name: str) -> str:
-    return (
-        f"block: {name}\ndims: {{B: 2}}\ninputs: {{x: [B, 4]}}\n"
-        "nodes:\n  act: {op: relu, in: x}\noutputs: {y: act}\n"
-    )
 
 
 def run_format(argv: list[str], fmt: str, cwd: Path, env: dict[str, str] | None = None) -> Run:

@@ -14,12 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .hostile.harness import run_cli
-
-NET = (
-    "network: net\ninputs: {x: [B, 4]}\ndims: {B: 2}\n"
-    "nodes:\n  fc: {op: linear, in: x, out_features: 3}\noutputs: fc\n"
-)
+from .hostile.harness import NET, run_cli
 
 
 @pytest.fixture

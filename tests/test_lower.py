@@ -18,7 +18,8 @@ from netdsl.core.errors import SourceLoc
 from netdsl.ir.graph import Graph, GraphInput, Node, Ref, Scope
 from netdsl.ops import REGISTRY, OpDef
 from netdsl.ops.base import NoAttrs, same_type
-from netdsl.ops.lowering import LowerCtx as LowerCtxProtocol
+from netdsl.ops.lowerings import LOWERINGS
+from netdsl.ops.lowerings import LowerCtx as LowerCtxProtocol
 from netdsl.passes.shapes import infer_shapes
 
 from .conftest import ROOT, SPECS, spec_id
@@ -92,8 +93,8 @@ def test_lowering_uses_no_private_fx_naming_api() -> None:
 
 
 def test_lower_ctx_implements_the_protocol_the_ops_see() -> None:
-    """mypy checks the signatures (lower() passes its LowerCtx to OpDef.lower); this, that nothing
-    of the protocol is missing."""
+    """mypy checks the signatures (lower() passes its LowerCtx to the ops' lowerings); this, that
+    nothing of the protocol is missing."""
     members = {
         name
         for name, value in vars(LowerCtxProtocol).items()
@@ -123,8 +124,9 @@ def _one_node_graph(op: str) -> Graph:
 
 
 def _register(monkeypatch: pytest.MonkeyPatch, name: str, lower_fn: Any) -> None:
-    op = OpDef(name=name, family="elementwise", doc="test", attrs=NoAttrs, infer=same_type, lower=lower_fn)
+    op = OpDef(name=name, family="elementwise", doc="test", attrs=NoAttrs, infer=same_type)
     monkeypatch.setitem(REGISTRY, name, op)
+    monkeypatch.setitem(LOWERINGS, name, lower_fn)
 
 
 def test_the_result_is_created_under_the_node_name(monkeypatch: pytest.MonkeyPatch) -> None:

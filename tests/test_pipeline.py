@@ -274,10 +274,10 @@ def test_run_build_with_typed_options(project: Path, tmp_path: Path) -> None:
 
 
 def test_one_atomic_write_for_builds_and_diagrams(tmp_path: Path) -> None:
-    import netdsl.cli.build
+    import netdsl.backend.run
     import netdsl.tools.diagrams
 
-    assert netdsl.tools.diagrams.atomic_write is atomic_write is netdsl.cli.build.atomic_write
+    assert netdsl.tools.diagrams.atomic_write is atomic_write is netdsl.backend.run.atomic_write
     old = os.umask(0o027)
     try:
         seen: list[str] = []

@@ -1,6 +1,6 @@
 """Lowering pass: shape-checked IR -> ``torch.fx.Graph`` -> ``torch.fx.GraphModule``.
 
-Each IR node becomes a few fx nodes through its op's ``lower`` function; weighted
+Each IR node becomes a few fx nodes through its op's lowering (``netdsl.ops.lowerings``); weighted
 ops become submodules at the node's path, so ``state_dict()`` keys are the spec's
 node paths (``stage.0.conv1.weight``).
 """
@@ -21,12 +21,13 @@ from netdsl.core.symbolic import Sym
 from netdsl.core.types import TensorType
 from netdsl.ir.graph import Graph, Node
 from netdsl.ir.reserved import safe_argument
-from netdsl.ops.initializers import apply_init
+from netdsl.ops.lowerings import LOWERINGS
+from netdsl.ops.lowerings.initializers import apply_init
 from netdsl.passes.shapes import ShapeResult
 
 
 class LowerCtx:
-    """:class:`netdsl.ops.lowering.LowerCtx` on a ``torch.fx.Graph``: what an op's ``lower`` function
+    """:class:`netdsl.ops.lowerings.LowerCtx` on a ``torch.fx.Graph``: what an op's lowering function
     uses to emit fx nodes. The result nodes of the current spec node are created under its name."""
 
     def __init__(self, graph: fx.Graph, root: nn.Module) -> None:
@@ -203,7 +204,7 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
             args = [values[r.node][r.index] for r in node.inputs]
             last = next(iter(reversed(fxg.nodes)), None)  # None: a graph without inputs, still empty
             try:
-                out = node.opdef.lower(ctx, shapes.attrs[node.id], args)
+                out = LOWERINGS[node.op](ctx, shapes.attrs[node.id], args)
                 _apply_inits(root, node)
             except NetdslError as e:
                 raise e.at(node.loc) from None

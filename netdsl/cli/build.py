@@ -9,7 +9,9 @@ save. The command line turns its arguments into :class:`BuildOptions`; Python ca
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,10 +20,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from netdsl.api import check_seed, example_inputs
-from netdsl.cli import print_diagnostics, safe_text, show
+from netdsl.cli.args import _ints, _overrides, _shapes
+from netdsl.cli.output import EXIT_OK, print_diagnostics, safe_text, show
 from netdsl.core.errors import BuildError, SourceLoc, UsageError
-from netdsl.core.outfile import atomic_write
-from netdsl.core.suggest import did_you_mean
 from netdsl.passes.memory import (
     Budget,
     activation_bytes,
@@ -39,11 +40,11 @@ if TYPE_CHECKING:
     import torch
     from torch import fx
 
+    from netdsl.backend.run import CompileReport
+
 MAX_PARAMS = 2**32  # elements: 16 GiB of float32
 MAX_ACTIVATIONS = 2**31  # elements summed over all node outputs: 8 GiB of float32
 OUT_SUFFIXES = (".pt2", ".pt", ".pth")
-#: device types netdsl runs on (when this machine and torch build have them)
-DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
 
 
 def check_budget(res: CheckResult, concrete: ShapeResult) -> None:
@@ -103,51 +104,6 @@ def check_out(out: str) -> Path:
     return target
 
 
-def available_devices() -> list[str]:
-    """The devices of this machine that a build can run on: cpu, cuda:N, mps, xpu:N."""
-    import torch
-
-    out = ["cpu"]
-    if torch.cuda.is_available():
-        n = torch.cuda.device_count()
-        out += ["cuda"] + [f"cuda:{i}" for i in range(n)]
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        out.append("mps")
-    xpu = getattr(torch, "xpu", None)
-    if xpu is not None and xpu.is_available():
-        out += ["xpu"] + [f"xpu:{i}" for i in range(xpu.device_count())]
-    return out
-
-
-def parse_device(text: str) -> torch.device:
-    """The --device, refused (UsageError) when it is not a device this machine can run on."""
-    import torch
-
-    avail = available_devices()
-    shown = show(text)
-    try:
-        dev = torch.device(text.strip()) if text.isascii() and len(text) <= 64 else None
-    except (RuntimeError, ValueError, TypeError):
-        dev = None
-    if dev is None or dev.type not in DEVICE_TYPES:
-        raise UsageError(
-            f"--device {shown} is not a device netdsl runs on", expected=avail, hint=did_you_mean(text, avail)
-        )
-    if dev.type == "cpu":
-        return dev
-    index = dev.index if dev.index is not None else 0
-    name = f"{dev.type}:{index}"
-    if dev.type not in avail:
-        raise UsageError(
-            f"--device {shown}: {dev.type} is not available on this machine (or in this torch build)",
-            expected=avail,
-        )
-    if name not in avail and dev.type in ("cuda", "xpu"):
-        raise UsageError(f"--device {shown}: this machine has no {name}", expected=avail)
-    return dev
-
-
 # ---------------------------------------------------------------- options
 
 
@@ -198,21 +154,14 @@ def build_target(options: BuildOptions) -> BuildTarget:
     """Validate the seed, --out, --device and --max-memory: refused before the spec is even read."""
     check_seed(options.seed)
     out = check_out(os.fspath(options.out)) if options.out is not None else None
+    from netdsl.backend.run import parse_device
+
     device = parse_device(options.device)
     budget = memory_budget(options.max_memory, what="--max-memory")
     return BuildTarget(out, device, budget)
 
 
 # ---------------------------------------------------------------- the build
-
-
-@dataclass
-class CompileReport:
-    """``--compile``: the first call (compiling), a second call, and the largest difference from eager."""
-
-    first_call_seconds: float
-    call_seconds: float
-    max_difference: float
 
 
 @dataclass
@@ -254,7 +203,7 @@ def run_build(
     are None). Raises :class:`~netdsl.core.errors.NetdslError`: ``UsageError`` for bad options,
     ``BuildError`` for a build that cannot fit or fails, the spec's errors otherwise.
     """
-    import torch
+    from netdsl.backend.run import compile_and_compare, save_module, timed_forward
 
     options = options or BuildOptions()
     target = build_target(options)
@@ -289,10 +238,7 @@ def run_build(
         phase = "making the example inputs"
         inputs = [x.to(device) for x in example_inputs(run, max_memory=target.budget.limit)]
         phase = "running the forward pass"
-        with torch.no_grad():
-            t0 = time.perf_counter()
-            outputs = gm.forward(*inputs)  # not gm(): fx prints its own traceback to stderr on errors
-            t_fwd = time.perf_counter() - t0
+        outputs, t_fwd = timed_forward(gm, inputs)
         from netdsl.backend.soundness import runtime_mismatches
 
         phase = "checking the runtime shapes"
@@ -305,7 +251,7 @@ def run_build(
         report = BuildReport(res, concrete, gm, device, inputs, outputs, summary, t_build, t_fwd)
         if options.compile:
             phase = "compiling the module"
-            report.compiled = _compile(gm, inputs, outputs)
+            report.compiled = compile_and_compare(gm, inputs, outputs)
             c = report.compiled
             _say(
                 stdout,
@@ -314,11 +260,7 @@ def run_build(
             )
         if out is not None:
             phase = f"writing {out}"
-            if out.suffix == ".pt2":
-                program = torch.export.export(gm, tuple(inputs))
-                atomic_write(out, lambda p: torch.export.save(program, p), flag="--out")
-            else:
-                atomic_write(out, lambda p: torch.save(gm.state_dict(), p), flag="--out")
+            save_module(gm, inputs, out, flag="--out")
             report.written = out
             _say(stdout, safe_text(f"wrote {out} ({human(out.stat().st_size)}B)"))
     except Exception as e:
@@ -328,18 +270,28 @@ def run_build(
     return report
 
 
-def _compile(gm: Any, inputs: list[Any], outputs: Any) -> CompileReport:
-    import torch
+# ---------------------------------------------------------------- the command
 
-    compiled: Any = torch.compile(gm)
-    with torch.no_grad():
-        t0 = time.perf_counter()
-        c_out = compiled(*inputs)
-        t_compile = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        compiled(*inputs)
-        t_run = time.perf_counter() - t0
-    ref = outputs if isinstance(outputs, tuple) else (outputs,)
-    got = c_out if isinstance(c_out, tuple) else (c_out,)
-    diff = max(float((a - b).abs().max()) for a, b in zip(ref, got, strict=True))
-    return CompileReport(t_compile, t_run, diff)
+
+def build_options(args: argparse.Namespace) -> BuildOptions:
+    """The :class:`~netdsl.cli.build.BuildOptions` of ``netdsl build``'s arguments (--set, --input-shape
+    and --dim read here: a bad one is a usage error naming it)."""
+    return BuildOptions(
+        variant=args.variant,
+        overrides=_overrides(args.set),
+        input_shapes=_shapes(args.input_shape),
+        dims=_ints(args.dim, "--dim"),
+        blocks_path=args.blocks_path or (),
+        root=args.root or (),
+        seed=args.seed,
+        device=args.device,
+        out=args.out,
+        compile=args.compile,
+        quiet=args.quiet,
+        max_memory=args.max_memory,
+    )
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    run_build(args.spec, build_options(args), stdout=sys.stdout, stderr=sys.stderr)
+    return EXIT_OK

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
 def close_matches(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    import difflib  # (only on an error: not imported by a run that finds none)
+
     options = [str(c) for c in choices]
     found = difflib.get_close_matches(word, options, n=n, cutoff=0.6)
     if not found:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 __all__ = ["FloorDiv", "Sym", "SymbolicError", "format_shape", "is_concrete"]
 
@@ -87,9 +87,10 @@ def _is_int(x: object) -> bool:
 class Sym:
     """An immutable, hashable integer-valued polynomial in normal form."""
 
-    __slots__ = ("_free", "_hash", "_terms")
+    __slots__ = ("_atoms", "_free", "_hash", "_terms")
     _terms: dict[Mono, int]
     _free: frozenset[str] | None
+    _atoms: frozenset[Atom] | None
     _hash: int | None
 
     def __init__(self, terms: Mapping[Mono, int] | None = None) -> None:
@@ -105,9 +106,10 @@ class Sym:
             raise SymbolicError(f"symbolic expression has more than {MAX_TERMS} terms")
         if big:
             raise SymbolicError("symbolic coefficient exceeds 2**63 in magnitude")
-        object.__setattr__(self, "_terms", clean)
-        object.__setattr__(self, "_free", None)
-        object.__setattr__(self, "_hash", None)
+        _set_terms(self, clean)  # (the slots' own setters: __setattr__ refuses every write)
+        _set_free(self, None)
+        _set_atoms(self, None)
+        _set_hash(self, None)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Sym is immutable")
@@ -142,13 +144,17 @@ class Sym:
 
     @property
     def is_const(self) -> bool:
-        return not self._terms or (len(self._terms) == 1 and () in self._terms)
+        terms = self._terms
+        return not terms or (len(terms) == 1 and () in terms)
 
     @property
     def value(self) -> int:
-        if not self.is_const:
-            raise SymbolicError(f"{self} is not a constant")
-        return self._terms.get((), 0)
+        terms = self._terms
+        if not terms:
+            return 0
+        if len(terms) == 1 and () in terms:
+            return terms[()]
+        raise SymbolicError(f"{self} is not a constant")
 
     def constant(self) -> int | None:
         """The value when this is a constant, else None (``value`` without the error)."""
@@ -163,9 +169,23 @@ class Sym:
             atoms = {atom for mono in self._terms for atom, _ in mono}
             names = {a for a in atoms if isinstance(a, str)}
             names.update(*(a.numerator.free_symbols for a in atoms if isinstance(a, FloorDiv)))
-            object.__setattr__(self, "_free", frozenset(names))
+            _set_free(self, frozenset(names))
         assert self._free is not None
         return self._free
+
+    @property
+    def atoms(self) -> frozenset[Atom]:
+        """Every atom this is built of, those in the numerators of its floor divisions included:
+        :meth:`replace_atoms` by a mapping with none of them as a key gives an equal value."""
+        atoms = self._atoms
+        if atoms is None:
+            found: set[Atom] = {atom for mono in self._terms for atom, _ in mono}
+            for a in list(found):
+                if isinstance(a, FloorDiv):
+                    found.update(a.numerator.atoms)
+            atoms = frozenset(found)
+            _set_atoms(self, atoms)
+        return atoms
 
     def _sorted(self) -> list[tuple[Mono, int]]:
         return sorted(self._terms.items(), key=lambda mc: _term_key(mc[0]))
@@ -193,18 +213,30 @@ class Sym:
         return NotImplemented if (o := _coerce(other)) is None else o + -self
 
     def __mul__(self, other: int | Sym) -> Sym:
-        if (o := _coerce(other)) is None:
+        if type(other) is Sym:
+            b = other._terms
+        elif (o := _coerce(other)) is not None:
+            b = o._terms
+        else:
             return NotImplemented
-        a, b = self._terms, o._terms
+        a = self._terms
         if len(b) == 1 and () in b:  # (times a constant: the same terms, scaled)
             k = b[()]
+            if len(a) == 1 and () in a:  # (both constants: the usual product of sizes)
+                return Sym.const(a[()] * k)
+            if k == 1:
+                return self
             return Sym({m: c * k for m, c in a.items()})
         if len(a) == 1 and () in a:
             k = a[()]
+            if k == 1 and type(other) is Sym:
+                return other
             return Sym({m: k * c for m, c in b.items()})
+        if not a or not b:
+            return _ZERO
         terms: dict[Mono, int] = {}
-        for ma, ca in self._terms.items():
-            for mb, cb in o._terms.items():
+        for ma, ca in a.items():
+            for mb, cb in b.items():
                 m = _mono_mul(ma, mb)
                 terms[m] = terms.get(m, 0) + ca * cb
         return Sym(terms)
@@ -334,6 +366,8 @@ class Sym:
         return total
 
     def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
         if isinstance(other, Sym):
             return self._terms == other._terms
         if _is_int(other):
@@ -341,11 +375,17 @@ class Sym:
         return NotImplemented
 
     def __hash__(self) -> int:
-        if self._hash is None:
-            h = hash(self.value) if self.is_const else hash(frozenset(self._terms.items()))
-            object.__setattr__(self, "_hash", h)
-        assert self._hash is not None
-        return self._hash
+        h = self._hash
+        if h is None:
+            terms = self._terms
+            if not terms:
+                h = 0  # (hash(0): equal to the int 0, as other constants hash as their value)
+            elif len(terms) == 1 and () in terms:
+                h = hash(terms[()])
+            else:
+                h = hash(frozenset(terms.items()))
+            _set_hash(self, h)
+        return h
 
     def __int__(self) -> int:
         return self.value
@@ -376,6 +416,12 @@ class Sym:
 
 _SMALL = 1 << 16
 _CONSTS: dict[int, Sym] = {}  # Sym.const(n) for |n| < _SMALL: immutable, so shared
+# the slots' setters (Sym.__setattr__ refuses writes; __init__ and the caches write through these)
+_set_terms: Callable[[Sym, dict[Mono, int]], None] = Sym.__dict__["_terms"].__set__
+_set_free: Callable[[Sym, frozenset[str] | None], None] = Sym.__dict__["_free"].__set__
+_set_hash: Callable[[Sym, int | None], None] = Sym.__dict__["_hash"].__set__
+_set_atoms: Callable[[Sym, frozenset[Atom] | None], None] = Sym.__dict__["_atoms"].__set__
+_ZERO = Sym()
 
 
 def _term_str(mono: Mono, c: int) -> str:

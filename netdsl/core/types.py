@@ -12,6 +12,7 @@ from netdsl.core.symbolic import Sym, format_shape
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "bool")
 FLOATS = ("float16", "bfloat16", "float32", "float64")
 NUMERIC = tuple(d for d in DTYPES if d != "bool")  # every dtype but bool
+_ONE = Sym.const(1)
 _RANK = {"bool": 0, "int32": 1, "int64": 2, "float16": 3, "bfloat16": 3, "float32": 4, "float64": 5}
 
 #: the largest finite value of each floating dtype
@@ -68,9 +69,12 @@ def promote(dtypes: Sequence[str], scalar: object = None) -> str:
     return best
 
 
+_sym_of = Sym.of
+
+
 def prod(dims: Sequence[Sym | int]) -> Sym:
     """The product of dims (symbolic)."""
-    n = Sym.const(1)
+    n = _ONE
     for d in dims:
         n = n * d
     return n
@@ -85,7 +89,7 @@ class TensorType:
 
     @staticmethod
     def of(shape: Sequence[Sym | int], dtype: str = "float32") -> TensorType:
-        return TensorType(tuple(Sym.of(d) for d in shape), dtype)
+        return TensorType(tuple(map(_sym_of, shape)), dtype)
 
     @property
     def rank(self) -> int:
@@ -95,7 +99,7 @@ class TensorType:
         return prod(self.shape)
 
     def with_shape(self, shape: Sequence[Sym | int]) -> TensorType:
-        return TensorType(tuple(Sym.of(d) for d in shape), self.dtype)
+        return TensorType(tuple(map(_sym_of, shape)), self.dtype)
 
     def __str__(self) -> str:
         return format_shape(self.shape)

@@ -8,7 +8,6 @@ operators, so any value with numeric dunders (symbolic dimensions) works.
 
 from __future__ import annotations
 
-import difflib
 import math
 import operator
 import re
@@ -85,6 +84,8 @@ def _tname(v: object) -> str:
 
 
 def _did_you_mean(name: str, options: Any) -> str | None:
+    import difflib  # (only on an error: not imported by a run that finds none)
+
     match = difflib.get_close_matches(name, [str(o) for o in options], n=1)
     return f"did you mean '{match[0]}'?" if match else None
 

@@ -1,11 +1,14 @@
 """The op registry: every primitive op is defined once, here and in its family module.
 
 An :class:`OpDef` carries everything the passes need about an op: the pydantic
-schema of its attributes, the static shape rule, the parameters it owns, the
-lowering to torch.fx (through the :class:`~netdsl.ops.lowering.LowerCtx` protocol) and the MAC
+schema of its attributes, the static shape rule, the parameters it owns and the MAC
 count, and the flags other passes read (``installs``, ``takes_init_as_attribute``,
 ``warn_if_unused``).  Passes look ops up in :data:`REGISTRY`; nothing else in netdsl switches on
 op names (tests/test_ops.py checks it).
+
+The definitions are torch-free. An op's lowering to torch.fx lives in the lowering half,
+``netdsl/ops/lowerings/<family>.py`` (through the :class:`~netdsl.ops.lowerings.base.LowerCtx`
+protocol), registered by op name in :data:`netdsl.ops.lowerings.LOWERINGS`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 from netdsl.core.errors import ShapeError
 from netdsl.core.symbolic import Sym, format_shape
 from netdsl.core.types import DTYPES, FLOATS, INT_RANGE, ParamSpec, TensorType, dtype_list
-from netdsl.ops.lowering import LowerFn
 
 FAMILIES = (
     "linear",
@@ -40,7 +42,7 @@ FAMILIES = (
 class Attrs(BaseModel):
     """Base of every op's attribute schema: strict, closed, immutable."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 class NoAttrs(Attrs):
@@ -61,7 +63,6 @@ class OpDef:
     doc: str
     attrs: type[Attrs]
     infer: InferFn
-    lower: LowerFn
     inputs: tuple[str, ...] = ("x",)
     optional_inputs: int = 0  # how many trailing inputs may be left out
     variadic: bool = False  # takes a list of >= 1 inputs (cat, stack, add ...)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from netdsl.core.types import (
     DTYPES,
@@ -20,21 +20,6 @@ from netdsl.core.types import (
 )
 from netdsl.ops.base import Attrs, Finite, NoAttrs, OpDef, Scalar, broadcast, fail, norm_dim, register
 
-if TYPE_CHECKING:
-    from torch import fx
-
-    from netdsl.ops.lowering import LowerCtx
-
-
-def torch_fn(path: str) -> Callable[..., Any]:
-    """Look up a function of torch by its dotted path (fixed strings of the registry only)."""
-    import torch
-
-    obj: Any = torch
-    for part in path.split(".")[1:]:
-        obj = getattr(obj, part)
-    return obj  # type: ignore[no-any-return]
-
 
 def _same(dtype: str) -> str:
     return dtype
@@ -42,7 +27,6 @@ def _same(dtype: str) -> str:
 
 def _unary(
     name: str,
-    fn: str,
     doc: str,
     family: str = "activation",
     attrs: type[Attrs] = NoAttrs,
@@ -57,9 +41,6 @@ def _unary(
             check(a, ins[0])
         return [TensorType(ins[0].shape, out(ins[0].dtype))]
 
-    def lower(ctx: LowerCtx, a: Attrs, args: list[fx.Node]) -> fx.Node:
-        return ctx.fn(torch_fn(fn), *args, **a.model_dump())
-
     register(
         OpDef(
             name=name,
@@ -67,7 +48,6 @@ def _unary(
             doc=doc,
             attrs=attrs,
             infer=infer,
-            lower=lower,
             dtypes=dtypes,
         )
     )
@@ -90,27 +70,22 @@ def _slope_fits(a: LeakyReluAttrs, x: TensorType) -> None:
         )
 
 
-_unary("relu", "torch.relu", "max(x, 0).", dtypes=NUMERIC)
+_unary("relu", "max(x, 0).", dtypes=NUMERIC)
 _unary(
     "gelu",
-    "torch.nn.functional.gelu",
     "Gaussian error linear unit (exact erf form by default).",
     attrs=GeluAttrs,
 )
 _unary(
     "sigmoid",
-    "torch.sigmoid",
     "1 / (1 + exp(-x)); float32 for integer inputs.",
     dtypes=DTYPES,
     out=float_result,
 )
-_unary(
-    "tanh", "torch.tanh", "Hyperbolic tangent; float32 for integer inputs.", dtypes=DTYPES, out=float_result
-)
-_unary("silu", "torch.nn.functional.silu", "x * sigmoid(x) (swish).")
+_unary("tanh", "Hyperbolic tangent; float32 for integer inputs.", dtypes=DTYPES, out=float_result)
+_unary("silu", "x * sigmoid(x) (swish).")
 _unary(
     "leaky_relu",
-    "torch.nn.functional.leaky_relu",
     "max(x, 0) + negative_slope * min(x, 0).",
     attrs=LeakyReluAttrs,
     check=_slope_fits,
@@ -118,18 +93,13 @@ _unary(
 for _name, _what in (("exp", "exponential"), ("log", "natural logarithm"), ("sqrt", "square root")):
     _unary(
         _name,
-        f"torch.{_name}",
         f"Elementwise {_what}; float32 for integer inputs.",
         family="elementwise",
         dtypes=DTYPES,
         out=float_result,
     )
-_unary("abs", "torch.abs", "Elementwise absolute value.", family="elementwise", dtypes=NUMERIC)
-_unary("neg", "torch.neg", "Elementwise negation.", family="elementwise", dtypes=NUMERIC)
-
-
-def _identity_lower(ctx: LowerCtx, a: Attrs, args: list[fx.Node]) -> fx.Node:
-    return args[0]
+_unary("abs", "Elementwise absolute value.", family="elementwise", dtypes=NUMERIC)
+_unary("neg", "Elementwise negation.", family="elementwise", dtypes=NUMERIC)
 
 
 register(
@@ -139,7 +109,6 @@ register(
         doc="Passes its input through (a named tap).",
         attrs=NoAttrs,
         infer=lambda a, ins: [ins[0]],
-        lower=_identity_lower,
     )
 )
 
@@ -148,13 +117,10 @@ class SoftmaxAttrs(Attrs):
     dim: int
 
 
-def _softmax(name: str, fn: str, doc: str) -> None:
+def _softmax(name: str, doc: str) -> None:
     def infer(a: SoftmaxAttrs, ins: list[TensorType]) -> list[TensorType]:
         norm_dim(a.dim, ins[0].rank)
         return [ins[0]]
-
-    def lower(ctx: LowerCtx, a: SoftmaxAttrs, args: list[fx.Node]) -> fx.Node:
-        return ctx.fn(torch_fn(fn), args[0], dim=a.dim)
 
     register(
         OpDef(
@@ -163,15 +129,14 @@ def _softmax(name: str, fn: str, doc: str) -> None:
             doc=doc,
             attrs=SoftmaxAttrs,
             infer=infer,
-            lower=lower,
             macs=lambda a, ins, outs: outs[0].numel(),
             dtypes=FLOATS,
         )
     )
 
 
-_softmax("softmax", "torch.softmax", "Softmax along an explicit `dim`.")
-_softmax("log_softmax", "torch.log_softmax", "Log-softmax along an explicit `dim`.")
+_softmax("softmax", "Softmax along an explicit `dim`.")
+_softmax("log_softmax", "Log-softmax along an explicit `dim`.")
 
 # ---------------------------------------------------------------- arithmetic
 
@@ -254,13 +219,6 @@ def _make_arith(
             dtype = float_result(dtype)
         return [TensorType(shape, dtype)]
 
-    def lower(ctx: LowerCtx, a: ArithAttrs, args: list[fx.Node]) -> fx.Node:
-        operands: list[fx.Node | float | int] = [*args[1:], *([] if a.other is None else [a.other])]
-        acc = args[0]  # infer checked there are two operands or more
-        for x in operands[:-1]:
-            acc = ctx.intermediate(op, acc, x)
-        return ctx.fn(op, acc, operands[-1])
-
     register(
         OpDef(
             name=name,
@@ -268,7 +226,6 @@ def _make_arith(
             doc=doc,
             attrs=ArithAttrs,
             infer=infer,
-            lower=lower,
             variadic=True,
             macs=lambda a, ins, outs: outs[0].numel() * (len(ins) - 1 + (a.other is not None)),
             dtypes=dtypes,
@@ -284,6 +241,7 @@ class CompareAttrs(Attrs):
     other: Scalar | bool | None = None
 
 
+#: the comparisons and the Python operators they lower to
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "eq": operator.eq,
     "ne": operator.ne,
@@ -294,15 +252,11 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def _make_compare(name: str, op: Callable[[Any, Any], Any]) -> None:
+def _make_compare(name: str) -> None:
     def infer(a: CompareAttrs, ins: list[TensorType]) -> list[TensorType]:
         if len(ins) + (a.other is not None) != 2:
             raise fail(f"{name} compares exactly two operands (two inputs, or one input and `other`)")
         return [TensorType(broadcast([t.shape for t in ins]), "bool")]
-
-    def lower(ctx: LowerCtx, a: CompareAttrs, args: list[fx.Node]) -> fx.Node:
-        rhs = args[1] if len(args) > 1 else a.other
-        return ctx.fn(op, args[0], rhs)
 
     register(
         OpDef(
@@ -311,15 +265,14 @@ def _make_compare(name: str, op: Callable[[Any, Any], Any]) -> None:
             doc=f"Elementwise comparison x {name} y, a bool tensor.",
             attrs=CompareAttrs,
             infer=infer,
-            lower=lower,
             inputs=("x", "y"),
             optional_inputs=1,
         )
     )
 
 
-for _name, _cmp in _COMPARE.items():
-    _make_compare(_name, _cmp)
+for _name in _COMPARE:
+    _make_compare(_name)
 
 
 class MaskedFillAttrs(Attrs):
@@ -336,10 +289,6 @@ def _masked_fill_infer(a: MaskedFillAttrs, ins: list[TensorType]) -> list[Tensor
     return [x]
 
 
-def _masked_fill_lower(ctx: LowerCtx, a: MaskedFillAttrs, args: list[fx.Node]) -> fx.Node:
-    return ctx.method("masked_fill", args[0], args[1], a.value)
-
-
 register(
     OpDef(
         name="masked_fill",
@@ -347,7 +296,6 @@ register(
         doc="x where mask is False, `value` where it is True; `value` must fit the dtype of x.",
         attrs=MaskedFillAttrs,
         infer=_masked_fill_infer,
-        lower=_masked_fill_lower,
         inputs=("x", "mask"),
         input_dtypes={"mask": ("bool",)},
     )

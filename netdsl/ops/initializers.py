@@ -1,20 +1,17 @@
 """Named parameter initialisers: `init: zeros`, `init: {fn: normal, std: 0.02}`.
 
-The schemas are torch-free (checked by `netdsl validate`); :func:`apply_init`
-runs the matching ``torch.nn.init`` function at build time.
+The schemas are torch-free (checked by `netdsl validate`); ``apply_init``, in the lowering half
+(netdsl/ops/lowerings/initializers.py), runs the matching ``torch.nn.init`` function at build time.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from netdsl.core.errors import SpecValidationError
-
-if TYPE_CHECKING:
-    import torch
 
 Number = float | int
 
@@ -126,19 +123,3 @@ def parse_init(spec: object) -> tuple[str, dict[str, Any]]:
             f"initialiser {name!r}: {where or 'arguments'}: {msg} (arguments: {fields})"
         ) from None
     return name, parsed.model_dump()
-
-
-def apply_init(tensor: torch.Tensor, spec: object) -> None:
-    """Fill ``tensor`` in place as ``spec`` says."""
-    import torch
-
-    name, kwargs = parse_init(spec)
-    fn = getattr(torch.nn.init, INITIALIZERS[name][1])
-    with torch.no_grad():
-        if tensor.dim() < 2 and name.startswith(("kaiming", "xavier")):
-            raise SpecValidationError(
-                f"initialiser {name!r} needs a tensor with >= 2 dims, got {tuple(tensor.shape)}"
-            )
-        if name == "constant":
-            kwargs = {"val": kwargs["value"]}
-        fn(tensor, **kwargs)

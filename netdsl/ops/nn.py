@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 from netdsl.core.symbolic import Sym
 from netdsl.core.types import FLOATS, ParamSpec, TensorType, dtype_list, is_float, prod
@@ -22,11 +22,6 @@ from netdsl.ops.base import (
     same_type,
     shp,
 )
-
-if TYPE_CHECKING:
-    from torch import fx
-
-    from netdsl.ops.lowering import LowerCtx
 
 
 def _concrete(d: Sym, what: Callable[[], str], attr: str) -> int:
@@ -90,13 +85,6 @@ def _linear_params(a: LinearAttrs, ins: list[TensorType]) -> dict[str, ParamSpec
     return p
 
 
-def _linear_lower(ctx: LowerCtx, a: LinearAttrs, args: list[fx.Node]) -> fx.Node:
-    import torch.nn as nn
-
-    n_in = ctx.in_types[0].shape[-1].value
-    return ctx.module(nn.Linear(n_in, a.out_features, bias=a.bias), args)
-
-
 register(
     OpDef(
         name="linear",
@@ -105,7 +93,6 @@ register(
         attrs=LinearAttrs,
         infer=_linear_infer,
         params=_linear_params,
-        lower=_linear_lower,
         macs=lambda a, ins, outs: outs[0].numel() * ins[0].shape[-1],
         dtypes=WEIGHTED,
     )
@@ -185,24 +172,6 @@ def _make_conv(n: int) -> None:
             p["bias"] = ParamSpec((Sym.of(a.out_channels),))
         return p
 
-    def lower(ctx: LowerCtx, a: ConvAttrs, args: list[fx.Node]) -> fx.Node:
-        import torch.nn as nn
-
-        k, s, p, d = _conv_geometry(a, n)
-        cls: Any = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[n - 1]
-        mod = cls(
-            ctx.in_types[0].shape[1].value,
-            a.out_channels,
-            k,
-            stride=s,
-            padding="same" if a.padding == "same" else p,  # torch pads 'same' asymmetrically when needed
-            dilation=d,
-            groups=a.groups,
-            bias=a.bias,
-            padding_mode=a.padding_mode,
-        )
-        return ctx.module(mod, args)
-
     def macs(a: ConvAttrs, ins: list[TensorType], outs: list[TensorType]) -> Sym:
         k, _, _, _ = _conv_geometry(a, n)
         return outs[0].numel() * (ins[0].shape[1] // a.groups) * prod(k)
@@ -215,7 +184,6 @@ def _make_conv(n: int) -> None:
             attrs=ConvAttrs,
             infer=infer,
             params=params,
-            lower=lower,
             macs=macs,
             dtypes=WEIGHTED,
         )
@@ -261,16 +229,6 @@ def _make_batch_norm(n: int, ranks: list[int]) -> None:
             }
         return p
 
-    def lower(ctx: LowerCtx, a: BatchNormAttrs, args: list[fx.Node]) -> fx.Node:
-        import torch.nn as nn
-
-        cls = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[n - 1]
-        c = ctx.in_types[0].shape[1].value
-        mod = cls(
-            c, eps=a.eps, momentum=a.momentum, affine=a.affine, track_running_stats=a.track_running_stats
-        )
-        return ctx.module(mod, args)
-
     register(
         OpDef(
             name=f"batch_norm{n}d",
@@ -280,7 +238,6 @@ def _make_batch_norm(n: int, ranks: list[int]) -> None:
             attrs=BatchNormAttrs,
             infer=infer,
             params=params,
-            lower=lower,
             macs=lambda a, ins, outs: outs[0].numel() * 2,
             dtypes=FLOATS,
         )
@@ -326,15 +283,6 @@ def _ln_params(a: LayerNormAttrs, ins: list[TensorType]) -> dict[str, ParamSpec]
     return {"weight": ParamSpec(s), "bias": ParamSpec(s)} if a.bias else {"weight": ParamSpec(s)}
 
 
-def _ln_lower(ctx: LowerCtx, a: LayerNormAttrs, args: list[fx.Node]) -> fx.Node:
-    import torch.nn as nn
-
-    mod = nn.LayerNorm(
-        list(_ln_shape(a, ctx.in_types[0])), eps=a.eps, elementwise_affine=a.elementwise_affine, bias=a.bias
-    )
-    return ctx.module(mod, args)
-
-
 register(
     OpDef(
         name="layer_norm",
@@ -344,7 +292,6 @@ register(
         attrs=LayerNormAttrs,
         infer=_ln_infer,
         params=_ln_params,
-        lower=_ln_lower,
         macs=lambda a, ins, outs: outs[0].numel() * 2,
         dtypes=FLOATS,
     )
@@ -368,13 +315,6 @@ def _gn_infer(a: GroupNormAttrs, ins: list[TensorType]) -> list[TensorType]:
     return [ins[0]]
 
 
-def _gn_lower(ctx: LowerCtx, a: GroupNormAttrs, args: list[fx.Node]) -> fx.Node:
-    import torch.nn as nn
-
-    c = ctx.in_types[0].shape[1].value
-    return ctx.module(nn.GroupNorm(a.num_groups, c, eps=a.eps, affine=a.affine), args)
-
-
 register(
     OpDef(
         name="group_norm",
@@ -388,7 +328,6 @@ register(
             if a.affine
             else {}
         ),
-        lower=_gn_lower,
         macs=lambda a, ins, outs: outs[0].numel() * 2,
         dtypes=FLOATS,
     )
@@ -397,12 +336,6 @@ register(
 
 class DropoutAttrs(Attrs):
     p: Fraction = 0.5
-
-
-def _dropout_lower(ctx: LowerCtx, a: DropoutAttrs, args: list[fx.Node]) -> fx.Node:
-    import torch.nn as nn
-
-    return ctx.module(nn.Dropout(a.p), args)
 
 
 def _dropout_infer(a: DropoutAttrs, ins: list[TensorType]) -> list[TensorType]:
@@ -424,7 +357,6 @@ register(
         "p 0 or 1.",
         attrs=DropoutAttrs,
         infer=_dropout_infer,
-        lower=_dropout_lower,
         module=True,
     )
 )

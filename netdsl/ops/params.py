@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import field_validator
 
@@ -12,11 +12,6 @@ from netdsl.core.types import ParamSpec, TensorType
 from netdsl.ops.base import OpDef, fail, register, shp
 from netdsl.ops.initializers import parse_init
 from netdsl.ops.shape_ops import DimAttrs
-
-if TYPE_CHECKING:
-    from torch import fx
-
-    from netdsl.ops.lowering import LowerCtx
 
 
 class ParameterAttrs(DimAttrs):
@@ -50,16 +45,6 @@ def _numel(shape: list[int]) -> int:
     return n
 
 
-def _param_lower(ctx: LowerCtx, a: ParameterAttrs, args: list[fx.Node]) -> fx.Node:
-    import torch
-
-    from netdsl.ops.initializers import apply_init
-
-    t = torch.empty(a.shape)
-    apply_init(t, a.init)
-    return ctx.tensor_attr(t, trainable=a.trainable)
-
-
 register(
     OpDef(
         name="parameter",
@@ -71,7 +56,6 @@ register(
         params=lambda a, ins: {
             "": ParamSpec(tuple(map(Sym.of, a.shape)), "parameter" if a.trainable else "buffer")
         },
-        lower=_param_lower,
         takes_init_as_attribute=True,
         warn_if_unused=False,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from netdsl.core.symbolic import Sym
 from netdsl.core.types import DTYPES, FLOATS, NUMERIC, TensorType, float_result, is_float
@@ -22,13 +21,7 @@ from netdsl.ops.base import (
     register,
     shp,
 )
-from netdsl.ops.elementwise import torch_fn
 from netdsl.ops.nn import conv_out
-
-if TYPE_CHECKING:
-    from torch import fx
-
-    from netdsl.ops.lowering import LowerCtx
 
 
 class ReduceAttrs(Attrs):
@@ -80,19 +73,11 @@ def _reduce_infer(
 
 def _make_reduce(
     name: str,
-    fn: str,
     doc: str,
     attrs: type[ReduceAttrs] = ReduceAttrs,
     dtypes: tuple[str, ...] = DTYPES,
     out: Callable[[str], str] = _same,
 ) -> None:
-    def lower(ctx: LowerCtx, a: ReduceAttrs, args: list[fx.Node]) -> fx.Node:
-        dims = _reduced_dims(a, ctx.in_types[0])
-        kwargs: dict[str, Any] = {"dim": dims, "keepdim": a.keepdim}
-        if isinstance(a, StdAttrs):
-            kwargs["correction"] = 1 if a.unbiased else 0
-        return ctx.fn(torch_fn(fn), args[0], **kwargs)
-
     register(
         OpDef(
             name=name,
@@ -100,33 +85,28 @@ def _make_reduce(
             doc=doc,
             attrs=attrs,
             infer=lambda a, ins: _reduce_infer(a, ins, out),
-            lower=lower,
             macs=lambda a, ins, outs: ins[0].numel(),
             dtypes=dtypes,
         )
     )
 
 
-_make_reduce("mean", "torch.mean", "Mean over `dim` (all dims if omitted).", dtypes=FLOATS)
-_make_reduce(
-    "sum", "torch.sum", "Sum over `dim` (all dims if omitted); int64 for integer inputs.", out=_sum_dtype
-)
-_make_reduce("amax", "torch.amax", "Maximum over `dim`.")
-_make_reduce("amin", "torch.amin", "Minimum over `dim`.")
+_make_reduce("mean", "Mean over `dim` (all dims if omitted).", dtypes=FLOATS)
+_make_reduce("sum", "Sum over `dim` (all dims if omitted); int64 for integer inputs.", out=_sum_dtype)
+_make_reduce("amax", "Maximum over `dim`.")
+_make_reduce("amin", "Minimum over `dim`.")
 _make_reduce(
     "logsumexp",
-    "torch.logsumexp",
     "log(sum(exp(x))) over `dim`, computed stably; float32 for integer inputs.",
     out=float_result,
 )
 _make_reduce(
     "std",
-    "torch.std",
     "Standard deviation over `dim`; unbiased (n - 1) by default.",
     StdAttrs,
     dtypes=FLOATS,
 )
-_make_reduce("var", "torch.var", "Variance over `dim`; unbiased (n - 1) by default.", StdAttrs, dtypes=FLOATS)
+_make_reduce("var", "Variance over `dim`; unbiased (n - 1) by default.", StdAttrs, dtypes=FLOATS)
 
 
 def _matmul_infer(a: NoAttrs, ins: list[TensorType]) -> list[TensorType]:
@@ -152,7 +132,6 @@ register(
         attrs=NoAttrs,
         infer=_matmul_infer,
         inputs=("x", "y"),
-        lower=lambda ctx, a, args: ctx.fn(torch_fn("torch.matmul"), *args),
         macs=lambda a, ins, outs: outs[0].numel() * ins[0].shape[-1],
         dtypes=NUMERIC,
     )
@@ -237,15 +216,6 @@ def _make_pool(kind: str, n: int) -> None:
             out.append(o)
         return [x.with_shape((*x.shape[:lead], *out))]
 
-    def lower(ctx: LowerCtx, a: PoolAttrs, args: list[fx.Node]) -> fx.Node:
-        k, s, p, d = _pool_geometry(a, n)
-        kw: dict[str, Any] = {"kernel_size": k, "stride": s, "padding": p, "ceil_mode": a.ceil_mode}
-        if isinstance(a, MaxPoolAttrs):
-            kw["dilation"] = d
-        else:
-            kw["count_include_pad"] = a.count_include_pad  # type: ignore[attr-defined]
-        return ctx.fn(torch_fn(f"torch.nn.functional.{name}"), args[0], **kw)
-
     register(
         OpDef(
             name=name,
@@ -253,7 +223,6 @@ def _make_pool(kind: str, n: int) -> None:
             doc=f"{kind.capitalize()} pooling over {n} spatial dim(s).",
             attrs=attrs,
             infer=infer,
-            lower=lower,
             macs=lambda a, ins, outs: ins[0].numel(),
             dtypes=POOL_DTYPES[kind, n],
         )
@@ -275,11 +244,6 @@ def _make_adaptive(kind: str, n: int) -> None:
             raise fail(f"output_size must be >= 1, got {list(size)}")
         return [x.with_shape((*x.shape[: x.rank - n], *size))]
 
-    def lower(ctx: LowerCtx, a: AdaptiveAttrs, args: list[fx.Node]) -> fx.Node:
-        return ctx.fn(
-            torch_fn(f"torch.nn.functional.{name}"), args[0], int_tuple(a.output_size, n, "output_size")
-        )
-
     register(
         OpDef(
             name=name,
@@ -287,7 +251,6 @@ def _make_adaptive(kind: str, n: int) -> None:
             doc=f"Adaptive {kind} pooling to `output_size` ({n}-d).",
             attrs=AdaptiveAttrs,
             infer=infer,
-            lower=lower,
             macs=lambda a, ins, outs: ins[0].numel(),
             dtypes=FLOATS,
         )

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import model_validator
 
 from netdsl.core.symbolic import Sym
 from netdsl.core.types import TensorType, prod, promote
 from netdsl.ops.base import Attrs, OpDef, broadcast, fail, norm_dim, register, shp
-
-if TYPE_CHECKING:
-    from torch import fx
-
-    from netdsl.ops.lowering import LowerCtx
 
 DimList = list[int | str]
 
@@ -61,10 +56,6 @@ def _reshape_infer(a: ReshapeAttrs, ins: list[TensorType]) -> list[TensorType]:
     return [x.with_shape(dims)]
 
 
-def _reshape_lower(ctx: LowerCtx, a: ReshapeAttrs, args: list[fx.Node]) -> fx.Node:
-    return ctx.method("reshape", args[0], *ctx.shape([as_sym(d) for d in a.shape]))
-
-
 register(
     OpDef(
         name="reshape",
@@ -72,7 +63,6 @@ register(
         doc="Reshape to `shape` (ints, one -1, or dim expressions such as 'H*W').",
         attrs=ReshapeAttrs,
         infer=_reshape_infer,
-        lower=_reshape_lower,
     )
 )
 
@@ -101,7 +91,6 @@ register(
         doc="Merge dims start_dim..end_dim into one (torch.flatten).",
         attrs=FlattenAttrs,
         infer=_flatten_infer,
-        lower=lambda ctx, a, args: ctx.method("flatten", args[0], a.start_dim, a.end_dim),
     )
 )
 
@@ -127,7 +116,6 @@ register(
         doc="Split dim `dim` into `sizes` (torch.unflatten).",
         attrs=UnflattenAttrs,
         infer=_unflatten_infer,
-        lower=lambda ctx, a, args: ctx.method("unflatten", args[0], a.dim, tuple(ctx.shape(a.sizes))),
     )
 )
 
@@ -151,7 +139,6 @@ register(
         doc="Reorder dims (torch.permute).",
         attrs=PermuteAttrs,
         infer=_permute_infer,
-        lower=lambda ctx, a, args: ctx.method("permute", args[0], *a.dims),
     )
 )
 
@@ -176,7 +163,6 @@ register(
         doc="Swap two dims (torch.transpose).",
         attrs=TransposeAttrs,
         infer=_transpose_infer,
-        lower=lambda ctx, a, args: ctx.method("transpose", args[0], a.dim0, a.dim1),
     )
 )
 
@@ -202,7 +188,6 @@ register(
         doc="Insert a dim of size 1 at `dim`.",
         attrs=DimAttr,
         infer=_unsqueeze_infer,
-        lower=lambda ctx, a, args: ctx.method("unsqueeze", args[0], a.dim),
     )
 )
 
@@ -222,7 +207,6 @@ register(
         doc="Remove dim `dim`, which must have size 1.",
         attrs=DimAttr,
         infer=_squeeze_infer,
-        lower=lambda ctx, a, args: ctx.method("squeeze", args[0], a.dim),
     )
 )
 
@@ -261,7 +245,6 @@ register(
         attrs=DimAttr,
         infer=_cat_infer,
         variadic=True,
-        lower=lambda ctx, a, args: ctx.fn(_torch("cat"), list(args), dim=a.dim),
     )
 )
 
@@ -284,7 +267,6 @@ register(
         attrs=DimAttr,
         infer=_stack_infer,
         variadic=True,
-        lower=lambda ctx, a, args: ctx.fn(_torch("stack"), list(args), dim=a.dim),
     )
 )
 
@@ -332,12 +314,6 @@ def _split_infer(a: SplitAttrs, ins: list[TensorType]) -> list[TensorType]:
     return [x.with_shape((*x.shape[:d], s, *x.shape[d + 1 :])) for s in _split_sizes(a, x)]
 
 
-def _split_lower(ctx: LowerCtx, a: SplitAttrs, args: list[fx.Node]) -> list[fx.Node]:
-    sizes = _split_sizes(a, ctx.in_types[0])
-    parts = ctx.intermediate(_torch("split"), args[0], ctx.shape(sizes), dim=a.dim)
-    return ctx.unpack(parts, len(sizes))
-
-
 register(
     OpDef(
         name="split",
@@ -346,7 +322,6 @@ register(
         "(refer to them as node.0, node.1, ...).",
         attrs=SplitAttrs,
         infer=_split_infer,
-        lower=_split_lower,
         outputs=lambda a: a.chunks if a.chunks is not None else len(a.sizes or []),
     )
 )
@@ -378,13 +353,6 @@ def _slice_infer(a: SliceAttrs, ins: list[TensorType]) -> list[TensorType]:
     return [x.with_shape((*x.shape[:d], length, *x.shape[d + 1 :]))]
 
 
-def _slice_lower(ctx: LowerCtx, a: SliceAttrs, args: list[fx.Node]) -> fx.Node:
-    import operator
-
-    index = (slice(None),) * norm_dim(a.dim, ctx.in_types[0].rank) + (slice(a.start, a.end, a.step),)
-    return ctx.fn(operator.getitem, args[0], index)
-
-
 register(
     OpDef(
         name="slice",
@@ -392,7 +360,6 @@ register(
         doc="x[..., start:end:step] along `dim`.",
         attrs=SliceAttrs,
         infer=_slice_infer,
-        lower=_slice_lower,
     )
 )
 
@@ -426,12 +393,5 @@ register(
         doc="Broadcast to a larger `shape` (-1 keeps a dim).",
         attrs=ExpandAttrs,
         infer=_expand_infer,
-        lower=lambda ctx, a, args: ctx.method("expand", args[0], *ctx.shape(a.shape)),
     )
 )
-
-
-def _torch(name: str) -> Any:
-    import torch
-
-    return getattr(torch, name)

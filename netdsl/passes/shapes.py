@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from netdsl.core.errors import ErrorCollector, NetdslError, ShapeError, SourceLoc
+from netdsl.core.errors import ContextFrame, ErrorCollector, NetdslError, ShapeError, SourceLoc
 from netdsl.core.gcpause import no_gc
 from netdsl.core.suggest import did_you_mean
 from netdsl.core.symbolic import Sym, SymbolicError, format_shape
@@ -50,10 +50,12 @@ def dim_value(entry: int | str | Sym, env: Mapping[str, Any], loc: SourceLoc) ->
     try:
         if isinstance(entry, int):
             return Sym.const(entry)
-        value = evaluate(parse(entry), dict(env))
+        value = evaluate(parse(entry), env)
         return Sym.of(value)  # type: ignore[arg-type]
     except NetdslError as e:
-        raise ShapeError(f"dim {entry!r}: {e.message}", loc, expected=e.expected, hint=e.hint) from None
+        raise ShapeError(
+            f"dim {entry!r}: {e.message}", loc, expected=e.expected, hint=e.hint, context=e.context
+        ) from None
     except (SymbolicError, TypeError) as e:
         raise ShapeError(f"dim {entry!r} is not an integer dim expression: {e}", loc) from None
 
@@ -168,16 +170,20 @@ class ShapeInference:
         self.bound: set[Scope] = set()
         self.rewrites: dict[Any, Sym] = {}  # atom -> expression in the dims named by `expect:`
         self._rw_cache: dict[Sym, Sym] = {}
-        self._read_cache: dict[int, tuple[TensorType, TensorType]] = {}  # id -> (type, as read now)
-        #: (op, id of the attributes, input types) -> (the attributes, output types, parameters)
+        #: id of a type -> (the type, its atoms, the generation of the renames, the type as read then)
+        self._read_cache: dict[int, tuple[TensorType, frozenset[Any], int, TensorType]] = {}
+        self._generation = 0  # counts the changes to ``rewrites``
+        #: (op, id of the attributes, values of the symbols their dim fields name, input types) ->
+        #: (the attributes, their dim fields evaluated; output types, parameters)
         self._inferred: dict[
-            tuple[str, int, tuple[TensorType, ...]], tuple[Attrs, list[TensorType], dict[str, ParamSpec]]
+            tuple[str, int, tuple[Any, ...], tuple[TensorType, ...]],
+            tuple[Attrs, list[TensorType], dict[str, ParamSpec]],
         ] = {}
-        #: the same by the identity of the input types (which it keeps: ids stay theirs)
-        self._inferred_same: dict[
-            tuple[str, int, tuple[int, ...]],
-            tuple[Attrs, list[TensorType], dict[str, ParamSpec], tuple[TensorType, ...]],
-        ] = {}
+        #: the same by the identity of the input types (with those types: ids stay theirs)
+        self._inferred_same: dict[tuple[str, int, tuple[Any, ...], tuple[int, ...]], Any] = {}
+        #: id of attributes with dim fields -> (the attributes, the symbol names those fields read;
+        #: None when one does not parse)
+        self._dim_names: dict[int, tuple[Attrs, tuple[str, ...] | None]] = {}
         self.star_ranks: dict[str, list[int]] = {}
         self.reserved = {  # dims the top level names with `expect:` keep their names
             d
@@ -231,10 +237,7 @@ class ShapeInference:
             except SymbolicError as e:  # sizes beyond what shapes can hold (2**63), too many terms
                 self.errors.add(_in_context(ShapeError(f"{node.op}: {e}", node.loc), node))
         if self.rewrites:  # shapes computed before a name was given read in the name too
-            self.result.types = {
-                k: [t.with_shape([self._rw(d) for d in t.shape]) for t in ts]
-                for k, ts in self.result.types.items()
-            }
+            self.result.types = {k: [self._rewritten(t) for t in ts] for k, ts in self.result.types.items()}
         return self.result
 
     def _variadic(self, name: str, env: Env, loc: SourceLoc) -> tuple[Sym, ...]:
@@ -309,29 +312,32 @@ class ShapeInference:
             ins = [types[r.node][r.index] for r in node.inputs]
         attrs = node.attrs
         dim_fields = _dim_fields(type(attrs))
-        key: tuple[str, int, tuple[TensorType, ...]] | None = None
+        # the rule of the op is a function of the attributes (with the dims of their dim fields, those
+        # of the symbols they name) and the input types: once for all the nodes that share them
+        # (first by the identity of the input types: the outputs inferred once are shared; the
+        # memos keep the objects whose ids they are keyed by, so an id there is still theirs)
+        dims: tuple[Any, ...] | None = ()
         if dim_fields:
-            update = {}
-            for f in dim_fields:
-                value = getattr(attrs, f)
-                if value is not None:
-                    update[f] = dim_list(value, env, node.loc)
-            attrs = attrs.model_copy(update=update)
-        else:  # the rule of the op is a function of the attributes and the input types: once for both
-            # (first by the identity of the input types: the outputs inferred once are shared; the
-            # memos keep the objects whose ids they are keyed by, so an id there is still theirs)
-            same = (node.op, id(attrs), tuple(map(id, ins)))
-            hit = self._inferred_same.get(same)
-            if hit is not None:
-                outs, params = list(hit[1]), dict(hit[2])
-            else:
-                key = (node.op, id(attrs), tuple(ins))
-                known = self._inferred.get(key)
-                if known is not None:
-                    outs, params = list(known[1]), dict(known[2])
-                    self._inferred_same[same] = (*known, tuple(ins))
-                    key = None
-        if key is not None or dim_fields:
+            dims = self._dims_key(attrs, dim_fields, env)
+        memo: tuple[Attrs, list[TensorType], dict[str, ParamSpec]] | None = None
+        if dims is not None:
+            same = (node.op, id(attrs), dims, tuple(map(id, ins)))
+            memo = self._inferred_same.get(same)
+            if memo is None:
+                key = (node.op, id(attrs), dims, tuple(ins))
+                memo = self._inferred.get(key)
+                if memo is not None:
+                    self._inferred_same[same] = (*memo, tuple(ins))
+        if memo is not None:
+            attrs, outs, params = memo[0], list(memo[1]), dict(memo[2])
+        else:
+            if dim_fields:
+                update = {}
+                for f in dim_fields:
+                    value = getattr(attrs, f)
+                    if value is not None:
+                        update[f] = dim_list(value, env, node.loc)
+                attrs = attrs.model_copy(update=update)
             opdef = node.opdef
             try:
                 outs = opdef.infer_types(attrs, ins)
@@ -340,16 +346,11 @@ class ShapeInference:
                 raise ShapeError(f"{node.op}: {e}", node.loc) from None
             except NetdslError as e:
                 text = e.message if e.message.startswith(node.op) else f"{node.op}: {e.message}"
-                raise type(e)(text, node.loc, expected=e.expected, hint=e.hint) from None
+                raise e.evolve(message=text, loc=node.loc) from None
             _check_sizes(node, outs, params)
-            if key is not None:
+            if dims is not None:
                 self._inferred[key] = (attrs, list(outs), dict(params))
-                self._inferred_same[(node.op, id(attrs), tuple(map(id, ins)))] = (
-                    attrs,
-                    list(outs),
-                    dict(params),
-                    tuple(ins),
-                )
+                self._inferred_same[same] = (attrs, list(outs), dict(params), tuple(ins))
         for pname in node.init:
             if pname not in params:
                 have = [k for k in params if k]
@@ -367,6 +368,18 @@ class ShapeInference:
         self.result.params[node.id] = params
         self.result.types[node.id] = outs
 
+    def _dims_key(self, attrs: Attrs, fields: tuple[str, ...], env: Env) -> tuple[Any, ...] | None:
+        """What the dim fields of ``attrs`` evaluate to depends on: the values in ``env`` of the
+        symbols they name (unbound ones as None). None when that is not known (they are then
+        evaluated, and the rule applied, for each node)."""
+        known = self._dim_names.get(id(attrs))
+        if known is None or known[0] is not attrs:
+            known = self._dim_names[id(attrs)] = (attrs, _names_of_dims(attrs, fields))
+        names = known[1]
+        if names is None:
+            return None
+        return tuple([env.get(n) for n in names])
+
     def _rw(self, d: Sym) -> Sym:
         if not self.rewrites or d.is_const:
             return d
@@ -380,10 +393,21 @@ class ShapeInference:
         t = self.result.type_of(ref)
         if not self.rewrites:
             return t
+        return self._rewritten(t)
+
+    def _rewritten(self, t: TensorType) -> TensorType:
+        """``t`` in the dims named by `expect:` so far: ``t`` itself when it has none of the atoms
+        they rename (most types: they are computed from types already read in the names)."""
         done = self._read_cache.get(id(t))  # (a type is read by each of its users)
-        if done is None or done[0] is not t:
-            done = self._read_cache[id(t)] = (t, t.with_shape([self._rw(d) for d in t.shape]))
-        return done[1]
+        if done is not None and done[0] is t:
+            if done[2] == self._generation:
+                return done[3]
+            atoms = done[1]
+        else:
+            atoms = _type_atoms(t)
+        out = t if atoms.isdisjoint(self.rewrites) else t.with_shape([self._rw(d) for d in t.shape])
+        self._read_cache[id(t)] = (t, atoms, self._generation, out)
+        return out
 
     def _expect(self, node: Node, out: TensorType, env: Env) -> TensorType:
         """Check `expect:`; names it introduces become new symbolic dims (``Hp`` rather than
@@ -401,7 +425,7 @@ class ShapeInference:
                     atom, c = split
                     self.rewrites[atom] = fresh - c
                     self._rw_cache.clear()
-                    self._read_cache.clear()
+                    self._generation += 1
                 env[d] = fresh
         return out.with_shape([renamed.get(d, d) for d in out.shape]) if renamed else out
 
@@ -432,6 +456,25 @@ def _dim_fields(cls: type) -> tuple[str, ...]:
     return fields
 
 
+def _names_of_dims(attrs: Attrs, fields: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The names the dim fields of ``attrs`` read (symbols, variadic ``*S``), or None when an entry
+    does not parse (its error is raised where it is evaluated)."""
+    names: set[str] = set()
+    for f in fields:
+        value = getattr(attrs, f)
+        for e in value or ():
+            if not isinstance(e, str):
+                continue
+            if e.startswith("*"):
+                names.add(e[1:])
+                continue
+            try:
+                names.update(parse(e).names)
+            except NetdslError:
+                return None
+    return tuple(sorted(names))
+
+
 def _check_sizes(node: Node, outs: list[TensorType], params: dict[str, ParamSpec]) -> None:
     """Refuse absurd sizes early (they would overflow counts or exhaust memory at build time)."""
     shapes = [t.shape for t in outs] + [p.shape for p in params.values()]
@@ -451,17 +494,27 @@ def _check_sizes(node: Node, outs: list[TensorType], params: dict[str, ParamSpec
             )
 
 
+def _type_atoms(t: TensorType) -> frozenset[Any]:
+    """The atoms of the dims of ``t`` (those a renaming could change)."""
+    atoms: frozenset[Any] = frozenset()
+    for d in t.shape:
+        if not d.is_const:
+            atoms = atoms | d.atoms
+    return atoms
+
+
 def _is_symbol(d: Sym) -> bool:
     """A constant or a plain symbol (already a name: nothing to rename)."""
     return d.is_const or (len(d.free_symbols) == 1 and d == Sym.var(next(iter(d.free_symbols))))
 
 
 def _in_context(err: NetdslError, node: Node) -> NetdslError:
-    chain = [s for s in node.scope.chain() if s.block is not None and s.parent is not None]
-    if not chain or err.hint:
-        return err
-    calls = " <- ".join(f"{s.path} ({s.block}, {s.loc.file}:{s.loc.line})" for s in reversed(chain))
-    return type(err)(err.message, err.loc, expected=err.expected, hint=f"in block instance {calls}")
+    """``err`` with a context frame for each block instance ``node`` is in, innermost first (its
+    hint and frames it has kept)."""
+    for s in reversed(node.scope.chain()):
+        if s.block is not None and s.parent is not None:
+            err = err.in_context(ContextFrame(f"block instance {s.path} of {s.block}", s.loc))
+    return err
 
 
 def infer_shapes(

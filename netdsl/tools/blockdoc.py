@@ -57,11 +57,11 @@ def _outputs(src: BlockSource) -> list[str]:
 def _state_dict(name: str, library: BlockLibrary) -> list[str]:
     """The state_dict of the block built on its own: defaults, and `example:` for the parameters
     without one (static, no torch)."""
-    from netdsl.api import check
+    from netdsl.pipeline import Pipeline
 
     path = library.index[name][0]
     try:
-        res = check(path)
+        res = Pipeline(path).check()
     except NetdslError:
         return []
     if not res.ok or res.shapes is None:

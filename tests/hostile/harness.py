@@ -691,3 +691,31 @@ def assert_clean(answer: Mapping[str, Any], text: str = "") -> None:
         assert CONTROL_RE.search(e["rendered"]) is None, f"a raw control character in {e['rendered']!r}"
         if e["file"] == "fuzz.yaml" and "too large" not in e["message"]:
             assert e["line"] >= 1, f"an error without a line: {e}\non:\n{text[:2000]}"
+
+
+# ---------------------------------------------------------------- small spec texts of both suites
+
+#: a valid network: one linear layer on an input x of [B, 4]
+NET = (
+    "network: net\ninputs: {x: [B, 4]}\ndims: {B: 2}\n"
+    "nodes:\n  fc: {op: linear, in: x, out_features: 3}\noutputs: fc\n"
+)
+BASE = NET.replace("network: net", "network: base")
+
+
+def thin(target: str, variant: str | None = None) -> str:
+    """A thin network file extending ``target``."""
+    return f"network: thin\nextends: {target}\n" + (f"variant: {variant}\n" if variant else "")
+
+
+def uses(block: str) -> str:
+    """A network whose node ``fc`` is an instance of ``block``."""
+    return NET.replace("{op: linear, in: x, out_features: 3}", f"{{block: {block}, in: x}}")
+
+
+def block_file(name: str) -> str:
+    """A valid block file named ``name`` (a relu on x of [B, 4])."""
+    return (
+        f"block: {name}\ndims: {{B: 2}}\ninputs: {{x: [B, 4]}}\n"
+        "nodes:\n  act: {op: relu, in: x}\noutputs: {y: act}\n"
+    )

@@ -1,7 +1,14 @@
-"""What an op's ``lower`` function may use: the :class:`LowerCtx` protocol (torch-free).
+"""The lowering half of the op registry: the :class:`LowerCtx` protocol and the ``@lowering`` table.
 
-:class:`netdsl.backend.lower.LowerCtx` implements it; the ops are type-checked against this protocol, so
-the registry imports no torch at module level (torch types are named for the type checker only).
+An op's *definition* (``netdsl/ops/<family>.py``: attributes, shape rule, parameters, MACs) is
+torch-free; its *lowering* to ``torch.fx`` lives side by side in ``netdsl/ops/lowerings/<family>.py``
+and is registered by op name with :func:`lowering`. :data:`netdsl.ops.lowerings.LOWERINGS` collects
+them; ``netdsl.backend.lower`` looks an op's lowering up there. Importing the definitions never
+imports the lowerings (nor torch); tests/test_op_lowerings.py checks that every registered op has
+exactly one lowering.
+
+:class:`netdsl.backend.lower.LowerCtx` implements :class:`LowerCtx`; the lowerings are type-checked
+against this protocol.
 
 Naming: the fx node holding an op's result is created under the spec node's name (dots become
 ``_``: ``stage.0.proj`` -> ``stage_0_proj``), so ``gm.code`` reads like the spec. ``module``,
@@ -14,18 +21,17 @@ results an op emits are exactly the outputs it returns.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
 
-if TYPE_CHECKING:
-    import torch
-    from torch import fx, nn
-    from torch.fx.node import Argument
+import torch
+from torch import fx, nn
+from torch.fx.node import Argument
 
-    from netdsl.core.symbolic import Sym
-    from netdsl.core.types import TensorType
+from netdsl.core.symbolic import Sym
+from netdsl.core.types import TensorType
 
 #: what a lowering function returns: the fx node of its one output, or one per output
-LowerOut: TypeAlias = "fx.Node | list[fx.Node]"
+LowerOut: TypeAlias = fx.Node | list[fx.Node]
 
 
 class LowerCtx(Protocol):
@@ -69,6 +75,39 @@ class LowerCtx(Protocol):
         ...
 
 
+def torch_fn(path: str) -> Callable[..., Any]:
+    """A function of torch by its dotted path (``"torch.nn.functional.gelu"``), looked up when an op
+    is lowered (not when its lowering is registered: a function patched in torch is the one called)."""
+    obj: Any = torch
+    for part in path.split(".")[1:]:
+        obj = getattr(obj, part)
+    return obj  # type: ignore[no-any-return]
+
+
 #: an op's lowering: ``lower(ctx, attrs, args)`` with the node's validated (and dim-evaluated)
 #: attributes and the fx nodes of its inputs; attrs are each op's own model, hence ``Any`` here
-LowerFn: TypeAlias = Callable[[LowerCtx, Any, list["fx.Node"]], LowerOut]
+LowerFn: TypeAlias = Callable[[LowerCtx, Any, list[fx.Node]], LowerOut]
+
+_L = TypeVar("_L", bound=LowerFn)
+
+#: op name -> its lowering, filled by :func:`lowering` (read it as netdsl.ops.lowerings.LOWERINGS)
+REGISTERED: dict[str, LowerFn] = {}
+
+
+def lowering(name: str) -> Callable[[_L], _L]:
+    """Register the decorated function as the lowering of op ``name`` (once per op)::
+
+        @lowering("linear")
+        def _linear(ctx: LowerCtx, a: LinearAttrs, args: list[fx.Node]) -> fx.Node: ...
+
+    Ops made by a factory get their lowerings from a matching factory:
+    ``lowering(f"conv{n}d")(_conv(n))``.
+    """
+
+    def register(fn: _L) -> _L:
+        if name in REGISTERED:
+            raise RuntimeError(f"op {name!r}: lowering registered twice")
+        REGISTERED[name] = fn
+        return fn
+
+    return register

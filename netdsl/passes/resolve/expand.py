@@ -1,0 +1,468 @@
+"""Expansion: a body's nodes resolved in order into IR nodes, op nodes made, block instances
+expanded (copies of a repeated block stamped out from a template of the first) and repeats
+unrolled. A body is resolved under one :class:`Ctx`; each of its nodes under one :class:`Site`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from netdsl.core.errors import NetdslError, PathT, ResolveError, SourceLoc
+from netdsl.core.suggest import did_you_mean
+from netdsl.frontend.expr import resolve_value
+from netdsl.frontend.library import BlockLibrary, BlockSource
+from netdsl.frontend.schema import BlockBody, BlockFile, InputDecl, NodeSpec
+from netdsl.frontend.validate import describe
+from netdsl.frontend.yaml_loader import Doc
+from netdsl.ir.graph import Entry, Ref, Scope
+from netdsl.passes.resolve.blocks import find_block, inline_blocks
+from netdsl.passes.resolve.dims import eval_shape, shape_path
+from netdsl.passes.resolve.env import BlockCall, Given, Provenance, bind_params
+from netdsl.passes.resolve.limits import MAX_BLOCK_DEPTH, MAX_NODES, MAX_REPEAT, check_expansion
+from netdsl.passes.resolve.opnode import OpMaker
+from netdsl.passes.resolve.order import topo_order
+from netdsl.passes.resolve.symbols import ABSENT, FAILED, OFF, Absent, Outputs, Reported, Symbol, Table
+from netdsl.passes.resolve.tally import Tally
+from netdsl.passes.resolve.template import BlockOuts, Template, make_template, stamp, template_key
+from netdsl.passes.resolve.unused import used_names, warn_unused
+from netdsl.passes.resolve.values import attrs_key, evaluate, evaluate_at, names, plain
+from netdsl.passes.resolve.wiring import (
+    UNEVALUATED,
+    BadIn,
+    Unevaluated,
+    Wires,
+    block_inputs,
+    dependencies,
+    has_inputs,
+    lookup,
+    parse_in,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """Where a body is resolved: its file and path there, its environment, the inline blocks in
+    sight, the scope its nodes belong to, the blocks it is nested in, and ``scale``: how many times
+    it is instantiated (the product of the enclosing repeat counts)."""
+
+    doc: Doc
+    base: PathT
+    env: Mapping[str, Any]
+    inline: Mapping[str, BlockSource]
+    scope: Scope
+    stack: tuple[str, ...]
+    scale: int = 1
+
+
+class Site(NamedTuple):
+    """One node of a body as it is resolved: its body's context, name, spec, spec path and location,
+    and the body's symbol table, named outputs (of its block instances) so far and plan. (Immutable;
+    a named tuple, not a frozen dataclass: one is made per node, and it is 3x quicker to make.)"""
+
+    ctx: Ctx
+    name: str
+    spec: NodeSpec
+    path: PathT
+    loc: SourceLoc
+    table: Table
+    named: dict[str, dict[str, Ref]]
+    plan: Plan
+
+
+@dataclass
+class Plan:
+    """What instantiating a body needs that does not depend on the values of its variables: worked
+    out once per body, so that the copies of a repeated block do not read its nodes again."""
+
+    body: BlockBody  # (kept alive: its id keys the resolver's cache)
+    doc: Doc
+    names: list[str]
+    index: dict[str, int]
+    #: each node's path, attributes (NodeSpec.attrs makes a new dict per call) and whether they hold
+    #: no expression (then they are their own value)
+    paths: dict[str, PathT]
+    attrs: dict[str, dict[str, Any]]
+    plain_attrs: dict[str, bool]
+    #: attrs_key of the plain attributes (their key as models are cached), by node
+    attr_keys: dict[str, Any]
+    #: the variables each node's `in:` uses
+    in_names: dict[str, frozenset[str]]
+    #: each node's `in:` parsed, when no `in:` of the body has an expression (else None)
+    wires: dict[str, Wires] | None
+    plain_outputs: bool
+    #: the order of the nodes, by the names of the body's inputs (when every `in:` is plain)
+    orders: dict[frozenset[str], list[str]] = field(default_factory=dict)
+    #: the names that `in:` and the outputs use (when they are all plain)
+    used: set[str] | None = None
+
+
+class Expander(OpMaker):
+    """Resolves bodies into :attr:`nodes` (the resolver's entry points are in a subclass)."""
+
+    library: BlockLibrary
+
+    def __init__(self, errors: Tally) -> None:
+        super().__init__(errors)
+        self._templates: dict[tuple[object, ...], Template] = {}
+        self._plans: dict[tuple[int, PathT, int], Plan] = {}
+
+    # ------------------------------------------------------------ bodies
+
+    def body(self, ctx: Ctx, body: BlockBody, inputs: Mapping[str, Ref | Absent]) -> BlockOuts:
+        """Resolve ``body`` on ``inputs`` (an optional input left out: ABSENT): its outputs ([]: it
+        failed, its errors are reported)."""
+        table: Table = {k: v if isinstance(v, Absent) else Outputs((v,)) for k, v in inputs.items()}
+        named: dict[str, dict[str, Ref]] = {}
+        errors_before = len(self.errors.errors)
+        plan = self._plan(ctx, body)
+        order, wires = self._order(ctx, plan, set(table))
+        if len(order) < len(plan.names):
+            ordered = set(order)
+            table.update({n: FAILED for n in body.nodes if n not in ordered})  # in a cycle, reported
+        nodes, paths, doc = body.nodes, plan.paths, ctx.doc
+        for name in order:
+            spec = nodes[name]
+            path = paths[name]
+            try:
+                table[name] = self._node(
+                    Site(ctx, name, spec, path, doc.key_loc(path), table, named, plan), wires[name]
+                )
+            except NetdslError as e:
+                self.errors.add(e)
+                table[name] = FAILED
+            except Reported:
+                table[name] = FAILED
+        outs, texts, out_errors, failed = self._outputs(ctx, body, table, named)
+        if len(self.errors.errors) == errors_before:  # with errors, 'unused' is often their echo
+            reuse = wires is plan.wires and plan.plain_outputs
+            used = plan.used if reuse else None
+            if used is None:
+                used = used_names(wires, texts)
+                if reuse:
+                    plan.used = used
+            warn_unused(body, table, used, doc, ctx.base, self.errors)
+        for err in out_errors:
+            self.errors.add(err)
+        if failed:
+            return []  # its errors are reported; users of this body are skipped
+        if not outs:
+            self.errors.add(
+                ResolveError("every output is left out (null) here", doc.loc((*ctx.base, "outputs")))
+            )
+        return outs
+
+    def _outputs(
+        self, ctx: Ctx, body: BlockBody, table: Table, named: dict[str, dict[str, Ref]]
+    ) -> tuple[BlockOuts, list[str], list[NetdslError], bool]:
+        """The body's outputs, the names they evaluate to, their errors, and whether one failed."""
+        raw = body.outputs
+        items = (
+            [(raw, raw)]
+            if isinstance(raw, str)
+            else [(r, r) for r in raw]
+            if isinstance(raw, list)
+            else list(raw.items())
+        )
+        outs: BlockOuts = []
+        texts: list[str] = []
+        errors: list[NetdslError] = []
+        failed = False
+        for i, (oname, ref) in enumerate(items):
+            path = (*ctx.base, "outputs") + (
+                (oname,) if isinstance(raw, dict) else (i,) if isinstance(raw, list) else ()
+            )
+            loc = ctx.doc.loc(path)
+            r: Ref | None
+            try:
+                target = evaluate_at(ref, ctx.env, loc)
+                texts.append(str(target))
+                if target is None:  # an output that this configuration leaves out
+                    continue
+                r = lookup(str(target), table, named, loc)
+            except NetdslError as e:
+                errors.append(e)
+                r = None
+            except Reported:
+                r = None
+            if r is None:
+                failed = True
+            else:
+                outs.append((str(oname), r, loc))
+        return outs, texts, errors, failed
+
+    def _plan(self, ctx: Ctx, body: BlockBody) -> Plan:
+        key = (id(body), ctx.base, id(ctx.doc))
+        plan = self._plans.get(key)
+        if plan is not None and plan.body is body and plan.doc is ctx.doc:
+            return plan
+        node_names = list(body.nodes)
+        specs = body.nodes
+        attrs = {n: specs[n].attrs for n in node_names}
+        plain_attrs = {n: plain(a) for n, a in attrs.items()}
+        paths = {n: (*ctx.base, "nodes", n) for n in node_names}
+        plain_in = all(plain(specs[n].in_) for n in node_names)
+        plan = Plan(
+            body,
+            ctx.doc,
+            node_names,
+            {n: i for i, n in enumerate(node_names)},
+            paths,
+            attrs,
+            plain_attrs,
+            {n: attrs_key(a) for n, a in attrs.items() if plain_attrs[n]},
+            {n: names(specs[n].in_) for n in node_names},
+            {n: parse_in(specs[n].in_, (*paths[n], "in")) for n in node_names} if plain_in else None,
+            plain(body.outputs),
+        )
+        self._plans[key] = plan
+        return plan
+
+    def _order(self, ctx: Ctx, plan: Plan, inputs: set[str]) -> tuple[list[str], Mapping[str, Wires]]:
+        """Topological order of a body's nodes, ties broken by spec order; and each node's `in:`
+        parsed (as evaluated here when some `in:` has an expression; UNEVALUATED where that failed)."""
+        wires = plan.wires
+        if wires is not None:
+            known = plan.orders.get(frozenset(inputs))
+            if known is not None:
+                return known, wires
+        else:
+            wires = {}
+            specs = plan.body.nodes
+            for n in plan.names:
+                try:
+                    wires[n] = parse_in(resolve_value(specs[n].in_, ctx.env), (*plan.paths[n], "in"))
+                except NetdslError:
+                    wires[n] = UNEVALUATED  # reported when the node is resolved
+        deps = {n: dependencies(wires[n], plan.index, inputs) for n in plan.names}
+        result = topo_order(plan.names, deps)
+        if result.cycle is not None:
+            cycle = result.cycle
+            self.errors.add(
+                ResolveError(
+                    "the graph has a cycle: " + " -> ".join((*cycle, cycle[0])) + " (each feeds the next)",
+                    ctx.doc.loc((*ctx.base, "nodes", cycle[0], "in")),
+                    hint="a node cannot use its own output, directly or through other nodes",
+                )
+            )
+        elif wires is plan.wires:
+            plan.orders[frozenset(inputs)] = result.order
+        return result.order, wires
+
+    # ------------------------------------------------------------ nodes
+
+    def _node(self, site: Site, wires: Wires) -> Symbol:
+        """Resolve one node (its copies, for `repeat:` and `parallel:`): its outputs, or OFF."""
+        ctx, spec, path, loc = site.ctx, site.spec, site.path, site.loc
+        doc = ctx.doc
+        if spec.when is not None:
+            keep = evaluate(spec.when, ctx.env, doc, (*path, "when"))
+            if not isinstance(keep, bool):
+                raise ResolveError(
+                    f"`when` must be true or false, got {describe(keep)}", doc.loc((*path, "when"))
+                )
+            if not keep:
+                return OFF
+        if spec.repeat is not None and spec.parallel is not None:
+            raise ResolveError("a node has `repeat` (a chain) or `parallel` (side by side), not both", loc)
+        mode = "repeat" if spec.repeat is not None else "parallel" if spec.parallel is not None else None
+        count = 1
+        if mode is not None:
+            rloc = doc.loc((*path, mode))
+            count_v = evaluate_at(getattr(spec, mode), ctx.env, rloc)
+            if not isinstance(count_v, int) or isinstance(count_v, bool) or not 1 <= count_v <= MAX_REPEAT:
+                raise ResolveError(
+                    f"`{mode}` must be an integer from 1 to {MAX_REPEAT}, got {describe(count_v)}", rloc
+                )
+            count = count_v
+        in_names = site.plan.in_names[site.name]
+        if in_names and any(ctx.env.get(n) is FAILED for n in in_names):
+            raise Reported
+        refs = self._inputs(site, wires)
+        if refs is None:
+            return FAILED
+        op_name = None
+        if spec.op is not None:
+            op_name = evaluate(spec.op, ctx.env, doc, (*path, "op"))
+            if not isinstance(op_name, str):
+                raise ResolveError(f"`op` must name an op, got {describe(op_name)}", doc.loc((*path, "op")))
+        return self._copies(site, op_name, refs, mode, count)
+
+    def _copies(
+        self,
+        site: Site,
+        op_name: str | None,
+        refs: list[tuple[str | None, Ref]],
+        mode: str | None,
+        count: int,
+    ) -> Outputs:
+        """The node's ``count`` copies (one without ``mode``; a chain for `repeat`, side by side for
+        `parallel`), recorded as an entry of its scope: its outputs."""
+        ctx, spec, path, name = site.ctx, site.spec, site.path, site.name
+        prefix = f"{ctx.scope.path}.{name}" if ctx.scope.path else name
+        spec_attrs, plain_attrs = site.plan.attrs[name], site.plan.plain_attrs[name]
+        outputs: list[Ref] = []
+        copies: list[Ref] = []
+        before = len(self.nodes)
+        for i in range(count):
+            if i == 1:
+                check_expansion(len(self.nodes) - before, count, ctx.scale, mode, ctx.doc, path)
+            node_id = f"{prefix}.{i}" if mode else prefix
+            env = {**ctx.env, spec.repeat_var: i} if spec.repeat_var else ctx.env
+            if i > 0 and mode == "repeat" and refs:
+                refs = [(refs[0][0], outputs[0]), *refs[1:]]  # a chain: copy i reads copy i-1
+            key: Any
+            if plain_attrs:
+                attrs, key = dict(spec_attrs), site.plan.attr_keys[name]
+            else:
+                attrs = {k: evaluate(v, env, ctx.doc, (*path, k)) for k, v in spec_attrs.items()}
+                key = None
+            if op_name is not None:
+                outputs = self.op_node(site, op_name, node_id, attrs, refs, key)
+            else:
+                outputs = self._block(site, node_id, attrs, refs, (prefix, i, count) if mode else None)
+            if not outputs:
+                raise ResolveError(f"{kind_name(op_name, spec)} {name!r} has no outputs", site.loc)
+            copies.append(outputs[0])
+        if mode == "parallel":
+            outputs = copies  # node.0 .. node.N-1 are the copies' (first) outputs
+            site.named.pop(name, None)
+        kind = op_name if op_name is not None else str(spec.block)
+        out = tuple(outputs)
+        ctx.scope.entries.append(
+            Entry(name, prefix, kind, spec.block is not None, count if mode else None, out)
+        )
+        return Outputs(out)
+
+    def _inputs(self, site: Site, wires: Wires) -> list[tuple[str | None, Ref]] | None:
+        """The node's `in:` as (input name or None, ref); `node.*` stands for all outputs of a node.
+        None: a node it uses failed (reported)."""
+        table = site.table
+        if type(wires) is tuple and len(wires) == 1:  # (the usual case: one input, a node with outputs)
+            entry = table.get(wires[0].text)
+            if type(entry) is Outputs and entry.refs and not wires[0].splat:
+                return [(wires[0].key, entry.refs[0])]
+        doc, in_path = site.ctx.doc, (*site.path, "in")
+        if isinstance(wires, Unevaluated):
+            wires = parse_in(evaluate(site.spec.in_, site.ctx.env, doc, in_path), in_path)  # raises its error
+        if isinstance(wires, BadIn):
+            raise ResolveError(
+                f"`in` is a name, a list or a mapping, got {describe(wires.value)}", doc.loc(in_path)
+            )
+        refs: list[tuple[str | None, Ref]] = []
+        for w in wires:
+            entry = table.get(w.text)
+            if type(entry) is Outputs and entry.refs and not w.splat:
+                refs.append((w.key, entry.refs[0]))  # (what lookup gives, without making a location)
+                continue
+            if w.splat:
+                outs = table.get(w.text[:-2])
+                if outs is FAILED:
+                    return None
+                if not isinstance(outs, Outputs) or w.key is not None:
+                    raise ResolveError(
+                        f"{w.text!r}: `name.*` takes all outputs of a node in a list of inputs",
+                        doc.loc(w.path),
+                    )
+                refs += [(None, r) for r in outs.refs]
+                continue
+            r = lookup(w.text, table, site.named, doc.loc(w.path))
+            if r is None:
+                return None
+            refs.append((w.key, r))
+        return refs
+
+    # ------------------------------------------------------------ block instances
+
+    def _block(
+        self,
+        site: Site,
+        node_id: str,
+        attrs: dict[str, Any],
+        refs: list[tuple[str | None, Ref]],
+        repeat: tuple[str, int, int] | None,
+    ) -> list[Ref]:
+        """One block instance at module path ``node_id`` given ``attrs`` on ``refs``: its outputs."""
+        ctx, spec, path, loc = site.ctx, site.spec, site.path, site.loc
+        doc = ctx.doc
+        assert spec.block is not None
+        bname = spec.block
+        src = find_block(bname, ctx.inline, self.library, doc, path)
+        if bname in ctx.stack or len(ctx.stack) >= MAX_BLOCK_DEPTH:
+            raise ResolveError(f"block {bname!r} uses itself: " + " -> ".join((*ctx.stack, bname)), loc)
+        bdef = src.definition
+        for k in attrs:
+            if k not in bdef.params:
+                raise ResolveError(
+                    f"block {bname!r} has no parameter {k!r}",
+                    doc.key_loc((*path, k)),
+                    expected=bdef.params or ["(none)"],
+                    hint=did_you_mean(k, bdef.params),
+                )
+        if spec.init:
+            raise ResolveError(
+                "`init` applies to ops; set initialisers inside the block", doc.loc((*path, "init"))
+            )
+        input_refs = block_inputs(bdef, refs, bname, doc.loc((*path, "in")) if spec.in_ is not None else loc)
+        key = keep = None
+        if repeat is not None and repeat[2] > 1:  # a copy: made like the first, when that can be
+            keep = (bdef, src.doc, doc, ctx.inline)
+            key = template_key(keep, path, ctx.stack, ctx.scale, spec.in_ is not None, attrs, input_refs)
+            tpl = self._templates.get(key) if key is not None and repeat[1] > 0 else None
+            if tpl is not None and all(a is b for a, b in zip(tpl.keep, keep, strict=True)):
+                stamped = self._stamp(tpl, node_id, ctx.scope, input_refs, repeat)
+                if stamped is not None:
+                    site.named[site.name] = {n: r for n, r, _ in stamped}
+                    return [r for _, r, _ in stamped]
+        scope = Scope(node_id, bname, ctx.scope, loc, repeat=repeat)
+        scope.input_refs = input_refs
+        reports, before = self.errors.reports, len(self.nodes)
+        given = {k: Given(v, Provenance("block argument", doc.loc((*path, k)))) for k, v in attrs.items()}
+        call = BlockCall(bdef, bname, src.doc, loc, given, src.path, has_inputs(bdef, input_refs))
+        env = bind_params(call, scope, self.errors)
+        if env is None:
+            raise Reported
+        for iname, decl in bdef.inputs.items():
+            if iname not in input_refs:
+                continue
+            ipath = shape_path(decl, (*src.path, "inputs", iname))
+            shape = decl.shape if isinstance(decl, InputDecl) else decl
+            scope.input_decls[iname] = (eval_shape(shape, env, src.doc, ipath), loc)
+        blocks = bdef.blocks if isinstance(bdef, BlockFile) else None  # (a BlockDef has no `blocks:`)
+        inner = Ctx(
+            src.doc,
+            src.path,
+            env,
+            {**ctx.inline, **inline_blocks(blocks, src.doc, self.library, self.errors)}
+            if blocks
+            else ctx.inline,
+            scope,
+            (*ctx.stack, bname),
+            ctx.scale * (repeat[2] if repeat else 1),
+        )
+        absent = {n: ABSENT for n in bdef.inputs if n not in input_refs}
+        outs = self.body(inner, bdef, {**input_refs, **absent})
+        if not outs:
+            raise Reported  # the block's body failed; its errors are reported
+        if key is not None and keep is not None and repeat is not None and repeat[1] == 0:
+            if self.errors.reports == reports:  # (copies of one that reported something are resolved)
+                tpl = make_template(keep, scope, self.nodes[before:], outs)
+                if tpl is not None:
+                    self._templates[key] = tpl
+        site.named[site.name] = {n: r for n, r, _ in outs}
+        return [r for _, r, _ in outs]
+
+    def _stamp(
+        self, tpl: Template, path: str, parent: Scope, inputs: dict[str, Ref], repeat: tuple[str, int, int]
+    ) -> BlockOuts | None:
+        """A copy of the block instance ``tpl`` (see :func:`stamp`); None when resolving it may report
+        something (the graph grows too large, a reserved name in ``path``): it is then resolved."""
+        if len(self.nodes) + len(tpl.nodes) > MAX_NODES or not self.plain_path(path):
+            return None
+        nodes, outs = stamp(tpl, path, parent, inputs, repeat)
+        self.nodes += nodes
+        return outs
+
+
+def kind_name(op_name: str | None, spec: NodeSpec) -> str:
+    return f"op {op_name!r}" if op_name is not None else f"block {spec.block!r}"

@@ -1,0 +1,43 @@
+"""Warnings about nodes that no output uses, computed over a resolved body: from the references
+of its nodes' `in:` (as parsed when the body was ordered) and of its outputs (as evaluated)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from netdsl.core.errors import ErrorCollector, PathT
+from netdsl.frontend.schema import BlockBody
+from netdsl.frontend.yaml_loader import Doc
+from netdsl.ops import REGISTRY
+from netdsl.passes.resolve.symbols import Failed, Off, Table
+from netdsl.passes.resolve.wiring import Wires
+
+
+def used_names(wires: Mapping[str, Wires], outputs: Iterable[str]) -> set[str]:
+    """The names that the nodes' `in:` (``wires``) and the body's ``outputs`` (as evaluated) use:
+    each reference and the node it names (``a.b`` uses ``a``)."""
+    used: set[str] = set()
+    for w in wires.values():
+        if type(w) is tuple:
+            for r in w:
+                used.add(r.text)
+                used.add(r.text.split(".")[0])
+    for text in outputs:
+        used |= {text, text.rsplit(".", 1)[0]}
+    return used
+
+
+def warn_unused(
+    body: BlockBody, table: Table, used: set[str], doc: Doc, base: PathT, errors: ErrorCollector
+) -> None:
+    """Warn about each node of ``body`` that resolved (not switched off, not failed) but is not
+    ``used``; ops whose OpDef says so (``warn_if_unused=False``) and nodes with `expect:` are fine."""
+    for name, spec in body.nodes.items():
+        if (
+            name not in used
+            and name in table
+            and not isinstance(table[name], Off | Failed)
+            and (spec.op not in REGISTRY or REGISTRY[spec.op].warn_if_unused)
+            and not spec.expect
+        ):
+            errors.warn(f"node {name!r} is not used by any output", doc.key_loc((*base, "nodes", name)))
