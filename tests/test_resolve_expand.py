@@ -15,7 +15,7 @@ from netdsl.frontend.validate import parse_spec
 from netdsl.frontend.yaml_loader import load_text
 from netdsl.ir.graph import Graph
 from netdsl.passes.resolve import Resolver, template
-from netdsl.passes.resolve.expand import Ctx
+from netdsl.passes.resolve.context import Ctx
 from netdsl.passes.resolve.unused import used_names
 from netdsl.passes.resolve.wiring import BadIn, parse_in
 

@@ -26,8 +26,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from netdsl.core.errors import NetdslError, ResolveError, SourceLoc, SpecSyntaxError, UsageError, display_path
-from netdsl.frontend.yaml_loader import Doc, load_text
+from netdsl.core.errors import (
+    NetdslError,
+    ResolveError,
+    SourceLoc,
+    SpecSyntaxError,
+    UsageError,
+    display_path,
+    show_value,
+)
+from netdsl.frontend.yaml_loader import Doc, load_text, too_large
 
 ROOT_ENV = "NETDSL_ROOT"
 MAX_BYTES = 512_000
@@ -126,11 +134,6 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def _too_large(size: int, max_bytes: int, name: str, loc: SourceLoc) -> SpecSyntaxError:
-    message = f"{name} is too large ({size} bytes; a spec file may have at most {max_bytes})"
-    return SpecSyntaxError(message, loc)
-
-
 def read_regular(
     path: str | os.PathLike[str], *, loc: SourceLoc, name: str, max_bytes: int = MAX_BYTES
 ) -> bytes:
@@ -144,7 +147,7 @@ def read_regular(
     if not stat.S_ISREG(st.st_mode):
         raise SpecSyntaxError(f"cannot read {name}: it is {_kind(st.st_mode)}, not a spec file", loc)
     if st.st_size > max_bytes:
-        raise _too_large(st.st_size, max_bytes, name, loc)
+        raise too_large(st.st_size, max_bytes, loc, name)
     try:
         fd = os.open(path, _FLAGS)
     except OSError as e:
@@ -167,7 +170,7 @@ def read_regular(
         os.close(fd)
     raw = b"".join(chunks)
     if len(raw) > max_bytes:
-        raise _too_large(len(raw), max_bytes, name, loc)
+        raise too_large(len(raw), max_bytes, loc, name)
     return raw
 
 
@@ -177,9 +180,9 @@ def read_named(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> b
     return read_regular(path, loc=SourceLoc(file=name), name=name, max_bytes=max_bytes)
 
 
-def shown(written: str, limit: int = 80) -> str:
-    """A path as written in a spec, quoted and cut short for messages."""
-    return repr(written if len(written) <= limit else written[: limit - 3] + "...")
+def shown(written: str) -> str:
+    """A path as written in a spec, for messages (:func:`netdsl.core.errors.show_value`)."""
+    return show_value(written)
 
 
 def check_reference(target: Path, policy: FilePolicy, *, at: SourceLoc, what: str, written: str) -> None:

@@ -675,9 +675,11 @@ def _decode(raw: bytes, file: str) -> str:
         raise SpecSyntaxError(message, loc, hint="save the file as UTF-8") from None
 
 
-def _too_large(size: int, max_bytes: int, file: str) -> SpecSyntaxError:
+def too_large(size: int, max_bytes: int, loc: SourceLoc, name: str = "file") -> SpecSyntaxError:
+    """The error of a spec file (or of the file ``name``) over ``max_bytes``; the one message for both
+    the loader and the file policy (:mod:`netdsl.frontend.files`)."""
     return SpecSyntaxError(
-        f"file is too large ({size} bytes; a spec file may have at most {max_bytes})", SourceLoc(file=file)
+        f"{name} is too large ({size} bytes; a spec file may have at most {max_bytes})", loc
     )
 
 
@@ -685,12 +687,12 @@ def _check_text(text: str | bytes, file: str, max_bytes: int) -> str:
     """The text of a spec, once its size, encoding and characters are known to be fine."""
     if isinstance(text, bytes | bytearray):
         if len(text) > max_bytes:
-            raise _too_large(len(text), max_bytes, file)
+            raise too_large(len(text), max_bytes, SourceLoc(file=file))
         text = _decode(bytes(text), file)
     else:
         size = len(text) if len(text) > max_bytes else len(text.encode("utf-8", "surrogatepass"))
         if size > max_bytes:
-            raise _too_large(size, max_bytes, file)
+            raise too_large(size, max_bytes, SourceLoc(file=file))
     if text.startswith("\ufeff"):
         text = text[1:]
     bad = _NOT_PRINTABLE.search(text)

@@ -17,7 +17,7 @@ from netdsl.ops.initializers import InitSpec
 DimEntry = int | str
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Scope:
     """A block instance (or the root network) that nodes belong to."""
 
@@ -52,7 +52,7 @@ class Scope:
         return out[::-1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One node as written in a body: an op or a block instance (maybe repeated)."""
 
@@ -64,7 +64,7 @@ class Entry:
     outputs: tuple[Ref, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ref:
     """Output ``index`` of node ``node`` (a node id or a graph input name)."""
 
@@ -75,7 +75,7 @@ class Ref:
         return self.node if self.index == 0 else f"{self.node}.{self.index}"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     id: str  # the module path, unique in the graph
     op: str
@@ -94,7 +94,7 @@ class Node:
         return REGISTRY[self.op]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GraphInput:
     name: str
     shape: list[DimEntry]
@@ -102,7 +102,7 @@ class GraphInput:
     loc: SourceLoc
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Graph:
     name: str
     kind: str  # "network" or "block"

@@ -11,8 +11,9 @@ The pass in modules:
 - :mod:`.wiring`: `in:` parsed into typed references, the symbol table looked up;
 - :mod:`.symbols`: the symbol table's entries (a tagged union);
 - :mod:`.order`: topological order and cycles (pure);
-- :mod:`.expand`: bodies, nodes, block instances and repeats (:mod:`.opnode`: op nodes;
-  :mod:`.template`: copies of repeated blocks stamped out from their first);
+- :mod:`.expand`: bodies, nodes and repeats (:mod:`.opnode`: op nodes; :mod:`.instance`: block
+  instances; :mod:`.template`: copies of repeated blocks stamped out from their first;
+  :mod:`.context`: the context objects ``Ctx``, ``Site``, ``Plan``);
 - :mod:`.unused`: warnings about nodes no output uses;
 - :mod:`.resolver`: the entry points (:class:`Resolver`).
 """

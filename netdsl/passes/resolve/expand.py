@@ -1,30 +1,25 @@
-"""Expansion: a body's nodes resolved in order into IR nodes, op nodes made, block instances
-expanded (copies of a repeated block stamped out from a template of the first) and repeats
-unrolled. A body is resolved under one :class:`Ctx`; each of its nodes under one :class:`Site`."""
+"""Expansion: a body's nodes resolved in order into IR nodes (op nodes by :mod:`.opnode`, block
+instances by :mod:`.instance`) and repeats unrolled. A body is resolved under one :class:`Ctx`;
+each of its nodes under one :class:`Site` (:mod:`.context`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
-from netdsl.core.errors import NetdslError, PathT, ResolveError, SourceLoc
-from netdsl.core.suggest import did_you_mean
+from netdsl.core.errors import NetdslError, PathT, ResolveError
 from netdsl.frontend.expr import resolve_value
-from netdsl.frontend.library import BlockLibrary, BlockSource
-from netdsl.frontend.schema import BlockBody, BlockFile, InputDecl, NodeSpec
+from netdsl.frontend.library import BlockLibrary
+from netdsl.frontend.schema import BlockBody, NodeSpec
 from netdsl.frontend.validate import describe
-from netdsl.frontend.yaml_loader import Doc
-from netdsl.ir.graph import Entry, Ref, Scope
-from netdsl.passes.resolve.blocks import find_block, inline_blocks
-from netdsl.passes.resolve.dims import eval_shape, shape_path
-from netdsl.passes.resolve.env import BlockCall, Given, Provenance, bind_params
-from netdsl.passes.resolve.limits import MAX_BLOCK_DEPTH, MAX_NODES, MAX_REPEAT, check_expansion
-from netdsl.passes.resolve.opnode import OpMaker
+from netdsl.ir.graph import Entry, Ref
+from netdsl.passes.resolve.context import Ctx, Plan, Site
+from netdsl.passes.resolve.instance import InstanceMaker
+from netdsl.passes.resolve.limits import MAX_REPEAT, check_expansion
 from netdsl.passes.resolve.order import topo_order
-from netdsl.passes.resolve.symbols import ABSENT, FAILED, OFF, Absent, Outputs, Reported, Symbol, Table
+from netdsl.passes.resolve.symbols import FAILED, OFF, Absent, Outputs, Reported, Symbol, Table
 from netdsl.passes.resolve.tally import Tally
-from netdsl.passes.resolve.template import BlockOuts, Template, make_template, stamp, template_key
+from netdsl.passes.resolve.template import BlockOuts
 from netdsl.passes.resolve.unused import used_names, warn_unused
 from netdsl.passes.resolve.values import attrs_key, evaluate, evaluate_at, names, plain
 from netdsl.passes.resolve.wiring import (
@@ -32,79 +27,19 @@ from netdsl.passes.resolve.wiring import (
     BadIn,
     Unevaluated,
     Wires,
-    block_inputs,
     dependencies,
-    has_inputs,
     lookup,
     parse_in,
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Ctx:
-    """Where a body is resolved: its file and path there, its environment, the inline blocks in
-    sight, the scope its nodes belong to, the blocks it is nested in, and ``scale``: how many times
-    it is instantiated (the product of the enclosing repeat counts)."""
-
-    doc: Doc
-    base: PathT
-    env: Mapping[str, Any]
-    inline: Mapping[str, BlockSource]
-    scope: Scope
-    stack: tuple[str, ...]
-    scale: int = 1
-
-
-class Site(NamedTuple):
-    """One node of a body as it is resolved: its body's context, name, spec, spec path and location,
-    and the body's symbol table, named outputs (of its block instances) so far and plan. (Immutable;
-    a named tuple, not a frozen dataclass: one is made per node, and it is 3x quicker to make.)"""
-
-    ctx: Ctx
-    name: str
-    spec: NodeSpec
-    path: PathT
-    loc: SourceLoc
-    table: Table
-    named: dict[str, dict[str, Ref]]
-    plan: Plan
-
-
-@dataclass
-class Plan:
-    """What instantiating a body needs that does not depend on the values of its variables: worked
-    out once per body, so that the copies of a repeated block do not read its nodes again."""
-
-    body: BlockBody  # (kept alive: its id keys the resolver's cache)
-    doc: Doc
-    names: list[str]
-    index: dict[str, int]
-    #: each node's path, attributes (NodeSpec.attrs makes a new dict per call) and whether they hold
-    #: no expression (then they are their own value)
-    paths: dict[str, PathT]
-    attrs: dict[str, dict[str, Any]]
-    plain_attrs: dict[str, bool]
-    #: attrs_key of the plain attributes (their key as models are cached), by node
-    attr_keys: dict[str, Any]
-    #: the variables each node's `in:` uses
-    in_names: dict[str, frozenset[str]]
-    #: each node's `in:` parsed, when no `in:` of the body has an expression (else None)
-    wires: dict[str, Wires] | None
-    plain_outputs: bool
-    #: the order of the nodes, by the names of the body's inputs (when every `in:` is plain)
-    orders: dict[frozenset[str], list[str]] = field(default_factory=dict)
-    #: the names that `in:` and the outputs use (when they are all plain)
-    used: set[str] | None = None
-
-
-class Expander(OpMaker):
+class Expander(InstanceMaker):
     """Resolves bodies into :attr:`nodes` (the resolver's entry points are in a subclass)."""
 
     library: BlockLibrary
 
     def __init__(self, errors: Tally) -> None:
         super().__init__(errors)
-        self._templates: dict[tuple[object, ...], Template] = {}
         self._plans: dict[tuple[int, PathT, int], Plan] = {}
 
     # ------------------------------------------------------------ bodies
@@ -371,97 +306,6 @@ class Expander(OpMaker):
                 return None
             refs.append((w.key, r))
         return refs
-
-    # ------------------------------------------------------------ block instances
-
-    def _block(
-        self,
-        site: Site,
-        node_id: str,
-        attrs: dict[str, Any],
-        refs: list[tuple[str | None, Ref]],
-        repeat: tuple[str, int, int] | None,
-    ) -> list[Ref]:
-        """One block instance at module path ``node_id`` given ``attrs`` on ``refs``: its outputs."""
-        ctx, spec, path, loc = site.ctx, site.spec, site.path, site.loc
-        doc = ctx.doc
-        assert spec.block is not None
-        bname = spec.block
-        src = find_block(bname, ctx.inline, self.library, doc, path)
-        if bname in ctx.stack or len(ctx.stack) >= MAX_BLOCK_DEPTH:
-            raise ResolveError(f"block {bname!r} uses itself: " + " -> ".join((*ctx.stack, bname)), loc)
-        bdef = src.definition
-        for k in attrs:
-            if k not in bdef.params:
-                raise ResolveError(
-                    f"block {bname!r} has no parameter {k!r}",
-                    doc.key_loc((*path, k)),
-                    expected=bdef.params or ["(none)"],
-                    hint=did_you_mean(k, bdef.params),
-                )
-        if spec.init:
-            raise ResolveError(
-                "`init` applies to ops; set initialisers inside the block", doc.loc((*path, "init"))
-            )
-        input_refs = block_inputs(bdef, refs, bname, doc.loc((*path, "in")) if spec.in_ is not None else loc)
-        key = keep = None
-        if repeat is not None and repeat[2] > 1:  # a copy: made like the first, when that can be
-            keep = (bdef, src.doc, doc, ctx.inline)
-            key = template_key(keep, path, ctx.stack, ctx.scale, spec.in_ is not None, attrs, input_refs)
-            tpl = self._templates.get(key) if key is not None and repeat[1] > 0 else None
-            if tpl is not None and all(a is b for a, b in zip(tpl.keep, keep, strict=True)):
-                stamped = self._stamp(tpl, node_id, ctx.scope, input_refs, repeat)
-                if stamped is not None:
-                    site.named[site.name] = {n: r for n, r, _ in stamped}
-                    return [r for _, r, _ in stamped]
-        scope = Scope(node_id, bname, ctx.scope, loc, repeat=repeat)
-        scope.input_refs = input_refs
-        reports, before = self.errors.reports, len(self.nodes)
-        given = {k: Given(v, Provenance("block argument", doc.loc((*path, k)))) for k, v in attrs.items()}
-        call = BlockCall(bdef, bname, src.doc, loc, given, src.path, has_inputs(bdef, input_refs))
-        env = bind_params(call, scope, self.errors)
-        if env is None:
-            raise Reported
-        for iname, decl in bdef.inputs.items():
-            if iname not in input_refs:
-                continue
-            ipath = shape_path(decl, (*src.path, "inputs", iname))
-            shape = decl.shape if isinstance(decl, InputDecl) else decl
-            scope.input_decls[iname] = (eval_shape(shape, env, src.doc, ipath), loc)
-        blocks = bdef.blocks if isinstance(bdef, BlockFile) else None  # (a BlockDef has no `blocks:`)
-        inner = Ctx(
-            src.doc,
-            src.path,
-            env,
-            {**ctx.inline, **inline_blocks(blocks, src.doc, self.library, self.errors)}
-            if blocks
-            else ctx.inline,
-            scope,
-            (*ctx.stack, bname),
-            ctx.scale * (repeat[2] if repeat else 1),
-        )
-        absent = {n: ABSENT for n in bdef.inputs if n not in input_refs}
-        outs = self.body(inner, bdef, {**input_refs, **absent})
-        if not outs:
-            raise Reported  # the block's body failed; its errors are reported
-        if key is not None and keep is not None and repeat is not None and repeat[1] == 0:
-            if self.errors.reports == reports:  # (copies of one that reported something are resolved)
-                tpl = make_template(keep, scope, self.nodes[before:], outs)
-                if tpl is not None:
-                    self._templates[key] = tpl
-        site.named[site.name] = {n: r for n, r, _ in outs}
-        return [r for _, r, _ in outs]
-
-    def _stamp(
-        self, tpl: Template, path: str, parent: Scope, inputs: dict[str, Ref], repeat: tuple[str, int, int]
-    ) -> BlockOuts | None:
-        """A copy of the block instance ``tpl`` (see :func:`stamp`); None when resolving it may report
-        something (the graph grows too large, a reserved name in ``path``): it is then resolved."""
-        if len(self.nodes) + len(tpl.nodes) > MAX_NODES or not self.plain_path(path):
-            return None
-        nodes, outs = stamp(tpl, path, parent, inputs, repeat)
-        self.nodes += nodes
-        return outs
 
 
 def kind_name(op_name: str | None, spec: NodeSpec) -> str:

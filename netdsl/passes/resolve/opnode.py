@@ -25,7 +25,7 @@ from netdsl.passes.resolve.values import evaluate, names
 from netdsl.passes.resolve.wiring import op_inputs
 
 if TYPE_CHECKING:
-    from netdsl.passes.resolve.expand import Site
+    from netdsl.passes.resolve.context import Site
 
 
 class OpMaker:

@@ -14,6 +14,7 @@ from netdsl.frontend.schema import BlockFile, NetworkFile
 from netdsl.frontend.yaml_loader import Doc
 from netdsl.ir.graph import Graph, Ref, Scope
 from netdsl.passes.resolve.blocks import inline_blocks
+from netdsl.passes.resolve.context import Ctx
 from netdsl.passes.resolve.dims import check_dims, graph_inputs
 from netdsl.passes.resolve.env import (
     BlockCall,
@@ -24,7 +25,7 @@ from netdsl.passes.resolve.env import (
     network_values,
     override_loc,
 )
-from netdsl.passes.resolve.expand import Ctx, Expander
+from netdsl.passes.resolve.expand import Expander
 from netdsl.passes.resolve.symbols import ABSENT
 from netdsl.passes.resolve.tally import Tally
 from netdsl.passes.resolve.wiring import has_inputs, optional
