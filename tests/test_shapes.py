@@ -101,3 +101,43 @@ def test_sym_roundtrip_of_conv_formula() -> None:
     h = Sym.var("H")
     assert ((h + 2 - 3) // 1 + 1) == h
     assert str((h - 1) // 4 + 1) == "(H - 1)//4 + 1"
+
+
+SPLIT_HEADS = """network: heads
+inputs: {x: [B, 12]}
+blocks:
+  heads:
+    params:
+      k: {type: dim}
+    inputs: {x: [B, N]}
+    nodes:
+      r: {op: reshape, in: x, shape: [B, k, -1]}
+    outputs: {y: r}
+nodes:
+  a: {block: heads, in: x, k: 2}
+  b: {block: heads, in: x, k: 4}
+  c: {block: heads, in: x, k: K}
+  d: {block: heads, in: x, k: 2}
+outputs: {ya: a, yb: b, yc: c, yd: d}
+"""
+
+
+def test_reshape_rules_shared_by_nodes_read_their_own_dims() -> None:
+    # the block's reshape attributes are one object: the rule's result is kept per value of `k`
+    text = SPLIT_HEADS.replace("inputs: {x: [B, 12]}", "inputs: {x: [B, 12]}\ndims: {B: 2, K: 3}")
+    res = netdsl.check(netdsl.load("t.yaml", text=text.replace("k: K}", "k: 3}")), concrete=True)
+    assert res.ok, [e.render() for e in res.errors]
+    assert res.shapes is not None
+    got = {k: str(v[0]) for k, v in res.shapes.types.items() if k.endswith(".r")}
+    assert got == {"a.r": "(B, 2, 6)", "b.r": "(B, 4, 3)", "c.r": "(B, 3, 4)", "d.r": "(B, 2, 6)"}
+    assert res.shapes.attrs["a.r"].shape == res.shapes.attrs["d.r"].shape  # type: ignore[attr-defined]
+
+
+def test_reshape_error_after_the_rule_succeeded_for_other_dims() -> None:
+    text = SPLIT_HEADS.replace("k: 4}", "k: 5}").replace("k: K}", "k: 3}")  # b (k = 5) does not fit
+    res = netdsl.check(netdsl.load("t.yaml", text=text))
+    (err,) = res.errors
+    assert err.message == (
+        "reshape: cannot reshape (B, 12) (12*B elements) to (B, 5, -1): 12*B is not divisible by 5*B"
+    )
+    assert [c.what for c in err.context] == ["block instance b of heads"]

@@ -354,3 +354,17 @@ def test_rebuild_is_equal_and_same_hash(pair: Pair, env: dict[str, int]) -> None
     assert again == expr and hash(again) == hash(expr)
     renamed = expr.subs({"H": Sym.var("Z")}).subs({"Z": H})
     assert renamed == expr and hash(renamed) == hash(expr) and str(renamed) == str(expr)
+
+
+def test_atoms_include_those_of_floor_division_numerators() -> None:
+    e = (2 * ((H - 1) // 3) + W) // 5 + C  # (a floor division inside another's numerator)
+    assert sorted(str(a) for a in e.atoms) == ["(H - 1)//3", "(W + 2*((H - 1)//3))//5", "C", "H", "W"]
+    assert Sym.const(3).atoms == frozenset()
+    assert e.replace_atoms({"B": C}) == e  # a mapping of none of its atoms changes nothing
+
+
+def test_floor_division_atoms_pickle_with_a_fresh_hash() -> None:
+    e = (H - 1) // 4 + 1
+    back = pickle.loads(pickle.dumps(e))
+    assert back == e and hash(back) == hash(e) and {back: 1}[e] == 1
+    assert e.atoms == back.atoms

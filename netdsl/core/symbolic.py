@@ -26,13 +26,14 @@ class SymbolicError(ArithmeticError):
 class FloorDiv:
     """The atom ``numerator // divisor`` (``divisor > 1``); made by ``Sym // k``."""
 
-    __slots__ = ("divisor", "key", "numerator")
+    __slots__ = ("_hash", "divisor", "key", "numerator")
 
     def __init__(self, numerator: Sym, divisor: int) -> None:
         self.numerator = numerator
         self.divisor = divisor
         num = str(numerator)
         self.key = f"{num}//{divisor}" if num.isidentifier() else f"({num})//{divisor}"
+        self._hash = hash((numerator, divisor))  # (atoms are hashed often: in sets, as dict keys)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FloorDiv):
@@ -40,7 +41,10 @@ class FloorDiv:
         return self.divisor == other.divisor and self.numerator == other.numerator
 
     def __hash__(self) -> int:
-        return hash((self.numerator, self.divisor))
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[FloorDiv], tuple[Sym, int]]:
+        return (FloorDiv, (self.numerator, self.divisor))  # (the hash is made again: seeds differ)
 
     def __str__(self) -> str:
         return self.key

@@ -8,8 +8,9 @@ or concrete.  Every node gets the types of its outputs; every mismatch is a
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from netdsl.core.errors import ContextFrame, ErrorCollector, NetdslError, ShapeError, SourceLoc
@@ -116,9 +117,7 @@ def unify(decl: list[int | str], actual: TensorType, env: Env, loc: SourceLoc, w
         if isinstance(d, str) and IDENT.match(d) and d not in env:
             env[d] = a
             continue
-        if isinstance(d, str) and _solve(
-            d, a, env, loc, f"{what} expects {format_shape(decl)}, got {actual}: dim {i}"
-        ):
+        if isinstance(d, str) and _solve(d, a, env, loc, partial(_dim_what, what, decl, actual, i)):
             continue
         want = dim_value(d, env, loc)
         if want != a:
@@ -126,6 +125,10 @@ def unify(decl: list[int | str], actual: TensorType, env: Env, loc: SourceLoc, w
             raise ShapeError(
                 f"{what} expects {format_shape(decl)}, got {actual}: dim {i} is {a}, not {d}{named}", loc
             )
+
+
+def _dim_what(what: str, decl: list[int | str], actual: TensorType, i: int) -> str:
+    return f"{what} expects {format_shape(decl)}, got {actual}: dim {i}"
 
 
 def _unknowns(entry: str, env: Mapping[str, Any]) -> list[str]:
@@ -136,15 +139,16 @@ def _unknowns(entry: str, env: Mapping[str, Any]) -> list[str]:
     return sorted(n for n in names if n not in env and IDENT.match(n))
 
 
-def _solve(entry: str, actual: Sym, env: Env, loc: SourceLoc, what: str) -> bool:
+def _solve(entry: str, actual: Sym, env: Env, loc: SourceLoc, what: Callable[[], str]) -> bool:
     """Bind the one unknown name of a linear dim expression (``4*Cg``) so that it equals ``actual``.
-    False when the entry has no unknown name (it is then simply evaluated and compared)."""
+    False when the entry has no unknown name (it is then simply evaluated and compared). ``what``
+    makes the start of an error's message (only for an error)."""
     unknown = _unknowns(entry, env)
     if not unknown:
         return False
     if len(unknown) > 1:
         raise ShapeError(
-            f"{what}: {entry!r} has several unknown dims ({', '.join(unknown)}); bind all but one", loc
+            f"{what()}: {entry!r} has several unknown dims ({', '.join(unknown)}); bind all but one", loc
         )
     (u,) = unknown
     probe = "__netdsl_unknown"
@@ -153,11 +157,11 @@ def _solve(entry: str, actual: Sym, env: Env, loc: SourceLoc, what: str) -> bool
     k = e.subs({probe: 1}) - e0
     if e != e0 + k * Sym.var(probe) or not k.is_const or k.value == 0:
         raise ShapeError(
-            f"{what}: {entry!r} must be linear in its unknown dim {u!r} (like 4*{u} or {u} + 1)", loc
+            f"{what()}: {entry!r} must be linear in its unknown dim {u!r} (like 4*{u} or {u} + 1)", loc
         )
     value = (actual - e0).exact_div(k)
     if value is None:
-        raise ShapeError(f"{what} is {actual}, which is not {entry} for any whole {u}", loc)
+        raise ShapeError(f"{what()} is {actual}, which is not {entry} for any whole {u}", loc)
     env[u] = value
     return True
 
@@ -169,6 +173,7 @@ class ShapeInference:
         self.result = ShapeResult(graph)
         self.bound: set[Scope] = set()
         self.rewrites: dict[Any, Sym] = {}  # atom -> expression in the dims named by `expect:`
+        self._renamed: set[Any] = set()  # the atoms in rewrites (a set: isdisjoint walks the smaller)
         self._rw_cache: dict[Sym, Sym] = {}
         #: id of a type -> (the type, its atoms, the generation of the renames, the type as read then)
         self._read_cache: dict[int, tuple[TensorType, frozenset[Any], int, TensorType]] = {}
@@ -299,19 +304,24 @@ class ShapeInference:
 
     def _node(self, node: Node) -> None:
         types = self.result.types
-        for r in node.inputs:
-            if r.node not in types:
-                return  # an earlier error explains this
-        scope = node.scope
-        env = self.result.envs.get(scope) if scope in self.bound else self.env(scope)
-        if env is None:
-            return
-        if self.rewrites:
-            ins = [self._read(r) for r in node.inputs]
-        else:
+        try:
             ins = [types[r.node][r.index] for r in node.inputs]
+        except KeyError:
+            return  # an input failed: an earlier error explains this
+        scope = node.scope
+        env = self.result.envs.get(scope)
+        if env is None:
+            if scope in self.bound:
+                return
+            env = self.env(scope)
+            if env is None:
+                return
+        if self.rewrites:
+            ins = [self._rewritten(t) for t in ins]
         attrs = node.attrs
-        dim_fields = _dim_fields(type(attrs))
+        dim_fields = _DIM_FIELDS.get(type(attrs))
+        if dim_fields is None:
+            dim_fields = _dim_fields(type(attrs))
         # the rule of the op is a function of the attributes (with the dims of their dim fields, those
         # of the symbols they name) and the input types: once for all the nodes that share them
         # (first by the identity of the input types: the outputs inferred once are shared; the
@@ -405,7 +415,7 @@ class ShapeInference:
             atoms = done[1]
         else:
             atoms = _type_atoms(t)
-        out = t if atoms.isdisjoint(self.rewrites) else t.with_shape([self._rw(d) for d in t.shape])
+        out = t if atoms.isdisjoint(self._renamed) else t.with_shape([self._rw(d) for d in t.shape])
         self._read_cache[id(t)] = (t, atoms, self._generation, out)
         return out
 
@@ -424,6 +434,7 @@ class ShapeInference:
                 if split is not None:  # everywhere atom + c appears, it now reads as the name
                     atom, c = split
                     self.rewrites[atom] = fresh - c
+                    self._renamed.add(atom)
                     self._rw_cache.clear()
                     self._generation += 1
                 env[d] = fresh
