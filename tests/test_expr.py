@@ -731,3 +731,28 @@ def test_random_text_never_crashes(text: str) -> None:
         resolve_value("${" + text + "}", ENV)
     except ExprError:
         pass
+
+
+def test_a_bare_name_parses_as_the_parser_parses_it() -> None:
+    from netdsl.frontend import expr as E
+
+    for source in ["x", "_a1", "min", "lambda", "True", "null", "in", " x", "é"]:
+        try:
+            fast: object = E._parse(source)
+        except ExprError as e:
+            fast = ("error", e.message)
+        try:
+            p = E._Parser(source)
+            node = p.expr(0)
+            slow: object = E.Expr(source, node) if p.tok.kind == "end" else ("error", "trailing")
+        except ExprError as e:
+            slow = ("error", e.message)
+        assert fast == slow, source
+
+
+def test_simple_name() -> None:
+    from netdsl.frontend.expr import simple_name
+
+    assert simple_name("$x") == "x" and simple_name("${ dim }") == "dim"
+    assert simple_name("${x + 1}") is None and simple_name("a_$x") is None and simple_name("${1}") is None
+    assert simple_name("${x") is None and simple_name("${x +}") is None  # (broken: evaluating reports it)

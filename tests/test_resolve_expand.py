@@ -68,6 +68,20 @@ def test_stamped_copies_equal_resolved_ones(monkeypatch: pytest.MonkeyPatch) -> 
     assert [n.scope.repeat for n in stamped.nodes[:4:3]] == [("stage", 0, 4), ("stage", 1, 4)]
 
 
+def test_stamped_refs_and_entries_are_those_the_constructors_make() -> None:
+    # (copies set the slots of these frozen dataclasses directly: the same objects)
+    from netdsl.ir.graph import Entry, Ref
+
+    assert template.STAMPABLE and template._ref is not Ref and template._entry is not Entry
+    r = template._ref("a.b", 2)
+    assert type(r) is Ref and r == Ref("a.b", 2) and hash(r) == hash(Ref("a.b", 2)) and str(r) == "a.b.2"
+    e = template._entry("n", "p.n", "linear", False, None, (r,))
+    made = Entry("n", "p.n", "linear", False, None, (r,))
+    assert type(e) is Entry and e == made and hash(e) == hash(made) and repr(e) == repr(made)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        e.name = "m"  # type: ignore[misc]
+
+
 def test_entries_record_each_node_once() -> None:
     graph, _ = resolve()
     (stage, out) = graph.root.entries

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -141,3 +143,112 @@ def test_reshape_error_after_the_rule_succeeded_for_other_dims() -> None:
         "reshape: cannot reshape (B, 12) (12*B elements) to (B, 5, -1): 12*B is not divisible by 5*B"
     )
     assert [c.what for c in err.context] == ["block instance b of heads"]
+
+
+# ---------------------------------------------------------------- reuse of repeated block instances
+
+REPEATS = """network: rep
+inputs: {x: [B, 8, H, W]}
+dims: {B: 2, H: 16, W: 12}
+blocks:
+  squeeze:
+    params:
+      c: {type: int}
+      k: {type: int, default: 1}
+    inputs: {x: [B, $c, H, W]}
+    nodes:
+      d: {op: conv2d, in: x, out_channels: $c, kernel_size: 3, stride: 2, padding: 1, expect: [B, $c, Hd, Wd]}
+      t: {op: flatten, in: d, start_dim: 2}
+      s: {op: reshape, in: t, shape: [B, $c, Hd, Wd]}
+      p: {op: mean, in: s, dim: [2, 3], keepdim: true}
+      l: {op: linear, in: p, out_features: $k}
+      m: {op: mean, in: l, dim: [3], keepdim: true}
+      z: {op: mul, in: [x, p]}
+      y: {op: mul, in: [z, m]}
+    outputs: {y: y}
+nodes:
+  a: {block: squeeze, in: x, c: 8, repeat: 4}
+  b: {block: squeeze, in: a, c: 8, repeat: 3, repeat_var: i, k: '${1 + i}'}
+  c: {block: squeeze, in: b, c: 8, repeat: 3}
+outputs: {y: c}
+"""
+
+
+def _snapshot(graph: Any, inputs: Any = None) -> tuple[Any, ...]:
+    from netdsl.core.errors import ErrorCollector
+    from netdsl.passes.shapes import ShapeInference
+
+    errs = ErrorCollector()
+    r = ShapeInference(graph, errs).run(inputs)
+    return (
+        list(r.types.items()),
+        list(r.attrs.items()),
+        list(r.params.items()),
+        [(s.path, list(env.items())) for s, env in r.envs.items()],
+        list(r.aliases.items()),
+        [e.render() for e in errs.errors],
+        [e.render() for e in errs.warnings],
+    )
+
+
+def _with_and_without_reuse(monkeypatch: pytest.MonkeyPatch, graph: Any, inputs: Any = None) -> int:
+    """Assert that inferring with reuse gives what inferring every node does; the copies reused."""
+    from netdsl.passes import shapes
+
+    reused: list[str] = []
+    reuse = shapes.ShapeInference._reuse
+
+    def spy(self: Any, prev: Any, rep: Any, nodes: Any, env: Any) -> bool:
+        done = reuse(self, prev, rep, nodes, env)
+        if done:
+            reused.append(rep.path)
+        return done
+
+    monkeypatch.setattr(shapes.ShapeInference, "_reuse", spy)
+    with_reuse = _snapshot(graph, inputs)
+    monkeypatch.setattr(shapes, "REUSE", False)
+    without = _snapshot(graph, inputs)
+    assert with_reuse == without
+    return len(reused)
+
+
+@pytest.mark.parametrize("concrete", [False, True])
+def test_reusing_repeated_instances_changes_no_result(
+    monkeypatch: pytest.MonkeyPatch, concrete: bool
+) -> None:
+    graph = netdsl.check(netdsl.load("t.yaml", text=REPEATS)).graph
+    assert graph is not None
+    inputs = concrete_inputs(graph, graph.example_sizes()) if concrete else None
+    reused = _with_and_without_reuse(monkeypatch, graph, inputs)
+    # symbolic: the first copy of `a` names Hd (changed state), the second does not: a.2, a.3 and c.1, c.2
+    # are reused; `b` is not (its copies differ in k); concrete: no names, a.1.. too
+    # symbolic: the first copy of `a` names Hd (it changed the state), the second names it again: a.2, a.3,
+    # c.1 and c.2 are reused (c.0 follows another repeat); `b` is not (its copies differ in k);
+    # concrete (no names): a.1 too
+    assert reused == (5 if concrete else 4)
+    res = netdsl.check(netdsl.load("t.yaml", text=REPEATS))
+    assert res.ok and res.shapes is not None
+    assert str(res.shapes.types["a.3.d"][0]) == "(B, 8, Hd, Wd)"
+    assert str(res.shapes.types["c.2.l"][0]) == "(B, 8, 1, 1)"
+    assert str(res.shapes.types["b.2.l"][0]) == "(B, 8, 1, 3)"
+    assert res.shapes.envs[next(s for s in res.shapes.envs if s.path == "c.2")]["Hd"] == Sym.var("Hd")
+
+
+def test_reuse_keeps_errors_of_repeated_instances(monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = REPEATS.replace("shape: [B, $c, Hd, Wd]", "shape: [B, $c, Hd, 5]")
+    graph = netdsl.check(netdsl.load("t.yaml", text=bad)).graph
+    assert graph is not None
+    assert _with_and_without_reuse(monkeypatch, graph) == 0  # a copy with an error is not reused
+    res = netdsl.check(netdsl.load("t.yaml", text=bad))
+    assert not res.ok
+
+
+@pytest.mark.parametrize("concrete", [False, True])
+def test_reuse_on_shunted_b_changes_no_result(monkeypatch: pytest.MonkeyPatch, concrete: bool) -> None:
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "specs" / "shunted_b.yaml"
+    graph = netdsl.check(netdsl.load(str(path))).graph
+    assert graph is not None
+    inputs = concrete_inputs(graph, graph.example_sizes()) if concrete else None
+    assert _with_and_without_reuse(monkeypatch, graph, inputs) >= 25

@@ -368,3 +368,15 @@ def test_floor_division_atoms_pickle_with_a_fresh_hash() -> None:
     back = pickle.loads(pickle.dumps(e))
     assert back == e and hash(back) == hash(e) and {back: 1}[e] == 1
     assert e.atoms == back.atoms
+
+
+def test_terms_are_the_public_read_only_view_of_the_polynomial() -> None:
+    h, w = Sym.var("H"), Sym.var("W")
+    e = 3 * h * w + h // 2 + 5
+    terms = dict(e.terms)
+    assert terms[()] == 5 and terms[(("H", 1), ("W", 1))] == 3
+    ((mono, coeff),) = [(m, c) for m, c in terms.items() if m and not isinstance(m[0][0], str)]
+    assert coeff == 1 and mono[0][0].divisor == 2
+    with pytest.raises(TypeError):
+        e.terms[()] = 6  # type: ignore[index]
+    assert Sym.const(0).terms == {}

@@ -122,7 +122,7 @@ class LowerCtx:
         if len(d.free_symbols) == 1 and d == Sym.var(next(iter(d.free_symbols))):
             return self._solve(d)
         total: int | fx.Node = 0
-        for mono, coeff in d._terms.items():  # the polynomial's terms
+        for mono, coeff in d.terms.items():
             term: int | fx.Node = coeff
             for atom, power in mono:
                 base = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 
 __all__ = ["FloorDiv", "Sym", "SymbolicError", "format_shape", "is_concrete"]
 
@@ -145,6 +146,13 @@ class Sym:
         if isinstance(x, Sym):
             return x
         return Sym.const(x)
+
+    @property
+    def terms(self) -> Mapping[Mono, int]:
+        """The polynomial's terms, read-only: monomial -> coefficient, a monomial being sorted
+        ``(atom, power)`` pairs (``()`` for the constant), an atom a symbol name or a
+        :class:`FloorDiv`. What lowering walks to compute a dim at run time."""
+        return MappingProxyType(self._terms)
 
     @property
     def is_const(self) -> bool:

@@ -428,6 +428,8 @@ def _parse(source: str) -> Expr:
         raise _error(f"expression too long ({len(source)} characters; at most {MAX_SOURCE})", 0)
     if not source.strip():
         raise _error(f"empty expression {_quote(source)}", 0)
+    if source.isascii() and source.isidentifier() and source not in _KEYWORDS and source not in _UNSUPPORTED:
+        return Expr(source, Node("name", 0, len(source), source))  # (just a name: as the parser makes it)
     p = _Parser(source)
     node = p.expr(0)
     if p.tok.kind != "end":
@@ -706,6 +708,20 @@ def _resolve_str(text: str, env: Mapping[str, object], loc: SourceLoc | None, ex
         err = _error(f"string result too long ({len(result)} characters; at most {MAX_LEN})", 0, len(text))
         raise _relocate(err, text, 0, loc, exact)
     return result
+
+
+def simple_name(text: str) -> str | None:
+    """The name when ``text`` is one expression that is just a name (``$x``, ``${x}``): its value
+    is then the name's value when it is defined; else None (also for a broken expression)."""
+    try:
+        parts = _compiled(text)
+    except ExprError:
+        return None
+    if len(parts) == 1 and type(parts[0]) is tuple and parts[0][2] is not None:
+        node = parts[0][2].node
+        if node.kind == "name":
+            return str(node.value)
+    return None
 
 
 def _resolve(value: object, env: Mapping[str, object], loc: SourceLoc | None, exact: bool) -> object:

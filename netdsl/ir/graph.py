@@ -136,29 +136,40 @@ class Graph:
         if len(seen) != len(self.inputs):
             raise GraphError("duplicate graph input names")
         owners: set[str] = set()
+        #: by op: its definition, whether it installs a module, and the input counts it takes
+        ops: dict[str, tuple[OpDef, bool, set[int]]] = {}
         for n in self.nodes:
-            if n.id in seen:
-                raise GraphError(f"node id {n.id!r} is defined twice", n.loc)
-            if n.op not in REGISTRY:
-                raise GraphError(f"node {n.id!r} has unknown op {n.op!r}", n.loc)
-            for r in n.inputs:
-                if r.node not in seen:
-                    raise GraphError(f"node {n.id!r} uses {r} before it is defined", n.loc)
-                if r.index >= seen[r.node]:
+            nid, op, inputs = n.id, n.op, n.inputs
+            if nid in seen:
+                raise GraphError(f"node id {nid!r} is defined twice", n.loc)
+            known = ops.get(op)
+            if known is None:
+                opdef = REGISTRY.get(op)
+                if opdef is None:
+                    raise GraphError(f"node {nid!r} has unknown op {op!r}", n.loc)
+                known = ops[op] = (opdef, opdef.installs, set())
+            for r in inputs:
+                have = seen.get(r.node)
+                if have is None:
+                    raise GraphError(f"node {nid!r} uses {r} before it is defined", n.loc)
+                if r.index >= have:
                     raise GraphError(
-                        f"node {n.id!r} uses output {r.index} of {r.node!r}, which has {seen[r.node]}", n.loc
+                        f"node {nid!r} uses output {r.index} of {r.node!r}, which has {have}", n.loc
                     )
-            if not n.opdef.arity_ok(len(n.inputs)):
-                raise GraphError(
-                    f"op {n.op!r} takes {n.opdef.arity_text()}, node {n.id!r} gives {len(n.inputs)}", n.loc
-                )
-            seen[n.id] = n.num_outputs
-            if n.opdef.installs:
-                owners.add(n.id)
+            count = len(inputs)
+            if count not in known[2]:
+                if not known[0].arity_ok(count):
+                    raise GraphError(
+                        f"op {op!r} takes {known[0].arity_text()}, node {nid!r} gives {count}", n.loc
+                    )
+                known[2].add(count)
+            seen[nid] = n.num_outputs
+            if known[1]:
+                owners.add(nid)
         for o in owners:
-            parts = o.split(".")
-            for k in range(1, len(parts)):
-                prefix = ".".join(parts[:k])
+            dot = o.find(".")
+            while dot >= 0:
+                prefix = o[:dot]
                 if prefix in owners:
                     node = self.node_map()[o]
                     raise GraphError(
@@ -166,6 +177,7 @@ class Graph:
                         node.loc,
                         hint=f"rename one of the nodes '{prefix}' / '{o}'",
                     )
+                dot = o.find(".", dot + 1)
         for name, r, loc in self.outputs:
             if r.node not in seen or r.index >= seen[r.node]:
                 raise GraphError(f"output {name!r} refers to {r}, which does not exist", loc)

@@ -190,6 +190,8 @@ class ShapeInference:
         #: None when one does not parse)
         self._dim_names: dict[int, tuple[Attrs, tuple[str, ...] | None]] = {}
         self.star_ranks: dict[str, list[int]] = {}
+        self._failures = 0  # errors added (an ErrorCollector keeps one of equal ones)
+        self._changes = 0  # names `expect:` made and renames it changed (not those made again)
         self.reserved = {  # dims the top level names with `expect:` keep their names
             d
             for n in graph.nodes
@@ -212,6 +214,7 @@ class ShapeInference:
             try:
                 root_env[name] = dim_value(value, root_env, loc)
             except NetdslError as e:
+                self._failures += 1
                 self.errors.add(e)
         for gi in g.inputs:
             if inputs is not None and gi.name in inputs:
@@ -219,6 +222,7 @@ class ShapeInference:
                 try:
                     unify(gi.shape, t, root_env, gi.loc, f"input {gi.name!r}")
                 except NetdslError as e:
+                    self._failures += 1
                     self.errors.add(e)
                     continue
             else:
@@ -234,16 +238,130 @@ class ShapeInference:
             self.result.types[gi.name] = [TensorType(t.shape, gi.dtype)]
         self.result.envs[g.root] = root_env
         self.bound.add(g.root)
-        for node in g.nodes:
-            try:
-                self._node(node)
-            except NetdslError as e:
-                self.errors.add(_in_context(e, node))
-            except SymbolicError as e:  # sizes beyond what shapes can hold (2**63), too many terms
-                self.errors.add(_in_context(ShapeError(f"{node.op}: {e}", node.loc), node))
+        prev: _Copy | None = None  # the copy of a repeat just inferred
+        for rep, nodes in _groups(g.nodes):
+            if rep is None or not REUSE or self._failures:
+                prev = None
+                for node in nodes:
+                    self._step(node)
+                continue
+            env = self.env(rep)  # (what its first node would do first)
+            start = (self._failures, self._changes)
+            snapshot = dict(env) if env is not None else None
+            if not (prev is not None and snapshot is not None and self._reuse(prev, rep, nodes, snapshot)):
+                for node in nodes:
+                    self._step(node)
+            clean = snapshot is not None and (self._failures, self._changes) == start
+            prev = _Copy(rep, nodes, snapshot, clean)
         if self.rewrites:  # shapes computed before a name was given read in the name too
             self.result.types = {k: [self._rewritten(t) for t in ts] for k, ts in self.result.types.items()}
         return self.result
+
+    def _step(self, node: Node) -> None:
+        try:
+            self._node(node)
+        except NetdslError as e:
+            self._failures += 1
+            self.errors.add(_in_context(e, node))
+        except SymbolicError as e:  # sizes beyond what shapes can hold (2**63), too many terms
+            self._failures += 1
+            self.errors.add(_in_context(ShapeError(f"{node.op}: {e}", node.loc), node))
+
+    def _reuse(self, prev: _Copy, rep: Scope, nodes: list[Node], env: Env) -> bool:
+        """Give the nodes of ``rep`` (a copy of a repeat) the results of the copy before it, ``prev``,
+        when inferring them would compute the same: the same structure (the same attributes, the
+        inputs inside the copy at the same places), equal types of the inputs from outside, an equal
+        symbol table, and ``prev`` added no error and no name (nothing changed since it began). False
+        (nothing done) when it does not apply."""
+        a_rep = prev.rep
+        assert rep.repeat is not None and a_rep.repeat is not None
+        if not (
+            prev.clean
+            and rep.block == a_rep.block
+            and rep.repeat[0] == a_rep.repeat[0]
+            and rep.repeat[1] == a_rep.repeat[1] + 1
+            and rep.parent is a_rep.parent
+            and len(nodes) == len(prev.nodes)
+            and env == prev.env
+        ):
+            return False
+        pos_a, pos_b = prev.positions, _positions(nodes)
+        outside: list[tuple[Ref, Ref]] = []  # inputs from outside the copies
+        scopes: dict[Scope, Scope] = {a_rep: rep}  # the block instances in them, in binding order
+        last: Scope | None = None
+        for a, b in zip(prev.nodes, nodes, strict=True):
+            if (
+                a.attrs is not b.attrs
+                or a.op != b.op
+                or a.num_outputs != b.num_outputs
+                or a.expect != b.expect
+                or ((a.init or b.init) and a.init.keys() != b.init.keys())
+                or not self._same_refs(a.inputs, b.inputs, pos_a, pos_b, outside)
+            ):
+                return False
+            if a.scope is last:
+                continue
+            last = a.scope
+            new: list[tuple[Scope, Scope]] = []
+            sa, sb = a.scope, b.scope
+            while sa not in scopes:
+                if (
+                    sa.parent is None
+                    or sb.parent is None
+                    or sa.block != sb.block
+                    or sa.dim_params.keys() != sb.dim_params.keys()
+                    or [v for v, _ in sa.dim_params.values()] != [v for v, _ in sb.dim_params.values()]
+                    or [d for d, _ in sa.input_decls.values()] != [d for d, _ in sb.input_decls.values()]
+                    or sa.input_refs.keys() != sb.input_refs.keys()
+                    or not self._same_refs(
+                        list(sa.input_refs.values()), list(sb.input_refs.values()), pos_a, pos_b, outside
+                    )
+                ):
+                    return False
+                new.append((sa, sb))
+                sa, sb = sa.parent, sb.parent
+            if scopes[sa] is not sb:
+                return False
+            for sa, sb in reversed(new):  # parents first, as the first node in them binds them
+                scopes[sa] = sb
+        if len(set(scopes.values())) != len(scopes):
+            return False
+        read = self._read
+        if any(read(x) != read(y) for x, y in outside):
+            return False
+        r = self.result
+        types, attrs, params, envs = r.types, r.attrs, r.params, r.envs
+        for sa, sb in scopes.items():
+            if sa is a_rep:
+                envs[rep].update(envs[a_rep])  # the names its `expect:` made
+            else:
+                envs[sb] = dict(envs[sa])
+                self.bound.add(sb)
+        for a, b in zip(prev.nodes, nodes, strict=True):
+            types[b.id] = list(types[a.id])
+            attrs[b.id] = attrs[a.id]
+            params[b.id] = dict(params[a.id])
+        return True
+
+    @staticmethod
+    def _same_refs(
+        ra: list[Ref],
+        rb: list[Ref],
+        pos_a: dict[str, int],
+        pos_b: dict[str, int],
+        outside: list[tuple[Ref, Ref]],
+    ) -> bool:
+        """Inputs of two nodes in two copies: the same nodes of their copies, or from outside (kept in
+        ``outside``, their types to compare)."""
+        if len(ra) != len(rb):
+            return False
+        for x, y in zip(ra, rb, strict=True):
+            i = pos_a.get(x.node)
+            if i != pos_b.get(y.node) or x.index != y.index:
+                return False
+            if i is None and x != y:
+                outside.append((x, y))
+        return True
 
     def _variadic(self, name: str, env: Env, loc: SourceLoc) -> tuple[Sym, ...]:
         """Symbolic dims for an input's ``*S``: as many as its given shape or ``dims: {S: [...]}`` has."""
@@ -297,6 +415,7 @@ class ShapeInference:
                     f"block {scope.block!r} ({scope.path}) input {name!r}",
                 )
         except NetdslError as e:
+            self._failures += 1
             self.errors.add(e)
             return None
         self.result.envs[scope] = env
@@ -433,10 +552,12 @@ class ShapeInference:
                 split = env[d].as_atom_plus_const()
                 if split is not None:  # everywhere atom + c appears, it now reads as the name
                     atom, c = split
-                    self.rewrites[atom] = fresh - c
-                    self._renamed.add(atom)
-                    self._rw_cache.clear()
-                    self._generation += 1
+                    if self.rewrites.get(atom) != fresh - c:  # (a repeated block makes the same again)
+                        self.rewrites[atom] = fresh - c
+                        self._renamed.add(atom)
+                        self._rw_cache.clear()
+                        self._generation += 1
+                        self._changes += 1
                 env[d] = fresh
         return out.with_shape([renamed.get(d, d) for d in out.shape]) if renamed else out
 
@@ -450,11 +571,65 @@ class ShapeInference:
         ):
             k += 1
             candidate = f"{name}_{k}"
+        if candidate not in taken:
+            self._changes += 1
         taken[candidate] = definition
         return Sym.var(candidate)
 
 
 MAX_DIM = 2**40
+
+#: infer a copy of a repeat that would compute what the copy before it did by copying its results
+REUSE = True
+
+
+@dataclass
+class _Copy:
+    """A copy of a repeat as inferred: its scope, its nodes, its symbol table as bound (None when
+    that failed), and whether it added no error and no name."""
+
+    rep: Scope
+    nodes: list[Node]
+    env: Env | None
+    clean: bool
+    positions: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.positions = _positions(self.nodes)
+
+
+def _positions(nodes: list[Node]) -> dict[str, int]:
+    return {n.id: i for i, n in enumerate(nodes)}
+
+
+def _groups(nodes: list[Node]) -> list[tuple[Scope | None, list[Node]]]:
+    """The nodes in runs: those of one copy of a repeat (its outermost one), or single others."""
+    outer: dict[Scope, Scope | None] = {}
+    out: list[tuple[Scope | None, list[Node]]] = []
+    runs: set[Scope] = set()
+    split: set[Scope] = set()  # copies whose nodes are not in one run
+    for node in nodes:
+        rep = _outer_repeat(node.scope, outer)
+        if rep is not None and out and out[-1][0] is rep:
+            out[-1][1].append(node)
+            continue
+        if rep is not None:
+            if rep in runs:
+                split.add(rep)
+            runs.add(rep)
+        out.append((rep, [node]))
+    if not split:
+        return out
+    return [g for rep, ns in out for g in ([(None, [n]) for n in ns] if rep in split else [(rep, ns)])]
+
+
+def _outer_repeat(scope: Scope, memo: dict[Scope, Scope | None]) -> Scope | None:
+    if scope in memo:
+        return memo[scope]
+    up = _outer_repeat(scope.parent, memo) if scope.parent is not None else None
+    found = memo[scope] = up if up is not None else (scope if scope.repeat is not None else None)
+    return found
+
 
 _DIM_FIELDS: dict[type, tuple[str, ...]] = {}
 

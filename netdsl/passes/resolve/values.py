@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from netdsl.core.errors import NetdslError, PathT, SourceLoc
-from netdsl.frontend.expr import referenced_names, resolve_value
+from netdsl.frontend.expr import referenced_names, resolve_value, simple_name
 from netdsl.frontend.yaml_loader import Doc
 from netdsl.passes.resolve.symbols import FAILED, Reported
 
@@ -77,7 +77,16 @@ def names(value: Any) -> frozenset[str]:
 def evaluate(value: Any, env: Mapping[str, Any], doc: Doc, path: PathT) -> Any:
     """Evaluate the spec value at ``path``; raise :class:`Reported` when it uses a variable whose
     error is reported. The location is made only for an error (evaluation is pure: it is redone)."""
-    if value is None or type(value) in SCALARS or (type(value) is str and "$" not in value):
+    if type(value) is str:
+        if "$" not in value:
+            return value
+        name = simple_name(value)  # (usually: the whole string is `$name`, a defined name)
+        if name is not None and name in env:
+            got = env[name]
+            if got is FAILED:
+                raise Reported
+            return got
+    elif value is None or type(value) in SCALARS:
         return value
     if any(env.get(n) is FAILED for n in names(value)):
         raise Reported
