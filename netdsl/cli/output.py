@@ -14,12 +14,15 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
 #: characters never printed raw: C0/C1 controls but tab and newline, DEL, bidi and zero-width marks
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+#: (compiled on first use: a clean `netdsl validate` prints no diagnostics)
+_UNSAFE = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
 
 
 def safe_text(text: str) -> str:
     """``text`` with terminal escapes and invisible marks written as ``\\x1b`` / ``\\u202e``."""
-    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", text)
+    return re.sub(
+        _UNSAFE, lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}", text
+    )
 
 
 show = show_value  # a command-line value in a message

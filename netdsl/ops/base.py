@@ -11,8 +11,6 @@ The definitions are torch-free. An op's lowering to torch.fx lives in the loweri
 protocol), registered by op name in :data:`netdsl.ops.lowerings.LOWERINGS`.
 """
 
-from __future__ import annotations
-
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +35,10 @@ FAMILIES = (
     "parameter",
     "regularization",
 )
+
+
+# The op modules leave out `from __future__ import annotations` on purpose: pydantic would then
+# evaluate every attribute's annotation string when the ~40 attribute models are made at import.
 
 
 class Attrs(BaseModel):

@@ -1,7 +1,5 @@
 """Elementwise ops: activations, arithmetic with broadcasting, comparisons, masking."""
 
-from __future__ import annotations
-
 import math
 import operator
 from collections.abc import Callable

@@ -4,8 +4,6 @@ The schemas are torch-free (checked by `netdsl validate`); ``apply_init``, in th
 (netdsl/ops/lowerings/initializers.py), runs the matching ``torch.nn.init`` function at build time.
 """
 
-from __future__ import annotations
-
 import math
 from typing import Any, Literal
 
@@ -20,10 +18,10 @@ _FLOAT32_MAX = 3.4028234663852886e38
 
 
 class _Init(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
     @model_validator(mode="after")
-    def _finite(self) -> _Init:
+    def _finite(self) -> "_Init":
         """Every number is finite and fits float32 (the parameters' dtype); ranges are ordered."""
         for name in type(self).model_fields:
             value = getattr(self, name)

@@ -1,7 +1,5 @@
 """Ops with weights: linear, convolutions, normalisations, dropout."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import Literal
 

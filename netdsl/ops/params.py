@@ -1,7 +1,5 @@
 """Learnable tensors as graph nodes: `op: parameter` (state_dict key = the node path)."""
 
-from __future__ import annotations
-
 from typing import Any, ClassVar
 
 from pydantic import field_validator

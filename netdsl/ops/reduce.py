@@ -1,7 +1,5 @@
 """Reductions, matrix products and pooling."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 
 from netdsl.core.symbolic import Sym

@@ -1,7 +1,5 @@
 """Ops that move data around without arithmetic: reshape, permute, cat, split, ..."""
 
-from __future__ import annotations
-
 from typing import Any, ClassVar
 
 from pydantic import model_validator
@@ -278,7 +276,7 @@ class SplitAttrs(DimAttrs):
     chunks: int | None = None
 
     @model_validator(mode="after")
-    def _one_of(self) -> SplitAttrs:
+    def _one_of(self) -> "SplitAttrs":
         if (self.sizes is None) == (self.chunks is None):
             raise ValueError("split needs exactly one of `sizes` (a list) or `chunks` (equal parts)")
         if self.chunks is not None and not 1 <= self.chunks <= 4096:
