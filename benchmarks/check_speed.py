@@ -175,13 +175,25 @@ def worker_passes(spec: str) -> dict[str, float]:
         if hasattr(cls, attr):
             setattr(cls, attr, timed(name, getattr(cls, attr)))
 
-    from netdsl.ir.graph import Graph
-    from netdsl.passes.resolve import Resolver
-    from netdsl.passes.shapes import ShapeInference
+    import importlib
+    import importlib.util
 
-    patch_function("netdsl.frontend.yaml_loader", "load_text", "load (YAML)")
-    patch_function("netdsl.frontend.validate", "validate_spec", "validate (pydantic)")
-    patch_function("netdsl.frontend.validate", "parse_spec", "validate (pydantic)")
+    # the package's layout (a --baseline tree may be older than the layers: netdsl/resolve.py, ...)
+    layered = importlib.util.find_spec("netdsl.passes") is not None
+    where = {
+        "ir": "netdsl.ir.graph" if layered else "netdsl.ir",
+        "resolve": "netdsl.passes.resolve" if layered else "netdsl.resolve",
+        "shapes": "netdsl.passes.shapes" if layered else "netdsl.shapes",
+        "yaml": "netdsl.frontend.yaml_loader" if layered else "netdsl.yaml_loader",
+        "validate": "netdsl.frontend.validate" if layered else "netdsl.validate",
+    }
+    Graph = importlib.import_module(where["ir"]).Graph
+    Resolver = importlib.import_module(where["resolve"]).Resolver
+    ShapeInference = importlib.import_module(where["shapes"]).ShapeInference
+
+    patch_function(where["yaml"], "load_text", "load (YAML)")
+    patch_function(where["validate"], "validate_spec", "validate (pydantic)")
+    patch_function(where["validate"], "parse_spec", "validate (pydantic)")
     patch_method(Resolver, "network", "resolve")
     patch_method(Resolver, "block_file", "resolve")
     patch_method(Graph, "lint", "lint")

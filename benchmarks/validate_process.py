@@ -39,11 +39,12 @@ ROOT = Path(__file__).resolve().parent.parent
 FLOOR = "import pydantic, yaml\nclass M(pydantic.BaseModel):\n    x: int\n"
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall and CPU seconds (user + system) of one run of ``cmd``; a failing command is an error."""
+def timed(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of one run of ``cmd`` in ``cwd``; a failing command is an
+    error."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
@@ -71,6 +72,13 @@ def main() -> None:
     ap.add_argument(
         "--compile", action="store_true", help="no bytecode cache: each process compiles netdsl's sources"
     )
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also time validate on another checkout (DIR holds its netdsl/, blocks/ and specs/), "
+        "interleaved with the others, e.g. git archive REV netdsl blocks specs | tar -x -C DIR",
+    )
     args = ap.parse_args()
 
     py = sys.executable
@@ -88,8 +96,13 @@ def main() -> None:
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env["PYTHONPYCACHEPREFIX"] = cache
         names = ["floor", "validate"] + (["build"] if args.build_runs else [])
+        where = {name: ROOT for name in names}
+        if args.baseline is not None:  # `python -m netdsl` imports the package of its working folder
+            cmds["baseline"] = cmds["validate"]
+            where["baseline"] = args.baseline.resolve()
+            names.append("baseline")
         for name in names:  # warm-up, untimed: fills the bytecode cache and the OS file cache
-            timed(cmds[name], env)
+            timed(cmds[name], env, where[name])
         build_at = (
             {
                 round(i * args.runs / args.build_runs + args.runs / (2 * args.build_runs))
@@ -101,11 +114,13 @@ def main() -> None:
         times: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
         load0, t_start = load(), time.perf_counter()
         for r in range(args.runs):
-            order = ["floor", "validate"] if r % 2 == 0 else ["validate", "floor"]
+            order = ["floor", "validate"] + (["baseline"] if args.baseline is not None else [])
+            if r % 2:
+                order.reverse()
             if r in build_at:
                 order.append("build")
             for name in order:
-                times[name].append(timed(cmds[name], env))
+                times[name].append(timed(cmds[name], env, where[name]))
         elapsed = time.perf_counter() - t_start
 
     import pydantic
@@ -122,8 +137,11 @@ def main() -> None:
     header = "| seconds | floor: pydantic + PyYAML + one model | `netdsl validate` | validate / floor"
     header += " (target <= 1.5) |"
     header += " `netdsl build` | build / validate (target >= 10) |" if args.build_runs else ""
+    header += f" validate of {args.baseline} | its / floor |" if args.baseline is not None else ""
     print(header)
-    print("|---|---|---|---|" + ("---|---|" if args.build_runs else ""))
+    print(
+        "|---|---|---|---|" + ("---|---|" if args.build_runs else "") + ("---|---|" if args.baseline else "")
+    )
     for label, k, agg in (
         ("wall, median", 0, statistics.median),
         ("CPU, median", 1, statistics.median),
@@ -135,6 +153,9 @@ def main() -> None:
         if args.build_runs:
             b = agg(t[k] for t in times["build"])
             row += f" {b:.2f} | **{b / v:.1f}** |"
+        if args.baseline is not None:
+            old = agg(t[k] for t in times["baseline"])
+            row += f" {old:.3f} | **{old / f:.2f}** |"
         print(row)
 
 
