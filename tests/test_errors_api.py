@@ -325,3 +325,14 @@ def test_a_shape_error_in_a_block_shows_the_instance_chain_and_its_hint() -> Non
         "  in block instance s1 of outer (t.yaml:16)",
         f"  hint: {err.hint}",
     ]
+
+
+def test_an_expression_error_keeps_its_place_in_the_expression() -> None:
+    from netdsl.core.errors import ExprError
+
+    e = ExprError("unknown name 'x'", offset=4, length=0)
+    assert (e.offset, e.length) == (4, 1)  # a length of at least one character
+    for copy_ in (e.evolve(hint="did you mean 'y'?"), pickle.loads(pickle.dumps(e))):
+        assert isinstance(copy_, ExprError) and (copy_.offset, copy_.length) == (4, 1)
+    with pytest.raises(AttributeError):
+        e.offset = 5  # type: ignore[misc]

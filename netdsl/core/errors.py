@@ -322,7 +322,35 @@ class SpecValidationError(NetdslError):
 
 
 class ExprError(NetdslError):
-    """An expression (``${...}``) does not parse or evaluate."""
+    """An expression (``${...}``) does not parse or evaluate; ``offset`` and ``length``: where in the
+    expression's text (the caller turns them into a column of the spec)."""
+
+    _offset: int
+    _length: int
+
+    def __init__(
+        self,
+        message: str,
+        loc: SourceLoc | None = None,
+        *,
+        expected: Iterable[str] | None = None,
+        hint: str | None = None,
+        severity: str = "error",
+        context: Iterable[ContextFrame] = (),
+        offset: int = 0,
+        length: int = 1,
+    ) -> None:
+        object.__setattr__(self, "_offset", offset)  # (kept by _state(): copies and pickles have it)
+        object.__setattr__(self, "_length", max(1, length))
+        super().__init__(message, loc, expected=expected, hint=hint, severity=severity, context=context)
+
+    @property
+    def offset(self) -> int:
+        return self._offset
+
+    @property
+    def length(self) -> int:
+        return self._length
 
 
 class ResolveError(NetdslError):

@@ -70,9 +70,7 @@ class Expr:
 def _error(
     msg: str, offset: int, length: int = 1, hint: str | None = None, expected: Any = None
 ) -> ExprError:
-    err = ExprError(msg, hint=hint, expected=expected)
-    vars(err).update(offset=offset, length=max(1, length))
-    return err
+    return ExprError(msg, hint=hint, expected=expected, offset=offset, length=length)
 
 
 def _quote(src: str) -> str:
@@ -645,7 +643,7 @@ def _split_text(text: str) -> list[str | tuple[int, str]]:
 
 def _relocate(e: ExprError, text: str, base: int, loc: SourceLoc | None, exact: bool) -> ExprError:
     """``e`` (offset within an expression at ``base`` of ``text``) located in the spec."""
-    off, length, msg = base + int(getattr(e, "offset", 0)), int(getattr(e, "length", 1)), e.message
+    off, length, msg = base + e.offset, e.length, e.message
     if f"'{text}'" not in msg and "'${" not in msg:
         msg += (" of " if " in '" in msg else " in ") + f"'{text}'"
     if loc is not None and loc.line and exact:
@@ -653,9 +651,7 @@ def _relocate(e: ExprError, text: str, base: int, loc: SourceLoc | None, exact: 
         line = lines[loc.line - 1] if loc.line <= len(lines) else ""
         col = loc.col + off + int(0 < loc.col <= len(line) and line[loc.col - 1] in "'\"")
         loc = replace(loc, col=col, end_col=col + length)
-    err = ExprError(msg, loc, expected=e.expected, hint=e.hint)
-    vars(err).update(offset=off, length=length)
-    return err
+    return ExprError(msg, loc, expected=e.expected, hint=e.hint, offset=off, length=length)
 
 
 _Part = str | tuple[int, str, Expr | None]
