@@ -65,3 +65,17 @@ def test_import_contract_sees_a_violation(tmp_path: Path) -> None:
     )
     assert r.returncode != 0
     assert "netdsl.core._probe" in r.stdout
+
+
+def test_paths_named_in_the_docs_exist() -> None:
+    """Every `netdsl/...` file or folder that README.md and docs/*.md name is in the tree (docs do not
+    rot when modules move)."""
+    import re
+
+    missing, found = [], 0
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for path in re.findall(r"`(netdsl/[\w/.]*?)`", doc.read_text(encoding="utf-8")):
+            found += 1
+            if not (ROOT / path.rstrip("/")).exists():
+                missing.append(f"{doc.name}: {path}")
+    assert found > 20 and not missing, missing
