@@ -16,7 +16,7 @@ from netdsl.core.errors import NetdslError, NetdslErrors, UsageError, show_value
 from netdsl.frontend.files import FilePolicy
 from netdsl.frontend.library import LibraryCache
 from netdsl.frontend.validate import parse_spec
-from netdsl.passes.shapes import concrete_inputs
+from netdsl.passes.sizes import concrete_inputs
 from netdsl.pipeline import CheckResult, PathLike, Pipeline, Spec, check_size_args, read_doc
 
 if TYPE_CHECKING:

@@ -36,8 +36,10 @@ from netdsl.frontend.schema import BlockAlias, BlockFile, NetworkAlias, NetworkF
 from netdsl.frontend.validate import parse_spec, validate_spec
 from netdsl.frontend.yaml_loader import Doc, load_text
 from netdsl.ir.graph import Graph
+from netdsl.passes.dims import Sizes
 from netdsl.passes.resolve import Resolver
-from netdsl.passes.shapes import ShapeResult, Sizes, concrete_inputs, infer_shapes, minimum_sizes
+from netdsl.passes.shapes import ShapeResult, infer_shapes
+from netdsl.passes.sizes import concrete_inputs, minimum_sizes
 
 if TYPE_CHECKING:
     from torch import fx
@@ -391,7 +393,7 @@ def check_size_args(
     """Refuse (UsageError) input shapes and dims that are not sizes (integers 1 .. 2**63 - 1), that
     name no input or dim of the spec, or that give an input another rank than it declares."""
     from netdsl.core.symbolic import format_shape
-    from netdsl.passes.shapes import IDENT, _unknowns
+    from netdsl.passes.dims import IDENT, unknowns
 
     what = f"{graph.kind} {graph.name!r}"
     names = [gi.name for gi in graph.inputs]
@@ -415,7 +417,7 @@ def check_size_args(
                 elif IDENT.match(d):
                     dim_names.add(d)
                 else:
-                    dim_names.update(_unknowns(d, {}))
+                    dim_names.update(unknowns(d, {}))
     for name, value in (dims or {}).items():
         if not isinstance(name, str) or name not in dim_names:
             raise UsageError(

@@ -57,7 +57,8 @@ def test_meta_names_the_spec_line_of_a_node() -> None:
 def test_soundness_reads_the_meta_and_finds_a_wrong_static_shape() -> None:
     gm = netdsl.build(ROOT / "specs" / "tiny_cnn.yaml", seed=0)
     res = gm.meta["netdsl"]["check"]
-    from netdsl.passes.shapes import concrete_inputs, infer_shapes
+    from netdsl.passes.shapes import infer_shapes
+    from netdsl.passes.sizes import concrete_inputs
 
     concrete = infer_shapes(res.graph, concrete_inputs(res.graph, res.graph.example_sizes()))
     inputs = netdsl.api.example_inputs(res)

@@ -36,7 +36,9 @@ from netdsl.core.symbolic import Sym
 from netdsl.core.types import DTYPES, TensorType
 from netdsl.ir.graph import Graph, GraphInput, Node, Ref, Scope
 from netdsl.ops import REGISTRY, Attrs, OpDef
-from netdsl.passes.shapes import ShapeResult, concrete_inputs, dim_value, infer_shapes
+from netdsl.passes.dims import dim_value
+from netdsl.passes.shapes import ShapeResult, infer_shapes
+from netdsl.passes.sizes import concrete_inputs
 
 NODE_ID = "stage.op"  # dotted on purpose: weights live below a container module
 LOC = SourceLoc("<test_ops>")

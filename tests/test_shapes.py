@@ -9,7 +9,8 @@ import torch
 
 import netdsl
 from netdsl.core.symbolic import Sym
-from netdsl.passes.shapes import concrete_inputs, infer_shapes, minimum_sizes
+from netdsl.passes.shapes import infer_shapes
+from netdsl.passes.sizes import concrete_inputs, minimum_sizes
 
 FOLD = """network: fold
 inputs: {image: [B, 3, H, W]}

@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import netdsl
-from netdsl.passes.shapes import ShapeResult, concrete_inputs, infer_shapes
+from netdsl.passes.shapes import ShapeResult, infer_shapes
+from netdsl.passes.sizes import concrete_inputs
 from netdsl.passes.summary import mac_count, param_count
 from tests.blockref import DATA, ROOT, parse_shape, reference_state_dict, seed
 

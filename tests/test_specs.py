@@ -12,7 +12,8 @@ from netdsl.api import example_inputs
 from netdsl.backend.soundness import runtime_mismatches
 from netdsl.frontend.library import BlockLibrary
 from netdsl.frontend.schema import NetworkFile
-from netdsl.passes.shapes import concrete_inputs, infer_shapes
+from netdsl.passes.shapes import infer_shapes
+from netdsl.passes.sizes import concrete_inputs
 from netdsl.passes.summary import param_count
 
 from .conftest import ALL_SPECS, BLOCKS, FIXTURE_BLOCKS, spec_id

@@ -7,10 +7,8 @@ or concrete.  Every node gets the types of its outputs; every mismatch is a
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from netdsl.core.errors import ContextFrame, ErrorCollector, NetdslError, ShapeError, SourceLoc
@@ -18,11 +16,10 @@ from netdsl.core.gcpause import no_gc
 from netdsl.core.suggest import did_you_mean
 from netdsl.core.symbolic import Sym, SymbolicError, format_shape
 from netdsl.core.types import ParamSpec, TensorType
-from netdsl.frontend.expr import evaluate, parse
+from netdsl.frontend.expr import parse
 from netdsl.ir.graph import Graph, Node, Ref, Scope
 from netdsl.ops.base import Attrs
-
-IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from netdsl.passes.dims import IDENT, Env, dim_list, dim_value, star_index, unify, unknowns
 
 
 @dataclass
@@ -42,128 +39,6 @@ class ShapeResult:
     @property
     def outputs(self) -> list[tuple[str, TensorType]]:
         return [(n, self.type_of(r)) for n, r, _ in self.graph.outputs if r.node in self.types]
-
-
-def dim_value(entry: int | str | Sym, env: Mapping[str, Any], loc: SourceLoc) -> Sym:
-    """Evaluate one dim entry (int, symbol name or dim expression such as 'H*W') over ``env``."""
-    if isinstance(entry, Sym):
-        return entry
-    try:
-        if isinstance(entry, int):
-            return Sym.const(entry)
-        value = evaluate(parse(entry), env)
-        return Sym.of(value)  # type: ignore[arg-type]
-    except NetdslError as e:
-        raise ShapeError(
-            f"dim {entry!r}: {e.message}", loc, expected=e.expected, hint=e.hint, context=e.context
-        ) from None
-    except (SymbolicError, TypeError) as e:
-        raise ShapeError(f"dim {entry!r} is not an integer dim expression: {e}", loc) from None
-
-
-Env = dict[str, Any]  # symbol -> Sym, or variadic name -> tuple of Syms
-Sizes = Mapping[str, int | list[int]]  # example sizes: a dim -> int, a variadic *S -> list
-
-
-def _star(decl: list[int | str]) -> int | None:
-    """Index of the variadic entry ``*S`` of a declared shape, if any."""
-    for i, d in enumerate(decl):
-        if isinstance(d, str) and d.startswith("*"):
-            return i
-    return None
-
-
-def dim_list(entries: list[Any], env: Mapping[str, Any], loc: SourceLoc) -> list[Sym]:
-    """Evaluate a list of dim entries; ``*S`` splices the dims bound to the variadic name S."""
-    out: list[Sym] = []
-    for e in entries:
-        if isinstance(e, str) and e.startswith("*"):
-            value = env.get(e[1:])
-            if not isinstance(value, tuple):
-                raise ShapeError(
-                    f"{e!r}: no variadic dims named {e[1:]!r} (bind them in an input: [B, C, *S])", loc
-                )
-            out.extend(value)
-        else:
-            out.append(dim_value(e, env, loc))
-    return out
-
-
-def unify(decl: list[int | str], actual: TensorType, env: Env, loc: SourceLoc, what: str) -> None:
-    """Match a declared shape against an actual type, binding new symbol names into ``env``."""
-    star = _star(decl)
-    if star is not None:
-        fixed = len(decl) - 1
-        if actual.rank < fixed:
-            raise ShapeError(
-                f"{what} expects rank >= {fixed} {format_shape(decl)}, got {actual} (rank {actual.rank})", loc
-            )
-        name = str(decl[star])[1:]
-        cut = actual.rank - (fixed - star)
-        rest = tuple(actual.shape[star:cut])
-        if name in env and env[name] != rest:
-            raise ShapeError(
-                f"{what}: *{name} is {format_shape(env[name])} but the input has {format_shape(rest)}", loc
-            )
-        env[name] = rest
-        head = TensorType(actual.shape[:star] + actual.shape[cut:], actual.dtype)
-        unify([d for i, d in enumerate(decl) if i != star], head, env, loc, what)
-        return
-    if len(decl) != actual.rank:
-        raise ShapeError(
-            f"{what} expects rank {len(decl)} {format_shape(decl)}, got {actual} (rank {actual.rank})", loc
-        )
-    for i, (d, a) in enumerate(zip(decl, actual.shape, strict=True)):
-        if isinstance(d, str) and IDENT.match(d) and d not in env:
-            env[d] = a
-            continue
-        if isinstance(d, str) and _solve(d, a, env, loc, partial(_dim_what, what, decl, actual, i)):
-            continue
-        want = dim_value(d, env, loc)
-        if want != a:
-            named = f" ({d} = {want})" if isinstance(d, str) else ""
-            raise ShapeError(
-                f"{what} expects {format_shape(decl)}, got {actual}: dim {i} is {a}, not {d}{named}", loc
-            )
-
-
-def _dim_what(what: str, decl: list[int | str], actual: TensorType, i: int) -> str:
-    return f"{what} expects {format_shape(decl)}, got {actual}: dim {i}"
-
-
-def _unknowns(entry: str, env: Mapping[str, Any]) -> list[str]:
-    try:
-        names = parse(entry).names
-    except NetdslError:
-        return []
-    return sorted(n for n in names if n not in env and IDENT.match(n))
-
-
-def _solve(entry: str, actual: Sym, env: Env, loc: SourceLoc, what: Callable[[], str]) -> bool:
-    """Bind the one unknown name of a linear dim expression (``4*Cg``) so that it equals ``actual``.
-    False when the entry has no unknown name (it is then simply evaluated and compared). ``what``
-    makes the start of an error's message (only for an error)."""
-    unknown = _unknowns(entry, env)
-    if not unknown:
-        return False
-    if len(unknown) > 1:
-        raise ShapeError(
-            f"{what()}: {entry!r} has several unknown dims ({', '.join(unknown)}); bind all but one", loc
-        )
-    (u,) = unknown
-    probe = "__netdsl_unknown"
-    e = dim_value(entry, {**env, u: Sym.var(probe)}, loc)
-    e0 = e.subs({probe: 0})
-    k = e.subs({probe: 1}) - e0
-    if e != e0 + k * Sym.var(probe) or not k.is_const or k.value == 0:
-        raise ShapeError(
-            f"{what()}: {entry!r} must be linear in its unknown dim {u!r} (like 4*{u} or {u} + 1)", loc
-        )
-    value = (actual - e0).exact_div(k)
-    if value is None:
-        raise ShapeError(f"{what()} is {actual}, which is not {entry} for any whole {u}", loc)
-    env[u] = value
-    return True
 
 
 class ShapeInference:
@@ -205,7 +80,7 @@ class ShapeInference:
     ) -> ShapeResult:
         g = self.graph
         for gi in g.inputs:  # the rank of *S from a given concrete shape
-            star = _star(gi.shape)
+            star = star_index(gi.shape)
             if star is not None and shapes and gi.name in shapes:
                 count = len(shapes[gi.name]) - (len(gi.shape) - 1)
                 self.star_ranks[str(gi.shape[star])[1:]] = [0] * max(0, count)
@@ -379,7 +254,7 @@ class ShapeInference:
 
     def _input_dim(self, d: str, env: Env, loc: SourceLoc) -> Sym:
         if d not in env and not IDENT.match(d):  # an expression such as 4*Cg: its unknowns become symbols
-            for u in _unknowns(d, env):
+            for u in unknowns(d, env):
                 env[u] = Sym.var(u)
                 self.result.aliases[u] = env[u]
             return dim_value(d, env, loc)
@@ -717,77 +592,3 @@ def infer_shapes(
     if own:
         errs.raise_if_any()
     return result
-
-
-def concrete_inputs(
-    graph: Graph,
-    sizes: Sizes,
-    shapes: Mapping[str, tuple[int, ...]] | None = None,
-) -> dict[str, TensorType]:
-    """Concrete input types from explicit shapes, or from symbol sizes (``dims:``, ``--dim``)."""
-    out: dict[str, TensorType] = {}
-    for gi in graph.inputs:
-        if shapes and gi.name in shapes:
-            out[gi.name] = TensorType.of(shapes[gi.name], gi.dtype)
-            continue
-        dims: list[int] = []
-        for d in gi.shape:
-            if isinstance(d, int):
-                dims.append(d)
-            elif d.startswith("*") and isinstance(sizes.get(d[1:]), list):
-                dims.extend(sizes[d[1:]])  # type: ignore[arg-type]
-            elif d in sizes:
-                dims.append(sizes[d])  # type: ignore[arg-type]
-            elif not IDENT.match(d) and not d.startswith("*") and all(n in sizes for n in _unknowns(d, {})):
-                dims.append(
-                    dim_value(d, {k: Sym.of(v) for k, v in sizes.items() if isinstance(v, int)}, gi.loc).value
-                )
-            else:
-                from netdsl.core.errors import UsageError
-
-                raise UsageError(
-                    f"no size for dim {d!r} of input {gi.name!r}",
-                    gi.loc,
-                    hint=f"declare `dims: {{{d}: ...}}` in the spec, or pass --dim {d}=N or "
-                    f"--input-shape {gi.name}="
-                    + "x".join(str(x) if isinstance(x, int) else "N" for x in gi.shape),
-                )
-        out[gi.name] = TensorType.of(dims, gi.dtype)
-    return out
-
-
-def _fits(graph: Graph, sizes: Sizes) -> bool:
-    errs = ErrorCollector()
-    try:
-        infer_shapes(graph, concrete_inputs(graph, sizes), errs)
-    except NetdslError:
-        return False
-    return not errs.errors
-
-
-def minimum_sizes(graph: Graph, sizes: Sizes, limit: int = 1 << 16) -> dict[str, int]:
-    """For inputs that are too small: the smallest size of each symbolic dim that makes the graph
-    fit when the dims grow together (by doubling, then bisection); {} when growing does not help."""
-    ints = {k: v for k, v in sizes.items() if isinstance(v, int)}
-    names = sorted({d for gi in graph.inputs for d in gi.shape if isinstance(d, str) and d in ints})
-    if not names or _fits(graph, sizes):
-        return {}
-
-    def scaled(k: int) -> dict[str, int | list[int]]:  # every dim at least k (larger ones keep their size)
-        return {**sizes, **{n: max(ints[n], k) for n in names}}
-
-    hi = 1
-    while not _fits(graph, scaled(hi)):
-        hi *= 2
-        if hi > limit:
-            return {}
-    lo = hi // 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if _fits(graph, scaled(mid)) else (mid, hi)
-    out = {}
-    for n in names:  # dims that must grow (others are fine as they are)
-        trial = {**scaled(hi), n: ints[n]}
-        if not _fits(graph, trial):
-            out[n] = hi
-    return out or {n: hi for n in names}
