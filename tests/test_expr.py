@@ -404,7 +404,7 @@ def test_length_limits() -> None:
 
 
 def test_no_unsafe_builtins_in_module_source() -> None:
-    source = Path(expr_mod.__file__).read_text()
+    source = "".join(p.read_text() for p in Path(expr_mod.__file__).parent.glob("*.py"))
     for needle in ("eval(", "exec(", "compile(", "__import__", "literal_eval", "import ast", "globals("):
         assert needle not in source, needle
 
@@ -734,7 +734,7 @@ def test_random_text_never_crashes(text: str) -> None:
 
 
 def test_a_bare_name_parses_as_the_parser_parses_it() -> None:
-    from netdsl.frontend import expr as E
+    from netdsl.frontend.expr import syntax as E
 
     for source in ["x", "_a1", "min", "lambda", "True", "null", "in", " x", "é"]:
         try:
