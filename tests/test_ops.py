@@ -86,6 +86,9 @@ _SPEC: dict[str, list[tuple[dict[str, Any], tuple[Shape, ...], dict]]] = {
     "sigmoid": [c({}, ("B", "L"))],
     "tanh": [c({}, ("B", "L"))],
     "silu": [c({}, ("B", "T", 3))],
+    "relu6": [c({}, ("B", "L")), c({}, ())],
+    "hardsigmoid": [c({}, ("B", "L"))],
+    "hardswish": [c({}, ("B", 3, "L"))],
     "leaky_relu": [c({}, ("B", "L")), c({"negative_slope": 0.2}, (4, 3))],
     "exp": [c({}, ("B", "L"))],
     "log": [c({}, ("B", "L"), positive=True)],
@@ -657,6 +660,9 @@ _unary(
 _unary("sigmoid", lambda a, x: 1 / (1 + torch.exp(-x)))
 _unary("tanh", lambda a, x: (torch.exp(x) - torch.exp(-x)) / (torch.exp(x) + torch.exp(-x)))
 _unary("silu", lambda a, x: x / (1 + torch.exp(-x)))
+_unary("relu6", lambda a, x: torch.minimum(torch.maximum(x, torch.zeros_like(x)), torch.full_like(x, 6)))
+_unary("hardsigmoid", lambda a, x: torch.where(x <= -3, 0.0, torch.where(x >= 3, 1.0, x / 6 + 0.5)))
+_unary("hardswish", lambda a, x: torch.where(x <= -3, 0.0, torch.where(x >= 3, x, x * (x + 3) / 6)))
 _unary("leaky_relu", lambda a, x: torch.where(x > 0, x, a.negative_slope * x))
 _unary("exp", lambda a, x: torch.exp(x))
 _unary("log", lambda a, x: torch.log(x))
@@ -939,6 +945,7 @@ def _conv_macs(a: Any, ins: list[TensorType], outs: list[TensorType]) -> int:
 
 FREE_OPS = (
     *("relu", "gelu", "sigmoid", "tanh", "silu", "leaky_relu", "exp", "log", "sqrt", "abs", "neg"),
+    *("relu6", "hardsigmoid", "hardswish"),
     *("eq", "ne", "lt", "le", "gt", "ge", "masked_fill", "dropout", "identity", "parameter"),
     *("reshape", "flatten", "unflatten", "permute", "transpose", "unsqueeze", "squeeze"),
     *("cat", "stack", "split", "slice", "expand"),

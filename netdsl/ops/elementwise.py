@@ -82,6 +82,9 @@ _unary(
 )
 _unary("tanh", "Hyperbolic tangent; float32 for integer inputs.", dtypes=DTYPES, out=float_result)
 _unary("silu", "x * sigmoid(x) (swish).")
+_unary("relu6", "min(max(x, 0), 6) (torch.nn.functional.relu6; MobileNetV2).", dtypes=NUMERIC)
+_unary("hardsigmoid", "relu6(x + 3) / 6 (torch.nn.functional.hardsigmoid; MobileNetV3).")
+_unary("hardswish", "x * relu6(x + 3) / 6 (torch.nn.functional.hardswish; MobileNetV3).")
 _unary(
     "leaky_relu",
     "max(x, 0) + negative_slope * min(x, 0).",
