@@ -180,15 +180,10 @@ def read_named(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> b
     return read_regular(path, loc=SourceLoc(file=name), name=name, max_bytes=max_bytes)
 
 
-def shown(written: str) -> str:
-    """A path as written in a spec, for messages (:func:`netdsl.core.errors.show_value`)."""
-    return show_value(written)
-
-
 def check_reference(target: Path, policy: FilePolicy, *, at: SourceLoc, what: str, written: str) -> None:
     """Refuse a referenced path that leaves the policy's folders (symlinks followed)."""
     if "\0" in written:
-        raise ResolveError(f"{what} {shown(written)}: a file name cannot contain a NUL character", at)
+        raise ResolveError(f"{what} {show_value(written)}: a file name cannot contain a NUL character", at)
     if policy.allows(target):
         return
     link = ""
@@ -198,7 +193,7 @@ def check_reference(target: Path, policy: FilePolicy, *, at: SourceLoc, what: st
     except OSError:
         pass
     raise ResolveError(
-        f"{what} {shown(written)} points outside the project{link}; netdsl only opens files inside "
+        f"{what} {show_value(written)} points outside the project{link}; netdsl only opens files inside "
         "the project root and the folders you name",
         at,
         hint=f"allowed folders: {policy.describe()}; widen them with --root DIR or {ROOT_ENV}",
@@ -223,7 +218,7 @@ def load_reference(
         check_reference(target, policy, at=at, what=what, written=written)
     name = display_path(target)
     try:
-        raw = read_regular(target, loc=at, name=f"{what} {shown(written)}")
+        raw = read_regular(target, loc=at, name=f"{what} {show_value(written)}")
     except NetdslError as e:
         raise ResolveError(e.message, at, hint=e.hint) from None
     try:
@@ -231,14 +226,14 @@ def load_reference(
     except NetdslError as e:
         where = f" (at line {e.loc.line}, column {e.loc.col})" if e.loc.line else ""
         raise ResolveError(
-            f"{what} {shown(written)} is not a valid netdsl spec: it does not parse as YAML{where}",
+            f"{what} {show_value(written)} is not a valid netdsl spec: it does not parse as YAML{where}",
             at,
             hint=f"run `netdsl validate {name}` to see the problem",
         ) from None
     data = doc.data
     if not isinstance(data, dict) or not ({"network", "block"} & set(data)):
         raise ResolveError(
-            f"{what} {shown(written)} is not a netdsl spec (it has no `network:` or `block:` key)", at
+            f"{what} {show_value(written)} is not a netdsl spec (it has no `network:` or `block:` key)", at
         )
     return doc
 
