@@ -23,10 +23,12 @@ def test_every_fx_node_carries_its_spec_node(spec: object) -> None:
     inputs = {gi.name for gi in res.graph.inputs}
     outputs_seen: set[tuple[str, int]] = set()
     for n in gm.graph.nodes:
-        if n.op == "output":
-            continue
         meta = n.meta["netdsl"]
-        assert meta["node"] in nodes or meta["node"] in inputs, meta
+        if n.op == "output":  # the spec's `outputs:`, at its first entry
+            assert (meta["node"], meta["op"]) == ("outputs", "output")
+            assert meta["line"] == res.graph.outputs[0][2].line, meta
+        else:
+            assert meta["node"] in nodes or meta["node"] in inputs, meta
         assert meta["loc"] == f"{meta['file']}:{meta['line']}:{meta['col']}" and meta["line"] > 0
         if "output" in meta:
             outputs_seen.add((meta["node"], meta["output"]))
@@ -35,7 +37,7 @@ def test_every_fx_node_carries_its_spec_node(spec: object) -> None:
     # every spec node's first output is held by some fx node (or is an input passed through)
     for node in res.graph.nodes:
         assert (node.id, 0) in outputs_seen or res.shapes.types[node.id][0] is not None
-    pickle.loads(pickle.dumps({n.name: n.meta["netdsl"] for n in gm.graph.nodes if n.op != "output"}))
+    pickle.loads(pickle.dumps({n.name: n.meta["netdsl"] for n in gm.graph.nodes}))
 
 
 def test_meta_names_the_spec_line_of_a_node() -> None:

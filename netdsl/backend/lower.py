@@ -219,7 +219,9 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
                 ctx.note(o, t)
             values[node.id] = outs
     results = [values[r.node][r.index] for _, r, _ in graph.outputs]
-    fxg.output(results[0] if len(results) == 1 else tuple(results))
+    out = fxg.output(results[0] if len(results) == 1 else tuple(results))
+    if graph.outputs:  # the spec's `outputs:` (where its first entry is written)
+        out.meta["netdsl"] = _meta("outputs", "output", graph.outputs[0][2])
     fxg.lint()
     gm = fx.GraphModule(root, fxg, class_name=_class_name(graph.name))
     gm.meta["netdsl"] = {
