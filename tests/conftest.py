@@ -14,15 +14,18 @@ ALL_SPECS = SPECS + BLOCKS + sorted(FIXTURE_BLOCKS.glob("*.yaml"))
 
 
 #: The quick tier (`pytest -m "not slow"`, the inner loop) leaves out: the larger Shunted variants
-#: S and B (T stays), the near-cap hostile cases, the hypothesis generators of the hostile suite and
-#: torch.compile tests. CI runs everything.
+#: S and B (T stays, as specs/shunted_t.yaml: the family file's own tests at its default variant,
+#: the same network, run in CI), the near-cap hostile cases, the hypothesis generators of the hostile
+#: suite and of the command-line values, and torch.compile tests. CI runs everything.
 SLOW_IDS = (
     "shunted_b.yaml",
     "shunted_s.yaml",
     "shunted.yaml-b",
     "shunted.yaml-s",
+    "specs/shunted.yaml]",
     "near_cap",
     "test_hostile_generators.py",
+    "test_cli_values.py::test_generated_",
 )
 
 
