@@ -189,11 +189,17 @@ def test_diagram_expand_in_the_api() -> None:
     res = netdsl.check(ROOT / "specs" / "shunted_t.yaml")
     assert res.shapes is not None
     valid = expandable(res.shapes)
-    assert "block1" in valid and "block1.0.attn" in valid
-    with pytest.raises(UsageError, match=r"block1\.1\.attn") as info:
-        render(res, "dot", DiagramOptions(depth=0, expand=frozenset({"block1", "block1.1.attn"})))
-    assert "did you mean 'block1.0.attn'" in str(info.value)
-    assert render(res, "dot", DiagramOptions(depth=0, expand=frozenset({"block1", "block1.0.attn"})))
+    assert "stages.0.blocks" in valid and "stages.0.blocks.0.attn" in valid
+    with pytest.raises(UsageError, match=r"stages\.0\.blocks\.1\.attn") as info:
+        render(
+            res,
+            "dot",
+            DiagramOptions(depth=0, expand=frozenset({"stages.0.blocks", "stages.0.blocks.1.attn"})),
+        )
+    assert "did you mean 'stages.0.blocks.0.attn'" in str(info.value)
+    assert render(
+        res, "dot", DiagramOptions(depth=0, expand=frozenset({"stages.0.blocks", "stages.0.blocks.0.attn"}))
+    )
 
 
 def test_validate_folder_without_specs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -78,25 +78,23 @@ def checked(rel: str) -> CheckResult:
 def test_shunted_overview_is_stem_four_stages_head() -> None:
     d = build(checked("specs/shunted_t.yaml"))
     assert d.depth == 0  # the default for a big network: its top-level nodes
-    ids = [n.id for n in d.nodes]
-    root = checked("specs/shunted_t.yaml").graph
-    assert root is not None
-    assert ids == ["@in:image", *(e.path for e in root.root.entries), "@out:logits"]
-    stages = [c for c in d.clusters if c.kind == "stage"]
-    assert [c.label for c in stages] == ["stage 1", "stage 2", "stage 3", "stage 4"]
-    members = {c.label: [n.name for n in d.nodes if n.cluster == c.id] for c in stages}
-    assert members["stage 1"][:3] == ["patch_embed1", "size1", "block1"]
-    assert members["stage 4"] == ["patch_embed4", "size4", "block4", "norm4"]
-    blocks = {n.name: n for n in d.nodes if n.family == "block"}
-    assert blocks["patch_embed1"].kind == "shunted_stem"
-    assert [blocks[f"block{i}"].label_kind for i in (1, 2, 3, 4)] == [
+    # the stage loop (`path: ''`, copies with different parameters): a cluster per stage, drawn at
+    # the top level
+    stages = [c for c in d.clusters if c.parent is None]
+    assert [c.label for c in stages] == [f"stages[{i}]: shunted_stage" for i in range(4)]
+    members = {c.id: [n.name for n in d.nodes if n.cluster == c.id] for c in stages}
+    assert members["stages.0"] == ["stem", "size", "blocks", "norm", "map", "map_chw"]
+    assert members["stages.3"] == ["embed", "size", "blocks", "norm"]
+    assert d.node("stages.0.stem").kind == "shunted_stem" and d.node("stages.1.embed").family == "block"
+    assert [d.node(f"stages.{i}.blocks").label_kind for i in range(4)] == [
         "shunted_block",
         "shunted_block ×2",
         "shunted_block ×4",
         "shunted_block",
     ]
+    assert [n.id for n in d.nodes if n.cluster is None] == ["@in:image", "pool", "head", "@out:logits"]
     head = d.node("head")
-    assert head.cluster is None and head.kind == "linear" and head.family == "linear"
+    assert head.kind == "linear" and head.family == "linear"
 
 
 def test_edges_carry_shapes_and_skip_internal_ones() -> None:
@@ -104,12 +102,13 @@ def test_edges_carry_shapes_and_skip_internal_ones() -> None:
     d = build(res, DiagramOptions(depth=0))
     pairs = [(e.src, e.dst) for e in d.edges]
     assert len(pairs) == len(set(pairs))
-    assert ("patch_embed1", "block1") in pairs and ("block3", "norm3") in pairs
+    assert ("stages.0.stem", "stages.0.blocks") in pairs and ("stages.2.blocks", "stages.2.norm") in pairs
+    assert ("stages.0.map_chw", "stages.1.embed") in pairs  # stage to stage
     assert all(e.label.startswith("(") for e in d.edges)
     by_pair = {(e.src, e.dst): e.label for e in d.edges}
-    assert by_pair[("@in:image", "patch_embed1")] == "(B, 3, H, W)"
+    assert by_pair[("@in:image", "stages.0.stem")] == "(B, 3, H, W)"
     assert by_pair[("head", "@out:logits")] == "(B, 1000)"
-    assert by_pair[("block3", "norm3")] == "(B, H3*W3, 256)"
+    assert by_pair[("stages.2.blocks", "stages.2.norm")] == "(B, H3*W3, 256)"
 
 
 def test_repeats_drawn_once_or_all() -> None:
@@ -136,12 +135,12 @@ def test_depth_all_and_expand() -> None:
     assert g is not None and len(g.nodes) > 1000
     full = build(res, DiagramOptions(depth="all"))
     assert full.depth is None and full.max_depth == 2
-    assert len(full.nodes) < 400  # repeats drawn once: not a wall of boxes
+    assert len(full.nodes) < 600  # repeats drawn once: not a wall of boxes
     every = build(res, DiagramOptions(depth="all", expand_repeats=True))
     assert len([n for n in every.nodes if n.family not in ("input", "output")]) == len(g.nodes)
-    one = build(res, DiagramOptions(depth=0, expand=frozenset({"block3"})))
-    assert "block3.0" in {c.id for c in one.clusters}
-    assert one.node("block3.0.attn").expandable and one.node("block2").expandable
+    one = build(res, DiagramOptions(depth=0, expand=frozenset({"stages.2.blocks"})))
+    assert "stages.2.blocks.0" in {c.id for c in one.clusters}
+    assert one.node("stages.2.blocks.0.attn").expandable and one.node("stages.1.blocks").expandable
 
 
 def test_params_match_the_summary() -> None:
@@ -149,10 +148,13 @@ def test_params_match_the_summary() -> None:
     assert res.shapes is not None
     d = build(res, DiagramOptions(depth=1, params=True))
     assert d.total_params == param_count(res.shapes)
-    assert d.node("block3.0.attn").params == param_count(res.shapes, "block3.0.attn")
+    assert d.node("stages.2.blocks.0.attn").params == param_count(res.shapes, "block3.0.attn")
     by_id = {c.id: c for c in d.clusters}
-    assert by_id["block3.0"].params == param_count(res.shapes, "block3")  # all four copies
-    stage_sum = sum(c.params or 0 for c in d.clusters if c.kind == "stage")
+    assert by_id["stages.2.blocks.0"].params == param_count(res.shapes, "block3")  # all four copies
+    assert by_id["stages.2"].params == sum(
+        param_count(res.shapes, f"{k}3") for k in ("patch_embed", "block", "norm")
+    )
+    stage_sum = sum(c.params or 0 for c in d.clusters if c.parent is None)
     assert stage_sum + d.node("head").params == d.total_params  # type: ignore[operator]
 
 
@@ -349,12 +351,12 @@ def test_graphml_and_node_link() -> None:
     g = nx.read_graphml(io.BytesIO(to_graphml(d).encode()))
     assert g.number_of_nodes() == len(d.nodes)
     assert g.number_of_edges() == len({(e.src, e.dst) for e in d.edges})
-    attn = g.nodes["block3.0.attn"]
+    attn = g.nodes["stages.2.blocks.0.attn"]
     assert attn["op"] == "shunted_self_attention" and attn["family"] == "block"
-    assert attn["shape"] == "(B, H3*W3, 256)" and attn["params"] == d.node("block3.0.attn").params
-    assert attn["cluster"] == "block3.0" and attn["count"] == 0
-    assert g.nodes["block1.0.norm1"]["family"] == "norm"
-    assert g.edges["patch_embed1.norm", "block1.0.norm1"]["shape"] == "(B, H1*W1, 64)"
+    assert attn["shape"] == "(B, H3*W3, 256)" and attn["params"] == d.node("stages.2.blocks.0.attn").params
+    assert attn["cluster"] == "stages.2.blocks.0" and attn["count"] == 0
+    assert g.nodes["stages.0.blocks.0.norm1"]["family"] == "norm"
+    assert g.edges["stages.0.stem.norm", "stages.0.blocks.0.norm1"]["shape"] == "(B, H1*W1, 64)"
     data = json.loads(to_node_link(d))
     h = nx.node_link_graph(data, edges="edges")
     assert set(h.nodes) == set(g.nodes) and h.graph["name"] == "shunted_t (variant t)"
@@ -427,8 +429,8 @@ def test_svg_is_well_formed_with_every_top_level_node(spec: str, tmp_path: Path)
     ids = {el.get("id") for el in root.iter() if el.get("id")}
     texts = {el.text for el in root.iter() if el.text}
     for e in res.graph.root.entries:
-        assert {f"node:{e.path}", f"cluster:{e.path}", f"cluster:{e.path}.0"} & ids, e.path
-        assert any(t == e.name or t.startswith(e.name + ":") for t in texts), e.name
+        assert {f"node:{e.name}", f"cluster:{e.name}", f"cluster:{e.name}.0"} & ids, e.name
+        assert any(t == e.name or t.startswith((e.name + ":", e.name + "[")) for t in texts), e.name
     for gi in res.graph.inputs:
         assert f"node:@in:{gi.name}" in ids
     for name, _, _ in res.graph.outputs:
@@ -469,9 +471,9 @@ def test_html_is_self_contained(shunted_page: Path) -> None:
     states = data["states"]
     first = states[data["initial"]]
     assert first["depth"] == 0 and first["expand"] == []
-    target, focus = first["click"]["node:block3"]
-    assert states[target]["expand"] == ["block3"] and focus == "cluster:block3.0"
-    assert "cluster:block3.0" in states[target]["svg"]
+    target, focus = first["click"]["node:stages.2.blocks"]
+    assert states[target]["expand"] == ["stages.2.blocks"] and focus == "cluster:stages.2.blocks.0"
+    assert "cluster:stages.2.blocks.0" in states[target]["svg"]
     assert [lv["label"] for lv in data["levels"]] == ["0", "1", "all"]
     assert shunted_page.read_bytes() == render(checked("specs/shunted_t.yaml"), "html")  # stable
 
@@ -626,9 +628,9 @@ def test_html_click_expands_a_block(shunted_page: Path, tmp_path: Path) -> None:
         c.open(shunted_page.as_uri())
         assert c.eval("document.body.dataset.ready") == "1"
         assert _state(c)[1:] == ["", "#depth=0"]
-        assert c.eval("document.getElementById('node:block3').classList.contains('can-expand')")
+        assert c.eval("document.getElementById('node:stages.2.blocks').classList.contains('can-expand')")
         # hover: the tooltip shows the block's output shape and parameter count
-        x, y = c.center("node:block3")
+        x, y = c.center("node:stages.2.blocks")
         c.mouse("mouseMoved", x, y)
         tip = c.eval("(t => [getComputedStyle(t).display, t.innerText])(document.getElementById('tip'))")
         assert tip[0] == "block" and "(B, H3*W3, 256)" in tip[1] and "4.53M params" in tip[1]
@@ -636,10 +638,10 @@ def test_html_click_expands_a_block(shunted_page: Path, tmp_path: Path) -> None:
         # click: block3 opens as a cluster with its body (norm1, attn, res1, norm2, mlp, res2)
         c.click(x, y)
         state, expanded, hash_ = _state(c)
-        assert expanded == "block3" and hash_ == "#depth=0&expand=block3"
+        assert expanded == "stages.2.blocks" and hash_ == "#depth=0&expand=stages.2.blocks"
         for inner in ("norm1", "attn", "res1", "norm2", "mlp", "res2"):
-            assert c.eval(f"!!document.getElementById('node:block3.0.{inner}')"), inner
-        assert c.eval("document.getElementById('node:block2').classList.contains('can-expand')")
+            assert c.eval(f"!!document.getElementById('node:stages.2.blocks.0.{inner}')"), inner
+        assert c.eval("document.getElementById('node:stages.1.blocks').classList.contains('can-expand')")
         after = c.screenshot()
         shot = tmp_path / "shunted_t_block3.png"
         shot.write_bytes(after)
@@ -647,19 +649,22 @@ def test_html_click_expands_a_block(shunted_page: Path, tmp_path: Path) -> None:
             assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (1200, 900)
         assert before != after and len(after) > 20_000
         # a second click, on the expanded attention block, goes one level deeper
-        c.click(*c.center("node:block3.0.attn"))
-        assert _state(c)[1] == "block3,block3.0.attn"
-        assert c.eval("!!document.getElementById('node:block3.0.attn.scores1')")
+        c.click(*c.center("node:stages.2.blocks.0.attn"))
+        assert _state(c)[1] == "stages.2.blocks,stages.2.blocks.0.attn"
+        assert c.eval("!!document.getElementById('node:stages.2.blocks.0.attn.scores1')")
         # clicking the frame of block3 collapses it again
-        assert c.eval("netdslDiagram.focus('cluster:block3.0')")
-        x, y = _frame_point(c, "cluster:block3.0")
-        assert c.eval(f"document.elementFromPoint({x}, {y}).closest('g.cluster').id") == "cluster:block3.0"
+        assert c.eval("netdslDiagram.focus('cluster:stages.2.blocks.0')")
+        x, y = _frame_point(c, "cluster:stages.2.blocks.0")
+        assert (
+            c.eval(f"document.elementFromPoint({x}, {y}).closest('g.cluster').id")
+            == "cluster:stages.2.blocks.0"
+        )
         c.click(x, y)
         assert _state(c)[1:] == ["", "#depth=0"]
         # the depth buttons: 'all' shows every level
         c.click(*_button(c, "all"))
         assert c.eval("document.body.dataset.depth") == "2"
-        assert c.eval("!!document.getElementById('node:block1.0.attn.q')")
+        assert c.eval("!!document.getElementById('node:stages.0.blocks.0.attn.q')")
         # nothing but the page itself was loaded
         assert c.requests() == [shunted_page.as_uri()]
         assert state
@@ -686,9 +691,9 @@ def _button(c: Chromium, label: str) -> tuple[float, float]:
 @needs_chromium
 def test_html_deep_link(shunted_page: Path, tmp_path: Path) -> None:
     with chromium(tmp_path) as c:
-        c.open(shunted_page.as_uri() + "#depth=0&expand=block2")
-        assert _state(c)[1] == "block2"
-        assert c.eval("!!document.getElementById('cluster:block2.0')")
+        c.open(shunted_page.as_uri() + "#depth=0&expand=stages.1.blocks")
+        assert _state(c)[1] == "stages.1.blocks"
+        assert c.eval("!!document.getElementById('cluster:stages.1.blocks.0')")
 
 
 def test_no_torch_needed() -> None:

@@ -59,6 +59,7 @@ class Case:
     positive: bool = False  # float inputs drawn from [0.5, 1.5) (log, sqrt, div, pow)
     alt: bool = True  # the symbolic module also runs at ALT sizes
     index: int = 0
+    int_range: tuple[int, int] = (-3, 4)  # integer inputs drawn from [lo, hi) (indices: from 0)
 
     @property
     def id(self) -> str:
@@ -90,6 +91,16 @@ _SPEC: dict[str, list[tuple[dict[str, Any], tuple[Shape, ...], dict]]] = {
     "hardsigmoid": [c({}, ("B", "L"))],
     "hardswish": [c({}, ("B", 3, "L"))],
     "leaky_relu": [c({}, ("B", "L")), c({"negative_slope": 0.2}, (4, 3))],
+    "softplus": [c({}, ("B", "L")), c({"beta": 2, "threshold": 0.5}, ("B", 3, "L"))],
+    "mish": [c({}, ("B", "L"))],
+    "erf": [c({}, ("B", "L")), c({}, ("B", "L"), dtypes=("int64",))],
+    "clamp": [
+        c({"min": -0.5}, ("B", "L")),
+        c({"min": -1, "max": 1.5}, ("B", 3, "L")),
+        c({"max": 0.5}, ("B", "L"), dtypes=("int64",)),
+        c({"min": 0, "max": 2}, (4, 3), dtypes=("int32",)),
+        c({"min": -6.0, "max": 6.0}, ()),
+    ],
     "exp": [c({}, ("B", "L"))],
     "log": [c({}, ("B", "L"), positive=True)],
     "sqrt": [c({}, ("B", "L"), positive=True)],
@@ -118,6 +129,12 @@ _SPEC: dict[str, list[tuple[dict[str, Any], tuple[Shape, ...], dict]]] = {
         ]
         for name in ("eq", "ne", "lt", "le", "gt", "ge")
     },
+    "where": [
+        c({}, ("B", "L"), ("L",), ("B", 1), dtypes=("bool", "float32", "float32")),
+        c({"other": 0.0}, ("B", "T", "T"), ("B", "T", "T"), dtypes=("bool", "float32")),
+        c({"other": -1}, ("T", "T"), ("B", 1, "T"), dtypes=("bool", "float32")),
+        c({}, (4, 3), (4, 3), (1, 3), dtypes=("bool", "int64", "float32")),
+    ],
     "masked_fill": [
         c({"value": -1e9}, ("B", "T", "T"), ("T", "T"), dtypes=("float32", "bool")),
         c({"value": 0}, ("B", 3, "L"), (1, 3, 1), dtypes=("float32", "bool")),
@@ -166,6 +183,10 @@ _SPEC: dict[str, list[tuple[dict[str, Any], tuple[Shape, ...], dict]]] = {
         c({"normalized_shape": [3, 4]}, ("B", 3, 4)),
         c({"normalized_shape": 4, "elementwise_affine": False}, ("B", "T", 4)),
         c({"bias": False, "eps": 1e-3}, ("B", 5)),
+        c({"dim": 1}, ("B", 3, "H", "W")),
+        c({"dim": -3, "normalized_shape": 4, "bias": False}, ("B", 4, "T", 2)),
+        c({"dim": 0, "elementwise_affine": False}, (5, "B", "L")),
+        c({"dim": 2, "normalized_shape": [3, 4]}, ("B", 3, 4)),
     ],
     "group_norm": [
         c({"num_groups": 2}, ("B", 4, "L")),
@@ -173,6 +194,28 @@ _SPEC: dict[str, list[tuple[dict[str, Any], tuple[Shape, ...], dict]]] = {
         c({"num_groups": 4}, ("B", 4, "L")),
     ],
     "dropout": [c({"p": 0.0}, ("B", "L")), c({"p": 1.0}, ("B", "L")), c({"p": 0.5}, ("B", "L"))],
+    "drop_path": [
+        c({"p": 0.0}, ("B", "L")),
+        c({"p": 0.5}, (8, 3, "L")),
+        c({"p": 0.2, "mode": "batch"}, ("B", 3, "H", "W")),
+        c({"p": 1.0}, ("B", "L")),
+        c({"p": 1.0, "mode": "batch"}, ()),
+    ],
+    "embedding": [
+        c({"num_embeddings": 10, "embedding_dim": 4}, ("B", "T"), dtypes=("int64",), int_range=(0, 10)),
+        c(
+            {"num_embeddings": 5, "embedding_dim": 3, "padding_idx": 0},
+            ("L",),
+            dtypes=("int32",),
+            int_range=(0, 5),
+        ),
+        c(
+            {"num_embeddings": 4, "embedding_dim": 2, "padding_idx": -1},
+            (),
+            dtypes=("int64",),
+            int_range=(0, 4),
+        ),
+    ],
     # data movement
     "reshape": [
         c({"shape": ["B", -1]}, ("B", 3, "H", "W")),
@@ -213,6 +256,35 @@ _SPEC: dict[str, list[tuple[dict[str, Any], tuple[Shape, ...], dict]]] = {
         c({"dim": 0, "start": -3}, (5, 2)),
         c({"dim": 1, "end": 100}, (2, 5)),
         c({"dim": 1, "start": 1, "end": -1, "step": 2}, (2, 7)),
+    ],
+    "index_select": [
+        c({"dim": 1}, ("B", 6, "L"), (4,), dtypes=("float32", "int64"), int_range=(0, 6)),
+        c({"dim": -1}, ("B", "L"), ("T",), dtypes=("float32", "int32"), int_range=(0, 7)),
+        c({"dim": 0}, (5, "L"), (), dtypes=("float32", "int64"), int_range=(0, 5)),
+    ],
+    "gather": [
+        c({"dim": 1}, ("B", 6, "L"), ("B", 4, "L"), dtypes=("float32", "int64"), int_range=(0, 6)),
+        c({"dim": -1}, ("B", 5), ("B", 9), dtypes=("float32", "int64"), int_range=(0, 5)),
+        c({"dim": 0}, (6, 3), (2, 2), dtypes=("float32", "int32"), int_range=(0, 6)),
+    ],
+    "roll": [
+        c({"shifts": 2, "dims": 1}, ("B", "L")),
+        c({"shifts": ["-(H//2)", "W//2"], "dims": [1, 2]}, ("B", "H", "W", 3)),
+        c({"shifts": "H//2", "dims": -1}, ("B", 3, "H")),
+        c({"shifts": [1, -1], "dims": [0, 0]}, ("B", "L")),
+        c({"shifts": -3}, ("B", "L")),
+    ],
+    "pad": [
+        c({"pad": [1, 2]}, ("B", 3, "L")),
+        c({"pad": [0, "(7 - W % 7) % 7", 0, "(7 - H % 7) % 7"]}, ("B", 3, "H", "W")),
+        c({"pad": [1, 1, 2, 0], "value": -1.5}, ("B", 3, "H", "W")),
+        c({"pad": [-1, 2, 0, -2]}, (2, 4, 5)),
+        c({"pad": [2, 1], "mode": "reflect"}, ("B", 3, "L")),
+        c({"pad": [1, 1, 1, 1], "mode": "replicate"}, ("B", 3, "H", "W")),
+        c({"pad": [1, 2, 0, 1], "mode": "circular"}, ("B", 3, "H", "W")),
+        c({"pad": [1, 1, 1, 1, 1, 1], "mode": "reflect"}, (2, "D", "H", "W")),
+        c({"pad": ["L", 1]}, ("B", 2, "L")),
+        c({"pad": [1, 1], "value": 7}, (3, 4), dtypes=("int64",)),
     ],
     "expand": [
         c({"shape": ["B", 3, -1]}, ("B", 1, "L")),
@@ -265,6 +337,18 @@ for _kind in ("max", "avg"):
             c({"output_size": 1}, ("B", 2, *_sp)),
             c({"output_size": [2, 3, 1][:_n]}, (2, *(6,) * _n)),
         ]
+
+_SPEC["interpolate"] = [
+    c({"scale_factor": 2}, ("B", 3, "L")),
+    c({"size": [4, 9], "mode": "bilinear"}, ("B", 2, "H", "W")),
+    c({"scale_factor": 2.0, "mode": "bilinear", "align_corners": True}, ("B", 2, "H", "W")),
+    c({"scale_factor": [0.5, 3], "mode": "nearest-exact"}, ("B", 2, "H", "W")),
+    c({"scale_factor": 1.5, "mode": "bicubic", "align_corners": False}, (2, 2, 5, 7)),
+    c({"size": 3, "mode": "area"}, ("B", 2, "H", "W")),
+    c({"scale_factor": 0.7, "mode": "linear"}, (2, 3, 11)),
+    c({"size": [2, 3, 4], "mode": "trilinear"}, ("B", 1, "D", "H", "W")),
+    c({"scale_factor": [1, 2, 1], "mode": "nearest"}, ("B", 1, "D", "H", "W")),
+]
 
 CASES: dict[str, list[Case]] = {
     op: [Case(op, a, shapes, index=i, **kw) for i, (a, shapes, kw) in enumerate(entries)]
@@ -378,7 +462,7 @@ def random_inputs(
         elif dt == torch.bool:
             out.append(torch.rand(size, generator=gen) > 0.5)
         else:
-            out.append(torch.randint(-3, 4, size, generator=gen, dtype=dt))
+            out.append(torch.randint(*case.int_range, size, generator=gen, dtype=dt))
     return out
 
 
@@ -665,6 +749,17 @@ _unary("hardsigmoid", lambda a, x: torch.where(x <= -3, 0.0, torch.where(x >= 3,
 _unary("hardswish", lambda a, x: torch.where(x <= -3, 0.0, torch.where(x >= 3, x, x * (x + 3) / 6)))
 _unary("leaky_relu", lambda a, x: torch.where(x > 0, x, a.negative_slope * x))
 _unary("exp", lambda a, x: torch.exp(x))
+_unary(
+    "softplus",
+    lambda a, x: torch.where(a.beta * x > a.threshold, x, torch.log1p(torch.exp(a.beta * x)) / a.beta),
+)
+_unary("mish", lambda a, x: x * torch.tanh(torch.log1p(torch.exp(x))))
+_unary(
+    "erf",
+    lambda a, x: torch.special.erf(x.to(torch.float64)).to(
+        x.dtype if x.is_floating_point() else torch.float32
+    ),
+)
 _unary("log", lambda a, x: torch.log(x))
 _unary("sqrt", lambda a, x: x**0.5)
 _unary("abs", lambda a, x: torch.where(x < 0, -x, x))
@@ -703,6 +798,31 @@ for _name, _fn in {
     "ge": torch.ge,
 }.items():
     REFERENCE[_name] = lambda a, xs, p, tr, f=_fn: f(xs[0], xs[1] if len(xs) > 1 else a.other)
+
+
+@_ref("clamp")
+def _clamp(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+    x = xs[0]
+    bounds = [b for b in (a.min, a.max) if b is not None]
+    if not x.is_floating_point() and any(isinstance(b, float) for b in bounds):
+        x = x.to(torch.float32)
+    if a.min is not None:
+        x = torch.where(x < a.min, torch.full_like(x, a.min), x)
+    if a.max is not None:
+        x = torch.where(x > a.max, torch.full_like(x, a.max), x)
+    return x
+
+
+@_ref("where")
+def _where(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+    cond, x = xs[0], xs[1]
+    y = xs[2] if len(xs) > 2 else torch.tensor(a.other)
+    dtype = torch.result_type(x, y) if len(xs) > 2 else torch.result_type(x, a.other)
+    shape = torch.broadcast_shapes(cond.shape, x.shape, y.shape)
+    x, y, cond = x.to(dtype).expand(shape), y.to(dtype).expand(shape), cond.expand(shape)
+    out = y.clone()
+    out[cond] = x[cond]
+    return out
 
 
 @_ref("masked_fill")
@@ -765,15 +885,17 @@ for _n in (1, 2, 3):
 def _ln(a: Any, xs: list[torch.Tensor], p: dict[str, torch.Tensor], tr: bool) -> torch.Tensor:
     x = xs[0]
     ns = a.normalized_shape
-    k = 1 if ns is None or isinstance(ns, int) else len(ns)
-    dims = list(range(-k, 0))
+    d = a.dim % x.dim()
+    k = 1 if ns is None or isinstance(ns, int) or d != x.dim() - 1 else len(ns)
+    dims = list(range(-k, 0)) if d == x.dim() - 1 else [d]
+    view = [-1 if i == d else 1 for i in range(x.dim())] if d != x.dim() - 1 else None
     mean = x.mean(dims, keepdim=True)
     var = ((x - mean) ** 2).mean(dims, keepdim=True)
     y = (x - mean) / torch.sqrt(var + a.eps)
     if a.elementwise_affine:
-        y = y * p["weight"]
+        y = y * (p["weight"] if view is None else p["weight"].view(view))
         if a.bias:
-            y = y + p["bias"]
+            y = y + (p["bias"] if view is None else p["bias"].view(view))
     return y
 
 
@@ -798,6 +920,27 @@ def _dropout(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor |
     return torch.zeros_like(x) if a.p == 1 else None
 
 
+@_ref("drop_path")
+def _drop_path(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+    """torchvision.ops.stochastic_depth, with the draws test_numerics makes (seed 0)."""
+    x = xs[0]
+    if not tr or a.p == 0:
+        return x
+    size = [x.shape[0]] + [1] * (x.dim() - 1) if a.mode == "row" else [1] * x.dim()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        keep = torch.empty(size, dtype=x.dtype).bernoulli_(1 - a.p)
+    return x * (keep / (1 - a.p) if a.p < 1 else keep)
+
+
+@_ref("embedding")
+def _embedding(a: Any, xs: list[torch.Tensor], p: dict[str, torch.Tensor], tr: bool) -> torch.Tensor:
+    w = p["weight"]
+    if a.padding_idx is not None:
+        assert torch.all(w[a.padding_idx] == 0)
+    return w[xs[0].long()]
+
+
 def _i(dims: Sequence[Any]) -> list[int]:
     return [int(d) for d in dims]
 
@@ -810,6 +953,92 @@ REFERENCE["squeeze"] = lambda a, xs, p, tr: xs[0].squeeze(a.dim)
 REFERENCE["cat"] = lambda a, xs, p, tr: torch.cat(xs, a.dim)
 REFERENCE["stack"] = lambda a, xs, p, tr: torch.stack(xs, a.dim)
 REFERENCE["expand"] = lambda a, xs, p, tr: xs[0].expand(_i(a.shape))
+
+
+@_ref("gather")
+def _gather(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+    x, index = xs
+    d = a.dim % max(x.dim(), 1)
+    out = torch.empty(index.shape, dtype=x.dtype)
+    for pos in itertools.product(*map(range, index.shape)):
+        src = list(pos)
+        if src:
+            src[d] = int(index[pos])
+        out[pos] = x[tuple(src)]
+    return out
+
+
+@_ref("index_select")
+def _index_select(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+    x, index = xs
+    d = a.dim % x.dim()
+    return x[(slice(None),) * d + (index.long().reshape(-1),)]
+
+
+@_ref("roll")
+def _roll(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+    x = xs[0]
+    if a.dims is None:
+        return _roll(type("A", (), {"shifts": a.shifts, "dims": [0]})(), [x.reshape(-1)], p, tr).reshape(
+            x.shape
+        )
+    for shift, d in zip(_i(a.shifts), a.dims, strict=True):
+        n = x.shape[d]
+        idx = torch.tensor([(i - shift) % n for i in range(n)], dtype=torch.long)
+        x = x.index_select(d, idx)
+    return x
+
+
+@_ref("pad")
+def _pad(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+    """Index arithmetic per padded dim: which input entry each output entry copies (or the fill)."""
+    x = xs[0]
+    amounts = _i(a.pad)
+    for i in range(len(amounts) // 2):
+        d = x.dim() - 1 - i
+        lo, hi, n = amounts[2 * i], amounts[2 * i + 1], x.shape[d]
+        src = [j - lo for j in range(lo + n + hi)]  # the input position of each output position
+        if a.mode == "reflect":
+            src = [-j if j < 0 else 2 * (n - 1) - j if j >= n else j for j in src]
+        elif a.mode == "replicate":
+            src = [min(max(j, 0), n - 1) for j in src]
+        elif a.mode == "circular":
+            src = [j % n for j in src]
+        inside = torch.tensor([0 <= j < n for j in src])
+        idx = torch.tensor([j if 0 <= j < n else 0 for j in src], dtype=torch.long)
+        y = x.index_select(d, idx)
+        view = [-1 if k == d else 1 for k in range(x.dim())]
+        fill = torch.full_like(y, 0 if a.value is None else a.value)
+        x = torch.where(inside.view(view), y, fill)
+    return x
+
+
+@_ref("interpolate")
+def _interpolate(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+    """Nearest modes by index arithmetic; the others are torch's own (the sizes are checked here)."""
+    x = xs[0]
+    n = x.dim() - 2
+    if a.size is not None:
+        out = list(_geom(a.size, n))
+    else:
+        scales = a.scale_factor if isinstance(a.scale_factor, list) else [a.scale_factor] * n
+        out = [math.floor(float(x.shape[2 + i]) * s) for i, s in enumerate(scales)]
+    if a.mode not in ("nearest", "nearest-exact"):
+        scale = a.scale_factor if a.size is None else None
+        kw = {"align_corners": a.align_corners} if a.align_corners is not None else {}
+        y = F.interpolate(x, scale_factor=scale, size=a.size, mode=a.mode, **kw)
+        assert list(y.shape[2:]) == out
+        return y
+    for i in range(n):
+        size, o = x.shape[2 + i], out[i]
+        if a.size is None:
+            ratio = 1 / (a.scale_factor[i] if isinstance(a.scale_factor, list) else a.scale_factor)
+        else:
+            ratio = size / o
+        offset = 0.5 if a.mode == "nearest-exact" else 0.0
+        idx = [min(math.floor((j + offset) * ratio), size - 1) for j in range(o)]
+        x = x.index_select(2 + i, torch.tensor(idx, dtype=torch.long))
+    return x
 
 
 @_ref("flatten")
@@ -943,9 +1172,19 @@ def _conv_macs(a: Any, ins: list[TensorType], outs: list[TensorType]) -> int:
     return _numel(outs[0]) * ins[0].shape[1].value // a.groups * math.prod(_geom(a.kernel_size, n))
 
 
+def _interpolate_macs(a: Any, ins: list[TensorType], outs: list[TensorType]) -> int:
+    """Weighted sums of 2 (linear) or 4 (cubic) inputs per spatial dim; area averages every input."""
+    n = ins[0].rank - 2
+    if a.mode == "area":
+        return _numel(ins[0])
+    taps = {"linear": 2, "bilinear": 2, "trilinear": 2, "bicubic": 4}.get(a.mode, 0)
+    return _numel(outs[0]) * taps**n
+
+
 FREE_OPS = (
     *("relu", "gelu", "sigmoid", "tanh", "silu", "leaky_relu", "exp", "log", "sqrt", "abs", "neg"),
-    *("relu6", "hardsigmoid", "hardswish"),
+    *("relu6", "hardsigmoid", "hardswish", "softplus", "mish", "erf", "clamp", "where"),
+    *("drop_path", "embedding", "index_select", "gather", "roll", "pad"),
     *("eq", "ne", "lt", "le", "gt", "ge", "masked_fill", "dropout", "identity", "parameter"),
     *("reshape", "flatten", "unflatten", "permute", "transpose", "unsqueeze", "squeeze"),
     *("cat", "stack", "split", "slice", "expand"),
@@ -972,6 +1211,7 @@ REF_MACS.update(
             name: (lambda a, ins, outs: _numel(outs[0]) * (len(ins) - 1 + (a.other is not None)))
             for name in ("add", "mul", "sub", "div", "pow")
         },
+        "interpolate": _interpolate_macs,
         # reductions and pooling read every input element once
         **{name: (lambda a, ins, outs: _numel(ins[0])) for name in REDUCE_OPS + POOL_OPS},
     }
@@ -1258,6 +1498,86 @@ FAILURES: list[tuple[str, str, dict[str, Any], list[TensorType], list[str]]] = [
     ("pow-half-overflow", "pow", {"other": 70000}, [T(2, dtype="float16")], ["70000", "float16"]),
     ("pow-int32-overflow", "pow", {"other": 2**31}, [T(2, dtype="int32")], ["2147483648", "int32"]),
     ("max-pool1d-int", "max_pool1d", {"kernel_size": 2}, [T(1, 4, dtype="int64")], ["int64"]),
+    ("softplus-int", "softplus", {}, [T(2, dtype="int64")], ["softplus", "int64", "float32"]),
+    ("mish-bool", "mish", {}, [T(2, dtype="bool")], ["bool"]),
+    ("clamp-int32-overflow", "clamp", {"min": 2**31}, [T(2, dtype="int32")], ["2147483648", "int32"]),
+    ("clamp-half-overflow", "clamp", {"max": 1e10}, [T(2, dtype="float16")], ["10000000000.0", "float16"]),
+    ("where-cond-float", "where", {"other": 0}, [T(2), T(2)], ["condition must be a bool tensor"]),
+    ("where-both-y", "where", {"other": 0}, [T(2, dtype="bool"), T(2), T(2)], ["exactly one"]),
+    ("where-no-y", "where", {}, [T(2, dtype="bool"), T(2)], ["exactly one"]),
+    ("where-broadcast", "where", {}, [T(2, dtype="bool"), T(3), T(2)], ["do not broadcast"]),
+    ("where-int32-overflow", "where", {"other": 2**31}, [T(2, dtype="bool"), T(2, dtype="int32")], ["int32"]),
+    ("drop-path-int", "drop_path", {"p": 0.5}, [T(2, 3, dtype="int64")], ["p = 0.5", "int64", "float32"]),
+    ("drop-path-row-0d", "drop_path", {"p": 0.5}, [T()], ["rank >= 1"]),
+    ("embedding-float", "embedding", {"num_embeddings": 4, "embedding_dim": 2}, [T(3)], ["int64, int32"]),
+    ("index-select-matrix", "index_select", {"dim": 0}, [T(3, 4), T(2, 2, dtype="int64")], ["vector"]),
+    ("index-select-float-index", "index_select", {"dim": 0}, [T(3, 4), T(2)], ["'index'", "int64, int32"]),
+    ("index-select-dim", "index_select", {"dim": 2}, [T(3, 4), T(2, dtype="int64")], ["dim 2", "rank 2"]),
+    ("gather-rank", "gather", {"dim": 1}, [T(3, 4), T(2, dtype="int64")], ["rank", "(2,)", "(3, 4)"]),
+    ("gather-larger", "gather", {"dim": 1}, [T(3, 4), T(4, 2, dtype="int64")], ["larger", "dim 0"]),
+    (
+        "gather-larger-symbolic",
+        "gather",
+        {"dim": 0},
+        [T("B", "L"), TensorType.of([2, Sym.var("L") + 1], "int64")],
+        ["larger", "dim 1"],
+    ),
+    ("roll-dim", "roll", {"shifts": [1, 1], "dims": [0, 2]}, [T(3, 4)], ["dim 2", "rank 2"]),
+    ("pad-too-many-pairs", "pad", {"pad": [1, 1, 1, 1]}, [T(4)], ["2 pairs", "(4,)"]),
+    ("pad-crop-too-much", "pad", {"pad": [-3, -3]}, [T(2, 5)], ["negative size"]),
+    ("pad-crop-beyond", "pad", {"pad": [-6, 2]}, [T(2, 5)], ["crops more"]),
+    (
+        "pad-reflect-too-far",
+        "pad",
+        {"pad": [3, 0], "mode": "reflect"},
+        [T(1, 1, 3)],
+        ["reflect", "less than"],
+    ),
+    (
+        "pad-circular-too-far",
+        "pad",
+        {"pad": [4, 0], "mode": "circular"},
+        [T(1, 1, 3)],
+        ["circular", "at most"],
+    ),
+    ("pad-reflect-rank", "pad", {"pad": [1, 1], "mode": "reflect"}, [T(3)], ["1 or 2 more dims", "(3,)"]),
+    ("pad-reflect-4d", "pad", {"pad": [1, 1, 1, 1], "mode": "reflect"}, [T(3, 3)], ["rank 2"]),
+    (
+        "pad-reflect-negative",
+        "pad",
+        {"pad": [-1, 1], "mode": "reflect"},
+        [T(1, 1, 5)],
+        ["only mode 'constant'"],
+    ),
+    ("pad-replicate-bool", "pad", {"pad": [1, 1], "mode": "replicate"}, [T(1, 3, dtype="bool")], ["bool"]),
+    ("pad-value-overflow", "pad", {"pad": [1, 1], "value": 2**31}, [T(3, dtype="int32")], ["int32"]),
+    (
+        "interpolate-rank",
+        "interpolate",
+        {"size": 4, "mode": "bilinear"},
+        [T(1, 2, 3)],
+        ["bilinear", "rank 4"],
+    ),
+    ("interpolate-size-list", "interpolate", {"size": [4, 4]}, [T(1, 2, 3)], ["size", "[4, 4]"]),
+    (
+        "interpolate-symbolic-scale",
+        "interpolate",
+        {"scale_factor": 1.5},
+        [T("B", 2, "L")],
+        ["scale_factor 1.5", "symbolic dim 2", "integer factors"],
+    ),
+    ("interpolate-too-small", "interpolate", {"scale_factor": 0.1}, [T(1, 2, 5)], ["would be 0"]),
+    ("interpolate-int", "interpolate", {"size": 4}, [T(1, 2, 3, dtype="int64")], ["int64"]),
+    (
+        "layer-norm-dim-two-sizes",
+        "layer_norm",
+        {"dim": 1, "normalized_shape": [3, 4]},
+        [T(2, 3, 4, 5)],
+        ["dim 1", "one size"],
+    ),
+    ("layer-norm-dim-size", "layer_norm", {"dim": 1, "normalized_shape": 4}, [T(2, 3, 5)], ["dim 1", "= 4"]),
+    ("layer-norm-dim-range", "layer_norm", {"dim": 3}, [T(2, 3, 5)], ["dim 3", "rank 3"]),
+    ("layer-norm-dim-symbolic", "layer_norm", {"dim": 1}, [T("B", "C", 5)], ["symbolic dim C"]),
     ("avg-pool3d-half", "avg_pool3d", {"kernel_size": 1}, [T(1, 1, 1, 1, dtype="float16")], ["float16"]),
     ("matmul-bool", "matmul", {}, [T(2, 2, dtype="bool"), T(2, 2, dtype="bool")], ["bool"]),
     ("softmax-int", "softmax", {"dim": 0}, [T(2, dtype="int32")], ["int32"]),
@@ -1426,6 +1746,36 @@ BAD_ATTRS: list[tuple[str, str, dict[str, Any]]] = [
     ("add-other-below-int64", "add", {"other": -(2**63) - 1}),
     ("eq-other-above-int64", "eq", {"other": 2**63}),
     ("masked-fill-value-above-int64", "masked_fill", {"value": 2**64 - 1}),
+    ("softplus-beta-zero", "softplus", {"beta": 0}),
+    ("softplus-threshold-inf", "softplus", {"threshold": math.inf}),
+    ("clamp-no-bound", "clamp", {}),
+    ("clamp-min-above-max", "clamp", {"min": 2, "max": 1}),
+    ("clamp-nan", "clamp", {"min": math.nan}),
+    ("clamp-bool-bound", "clamp", {"min": True}),
+    ("where-string-other", "where", {"other": "0"}),
+    ("drop-path-no-p", "drop_path", {}),
+    ("drop-path-p", "drop_path", {"p": 1.5}),
+    ("drop-path-mode", "drop_path", {"p": 0.1, "mode": "column"}),
+    ("embedding-no-dim", "embedding", {"num_embeddings": 4}),
+    ("embedding-zero", "embedding", {"num_embeddings": 0, "embedding_dim": 2}),
+    ("embedding-padding-idx", "embedding", {"num_embeddings": 4, "embedding_dim": 2, "padding_idx": 4}),
+    ("embedding-padding-idx-low", "embedding", {"num_embeddings": 4, "embedding_dim": 2, "padding_idx": -5}),
+    ("roll-no-shifts", "roll", {"dims": [0]}),
+    ("roll-misaligned", "roll", {"shifts": [1, 2], "dims": [0]}),
+    ("roll-flat-two-shifts", "roll", {"shifts": [1, 2]}),
+    ("roll-float-shift", "roll", {"shifts": 1.5, "dims": 0}),
+    ("pad-odd", "pad", {"pad": [1, 2, 3]}),
+    ("pad-empty", "pad", {"pad": []}),
+    ("pad-mode", "pad", {"pad": [1, 1], "mode": "symmetric"}),
+    ("pad-reflect-value", "pad", {"pad": [1, 1], "mode": "reflect", "value": 1.0}),
+    ("interpolate-neither", "interpolate", {"mode": "nearest"}),
+    ("interpolate-both", "interpolate", {"size": 4, "scale_factor": 2}),
+    ("interpolate-mode", "interpolate", {"size": 4, "mode": "cubic"}),
+    ("interpolate-align-nearest", "interpolate", {"size": 4, "align_corners": True}),
+    ("interpolate-scale-zero", "interpolate", {"scale_factor": 0}),
+    ("interpolate-scale-nan", "interpolate", {"scale_factor": [2, math.nan]}),
+    ("interpolate-size-zero", "interpolate", {"size": [0, 2]}),
+    ("layer-norm-dim-float", "layer_norm", {"dim": 1.0}),
 ]
 
 

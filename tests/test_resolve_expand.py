@@ -75,8 +75,10 @@ def test_stamped_refs_and_entries_are_those_the_constructors_make() -> None:
     assert template.STAMPABLE and template._ref is not Ref and template._entry is not Entry
     r = template._ref("a.b", 2)
     assert type(r) is Ref and r == Ref("a.b", 2) and hash(r) == hash(Ref("a.b", 2)) and str(r) == "a.b.2"
-    e = template._entry("n", "p.n", "linear", False, None, (r,))
-    made = Entry("n", "p.n", "linear", False, None, (r,))
+    e = template._entry("n", "p", "linear", False, 2, (r,), ("p.x0", "p.x1"))
+    made = Entry("n", "p", "linear", False, 2, (r,), ("p.x0", "p.x1"))
+    assert e.copy_paths() == ("p.x0", "p.x1")
+    assert Entry("n", "p.n", "linear", False, 2, (r,)).copy_paths() == ("p.n.0", "p.n.1")
     assert type(e) is Entry and e == made and hash(e) == hash(made) and repr(e) == repr(made)
     with pytest.raises(dataclasses.FrozenInstanceError):
         e.name = "m"  # type: ignore[misc]

@@ -32,7 +32,11 @@ RESERVED_NODE_KEYS = (
     "init",
     "expect",
     "doc",
+    "path",
+    "nodes",
 )
+#: the keys a group of nodes (a node with `nodes:`) may have
+GROUP_KEYS = ("nodes", "when", "doc")
 
 
 # `Strict` and `BlockBody` are bases only, never validated on their own: `defer_build` spares building
@@ -107,12 +111,34 @@ class NodeSpec(BaseModel):
         description="initialiser per parameter name ({weight: zeros}); for `op: parameter` the initialiser",
     )
     expect: list[DimEntry] | None = Field(None, description="assert the output shape; new names bind dims")
+    path: str | None = Field(
+        None,
+        description="module path of the node (of each copy: it may use `repeat_var`) in its block, instead "
+        "of its name; '' for a block instance whose nodes join the enclosing block's namespace",
+    )
+    nodes: "dict[str, NodeSpec] | None" = Field(
+        None,
+        description="a group: these nodes, kept or left out together by the group's `when:`; their names "
+        "are the enclosing body's",
+    )
     doc: str | None = None
 
     @model_validator(mode="after")
     def _op_or_block(self) -> "NodeSpec":
-        if (self.op is None) == (self.block is None):
-            raise ValueError("a node needs exactly one of `op` or `block`")
+        if self.nodes is not None:
+            if self.op is not None or self.block is not None:
+                raise ValueError("a group (`nodes:`) has no `op` or `block`")
+            given = {*self.model_fields_set, *(self.model_extra or {})}
+            other = sorted("in" if k == "in_" else k for k in given if k not in GROUP_KEYS)
+            if other:
+                raise ValueError(
+                    "a group (`nodes:`) takes only `nodes`, `when` and `doc`; "
+                    f"found {', '.join(repr(k) for k in other)}"
+                )
+            if not self.nodes:
+                raise ValueError("a group needs at least one node")
+        elif (self.op is None) == (self.block is None):
+            raise ValueError("a node needs exactly one of `op` or `block` (or `nodes:`, a group)")
         return self
 
     @property
@@ -231,7 +257,9 @@ def _node_schema() -> dict[str, Any]:
     from netdsl.ops import REGISTRY
 
     base = NodeSpec.model_json_schema()
-    common = {k: v for k, v in base["properties"].items() if k not in ("op", "block")}
+    base = base.get("$defs", {}).get("NodeSpec", base)  # (recursive through `nodes:`)
+    common = {k: v for k, v in base["properties"].items() if k not in ("op", "block", "nodes")}
+    group = {k: v for k, v in base["properties"].items() if k in GROUP_KEYS}
     rules: list[dict[str, Any]] = []
     for name, op in sorted(REGISTRY.items()):
         attrs = op.attrs.model_json_schema()
@@ -259,10 +287,20 @@ def _node_schema() -> dict[str, Any]:
                 "anyOf": [{"enum": sorted(REGISTRY)}, EXPR_SCHEMA],
                 "description": "a primitive op (see `netdsl ops`), or an expression naming one",
             },
-            "block": {"type": "string", "description": "a block of the library, a user folder or `blocks:`"},
+            "block": {
+                "type": "string",
+                "description": "a block of the library, a user folder or `blocks:` (or an expression)",
+            },
+            "nodes": group["nodes"],
         },
-        "oneOf": [{"required": ["op"]}, {"required": ["block"]}],
-        "allOf": rules,
+        "oneOf": [{"required": ["op"]}, {"required": ["block"]}, {"required": ["nodes"]}],
+        "allOf": [
+            *rules,
+            {
+                "if": {"required": ["nodes"]},
+                "then": {"properties": group, "additionalProperties": False},
+            },
+        ],
     }
 
 

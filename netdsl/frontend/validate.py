@@ -177,18 +177,40 @@ def _check_names(doc: Doc) -> list[NetdslError]:
             body = body[part]
         if not isinstance(body, dict):
             continue
+        seen: dict[str, PathT] = {}
         for section in ("inputs", "nodes"):
-            names = body.get(section)
-            for name in names if isinstance(names, dict) else ():
+            for path in _names_in((*base, section), body.get(section)):
+                name = str(path[-1])
                 if not NODE_RE.match(name):
                     errors.append(
                         SpecValidationError(
                             f"invalid name {name!r}",
-                            doc.key_loc((*base, section, name)),
+                            doc.key_loc(path),
                             hint="use letters, digits and '_', with '.' between parts (conv.0, stage_1)",
                         )
                     )
+                elif name in seen and section == "nodes":
+                    first = doc.key_loc(seen[name])
+                    errors.append(
+                        SpecValidationError(
+                            f"node name {name!r} is used twice in this body (first at line {first.line})",
+                            doc.key_loc(path),
+                            hint="the nodes of a group share the names of the body around it: rename one",
+                        )
+                    )
+                seen.setdefault(name, path)
     return errors
+
+
+def _names_in(base: PathT, names: object) -> list[PathT]:
+    """The paths of the names of a section (inputs or nodes), the members of groups (nodes with a
+    `nodes:` mapping) included, in the order written."""
+    out: list[PathT] = []
+    for name, value in names.items() if isinstance(names, dict) else ():
+        out.append((*base, name))
+        if base[-1] != "inputs" and isinstance(value, dict) and isinstance(value.get("nodes"), dict):
+            out += _names_in((*base, name, "nodes"), value["nodes"])
+    return out
 
 
 def _drop_echoes(errs: list[NetdslError]) -> list[NetdslError]:

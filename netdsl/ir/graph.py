@@ -38,6 +38,8 @@ class Scope:
     params: dict[str, object] = field(default_factory=dict)
     #: the nodes written in this scope's body, in order: (local name, op or block, repeat count, outputs)
     entries: list[Entry] = field(default_factory=list)
+    #: the local name of the node (the entry of the parent's body) this block instance is a copy of
+    entry: str = ""
 
     @property
     def depth(self) -> int:
@@ -62,6 +64,17 @@ class Entry:
     is_block: bool
     count: int | None  # the repeat count, None if not repeated
     outputs: tuple[Ref, ...]
+    #: the module path of each copy (one without a repeat); a block instance's nodes lie below it,
+    #: except for `path: ''`, whose copies share the path of the scope
+    copies: tuple[str, ...] = ()
+
+    def copy_paths(self) -> tuple[str, ...]:
+        """The module path of each copy (``path.i`` for entries made without :attr:`copies`)."""
+        if self.copies:
+            return self.copies
+        return (
+            tuple(f"{self.path}.{i}" for i in range(self.count)) if self.count is not None else (self.path,)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ import operator
 from collections.abc import Callable
 from typing import Any, Literal
 
+from pydantic import model_validator
+
 from netdsl.core.types import (
     DTYPES,
     FLOAT_MAX,
@@ -16,7 +18,18 @@ from netdsl.core.types import (
     promote,
     scalar_fits,
 )
-from netdsl.ops.base import Attrs, Finite, NoAttrs, OpDef, Scalar, broadcast, fail, norm_dim, register
+from netdsl.ops.base import (
+    Attrs,
+    Finite,
+    NoAttrs,
+    OpDef,
+    PositiveFinite,
+    Scalar,
+    broadcast,
+    fail,
+    norm_dim,
+    register,
+)
 
 
 def _same(dtype: str) -> str:
@@ -91,6 +104,19 @@ _unary(
     attrs=LeakyReluAttrs,
     check=_slope_fits,
 )
+
+
+class SoftplusAttrs(Attrs):
+    beta: PositiveFinite = 1
+    threshold: Finite = 20
+
+
+_unary(
+    "softplus",
+    "log(1 + exp(beta * x)) / beta, linear above `threshold` (torch.nn.functional.softplus).",
+    attrs=SoftplusAttrs,
+)
+_unary("mish", "x * tanh(softplus(x)) (torch.nn.functional.mish).")
 for _name, _what in (("exp", "exponential"), ("log", "natural logarithm"), ("sqrt", "square root")):
     _unary(
         _name,
@@ -99,6 +125,13 @@ for _name, _what in (("exp", "exponential"), ("log", "natural logarithm"), ("sqr
         dtypes=DTYPES,
         out=float_result,
     )
+_unary(
+    "erf",
+    "Gauss error function (torch.erf); float32 for integer and bool inputs.",
+    family="elementwise",
+    dtypes=DTYPES,
+    out=float_result,
+)
 _unary("abs", "Elementwise absolute value.", family="elementwise", dtypes=NUMERIC)
 _unary("neg", "Elementwise negation.", family="elementwise", dtypes=NUMERIC)
 
@@ -299,5 +332,87 @@ register(
         infer=_masked_fill_infer,
         inputs=("x", "mask"),
         input_dtypes={"mask": ("bool",)},
+    )
+)
+
+
+# ---------------------------------------------------------------- clamp and where
+
+
+def _no_nan(v: float | int | None, name: str) -> None:
+    if v is not None and v != v:
+        raise ValueError(f"{name} must not be NaN")
+
+
+class ClampAttrs(Attrs):
+    min: Scalar | None = None
+    max: Scalar | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "ClampAttrs":
+        if self.min is None and self.max is None:
+            raise ValueError("clamp needs `min`, `max` or both")
+        _no_nan(self.min, "min")
+        _no_nan(self.max, "max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}")
+        return self
+
+
+def _clamp_bound(a: ClampAttrs) -> float | int:
+    """The bound that decides the result dtype with the input's: a float one if any (torch promotes
+    an integer or bool tensor clamped by a float to float32)."""
+    bounds = [b for b in (a.min, a.max) if b is not None]
+    return next((b for b in bounds if isinstance(b, float)), bounds[0])
+
+
+def _clamp_infer(a: ClampAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    dtype = promote([x.dtype], _clamp_bound(a))
+    for name, b in (("min", a.min), ("max", a.max)):
+        if b is not None and not scalar_fits(b, dtype):
+            raise fail(f"{name} {b} overflows {dtype}, the dtype torch converts it to here")
+    return [TensorType(x.shape, dtype)]
+
+
+register(
+    OpDef(
+        name="clamp",
+        family="activation",
+        doc="min(max(x, min), max) with `min`, `max` or both (torch.clamp); an integer or bool input "
+        "promotes as torch does (float32 with a float bound, int64 for bool with integer bounds).",
+        attrs=ClampAttrs,
+        infer=_clamp_infer,
+    )
+)
+
+
+class WhereAttrs(Attrs):
+    other: Scalar | bool | None = None
+
+
+def _where_infer(a: WhereAttrs, ins: list[TensorType]) -> list[TensorType]:
+    if (len(ins) == 3) == (a.other is not None):
+        raise fail("where takes y as a third input or as the constant `other`, exactly one of them")
+    values = ins[1:]
+    shape = broadcast([t.shape for t in ins])
+    dtype = promote([t.dtype for t in values], a.other)
+    # torch converts `other` to the result dtype; it checks the range but for float16 and bfloat16
+    if a.other is not None and dtype not in ("float16", "bfloat16") and not scalar_fits(a.other, dtype):
+        raise fail(f"other {a.other} overflows {dtype}, the dtype torch converts it to here")
+    return [TensorType(shape, dtype)]
+
+
+register(
+    OpDef(
+        name="where",
+        family="elementwise",
+        doc="x where condition is True, else y (a third input or the constant `other`), broadcasting "
+        "(torch.where); the dtype of x and y promoted.",
+        attrs=WhereAttrs,
+        infer=_where_infer,
+        inputs=("condition", "x", "y"),
+        optional_inputs=1,
+        input_dtypes={"condition": ("bool",)},
     )
 )

@@ -1,11 +1,14 @@
-"""Ops with weights: linear, convolutions, normalisations, dropout."""
+"""Ops with weights: linear, embedding, convolutions, normalisations; dropout and drop_path."""
 
 from collections.abc import Callable
 from typing import Literal
 
+from pydantic import model_validator
+
 from netdsl.core.symbolic import Sym
 from netdsl.core.types import FLOATS, ParamSpec, TensorType, dtype_list, is_float, prod
 from netdsl.ops.base import (
+    GEOMETRY_MAX,
     Attrs,
     Fraction,
     IntOrList,
@@ -15,6 +18,7 @@ from netdsl.ops.base import (
     int_tuple,
     need_min_rank,
     need_rank,
+    norm_dim,
     positive,
     register,
     same_type,
@@ -252,9 +256,21 @@ class LayerNormAttrs(Attrs):
     eps: PositiveFinite = 1e-5
     elementwise_affine: bool = True
     bias: bool = True
+    #: the one dim normalised over when it is not the last (ConvNeXt's LayerNorm2d: `dim: 1`); the
+    #: default -1 normalises over the trailing dims of `normalized_shape`
+    dim: int = -1
+
+
+def ln_dim(a: LayerNormAttrs, x: TensorType) -> int | None:
+    """The dim normalised over when it is not the last one (None: the trailing dims, as torch)."""
+    d = norm_dim(a.dim, x.rank)
+    return None if d == x.rank - 1 else d
 
 
 def _ln_shape(a: LayerNormAttrs, x: TensorType) -> tuple[int, ...]:
+    d = ln_dim(a, x)
+    if d is not None:
+        return _ln_one_dim(a, x, d)
     if a.normalized_shape is None:
         return (_features(None, x.shape[-1], "normalized_shape", lambda: f"the last dim (shape {shp(x)})"),)
     ns = (a.normalized_shape,) if isinstance(a.normalized_shape, int) else tuple(a.normalized_shape)
@@ -265,6 +281,22 @@ def _ln_shape(a: LayerNormAttrs, x: TensorType) -> tuple[int, ...]:
     ):
         raise fail(f"normalized_shape {list(ns)} does not match the trailing dims of the input {shp(x)}")
     return ns
+
+
+def _ln_one_dim(a: LayerNormAttrs, x: TensorType, d: int) -> tuple[int, ...]:
+    """normalized_shape of a layer norm over dim ``d`` (not the last): that dim's size, one entry."""
+    ns = a.normalized_shape
+    if isinstance(ns, list):
+        if len(ns) != 1:
+            raise fail(
+                f"layer_norm over dim {a.dim} normalises that one dim: normalized_shape must be one size, "
+                f"got {ns}",
+                hint="leave normalized_shape out (it is the size of that dim)",
+            )
+        ns = ns[0]
+    return (
+        _features(ns, x.shape[d], "normalized_shape", lambda: f"dim {a.dim} of the input (shape {shp(x)})"),
+    )
 
 
 def _ln_infer(a: LayerNormAttrs, ins: list[TensorType]) -> list[TensorType]:
@@ -286,6 +318,7 @@ register(
         name="layer_norm",
         family="norm",
         doc="Layer normalisation over the trailing dims (torch.nn.LayerNorm); default: the last dim; "
+        "`dim: 1` normalises over dim 1 alone (ConvNeXt's LayerNorm2d on NCHW: weight and bias [C]); "
         "float64 inputs only with `elementwise_affine: false`.",
         attrs=LayerNormAttrs,
         infer=_ln_infer,
@@ -339,11 +372,7 @@ class DropoutAttrs(Attrs):
 def _dropout_infer(a: DropoutAttrs, ins: list[TensorType]) -> list[TensorType]:
     if not 0 <= a.p <= 1:  # the attribute schema refuses it first; kept for attrs built in code
         raise fail(f"dropout probability p must be in [0, 1], got {a.p}")
-    if 0 < a.p < 1 and not is_float(ins[0].dtype):
-        raise fail(
-            f"dropout with p = {a.p} does not accept {ins[0].dtype} tensors (in training mode torch "
-            f"scales by a float mask); accepted dtypes: {dtype_list(FLOATS)}"
-        )
+    _scaled_by_float_mask("dropout", a.p, ins[0])
     return [ins[0]]
 
 
@@ -356,6 +385,77 @@ register(
         attrs=DropoutAttrs,
         infer=_dropout_infer,
         module=True,
+    )
+)
+
+
+def _scaled_by_float_mask(op: str, p: float | int, x: TensorType) -> None:
+    """Dropout and drop_path with 0 < p < 1 scale by a float mask in training mode: floats only."""
+    if 0 < p < 1 and not is_float(x.dtype):
+        raise fail(
+            f"{op} with p = {p} does not accept {x.dtype} tensors (in training mode torch "
+            f"scales by a float mask); accepted dtypes: {dtype_list(FLOATS)}"
+        )
+
+
+class DropPathAttrs(Attrs):
+    p: Fraction
+    mode: Literal["row", "batch"] = "row"
+
+
+def _drop_path_infer(a: DropPathAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    _scaled_by_float_mask("drop_path", a.p, x)
+    if a.mode == "row" and a.p > 0 and x.rank == 0:
+        raise fail("drop_path in mode 'row' drops rows of dim 0: the input needs rank >= 1, got a 0-d tensor")
+    return [x]
+
+
+register(
+    OpDef(
+        name="drop_path",
+        family="regularization",
+        doc="Stochastic depth (torchvision.ops.StochasticDepth): in training mode zeroes the whole input "
+        "(`mode: batch`) or each row of dim 0 (`mode: row`) with probability `p`, scaling the rest by "
+        "1 / (1 - p); identity in eval mode; integer and bool inputs only with p 0 or 1.",
+        attrs=DropPathAttrs,
+        infer=_drop_path_infer,
+        module=True,
+    )
+)
+
+# ---------------------------------------------------------------- embedding
+
+INDEX_DTYPES = ("int64", "int32")
+
+
+class EmbeddingAttrs(Attrs):
+    num_embeddings: int
+    embedding_dim: int
+    padding_idx: int | None = None
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "EmbeddingAttrs":
+        for name in ("num_embeddings", "embedding_dim"):
+            if not 1 <= getattr(self, name) <= GEOMETRY_MAX:
+                raise ValueError(f"{name} must be from 1 to {GEOMETRY_MAX}, got {getattr(self, name)}")
+        n, pad = self.num_embeddings, self.padding_idx
+        if pad is not None and not -n <= pad < n:
+            raise ValueError(f"padding_idx must be from {-n} to {n - 1} (num_embeddings {n}), got {pad}")
+        return self
+
+
+register(
+    OpDef(
+        name="embedding",
+        family="linear",
+        doc="Rows of `weight` [num_embeddings, embedding_dim] picked by an integer tensor of any shape "
+        "(torch.nn.Embedding): shape + [embedding_dim], float32; init normal(0, 1), the `padding_idx` "
+        "row zeroed.",
+        attrs=EmbeddingAttrs,
+        infer=lambda a, ins: [TensorType.of((*ins[0].shape, a.embedding_dim), "float32")],
+        params=lambda a, ins: {"weight": ParamSpec((Sym.of(a.num_embeddings), Sym.of(a.embedding_dim)))},
+        dtypes=INDEX_DTYPES,
     )
 )
 

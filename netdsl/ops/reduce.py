@@ -1,10 +1,15 @@
-"""Reductions, matrix products and pooling."""
+"""Reductions, matrix products, pooling and resampling."""
 
+import math
 from collections.abc import Callable
+from typing import Literal
+
+from pydantic import model_validator
 
 from netdsl.core.symbolic import Sym
 from netdsl.core.types import DTYPES, FLOATS, NUMERIC, TensorType, float_result, is_float
 from netdsl.ops.base import (
+    GEOMETRY_MAX,
     Attrs,
     IntOrList,
     NoAttrs,
@@ -260,3 +265,108 @@ for _n in (1, 2, 3):
     _make_pool("avg", _n)
     _make_adaptive("avg", _n)
     _make_adaptive("max", _n)
+
+# ---------------------------------------------------------------- resampling
+
+#: the spatial ranks each mode of interpolate takes (torch.nn.functional.interpolate)
+INTERP_RANKS: dict[str, tuple[int, ...]] = {
+    "nearest": (1, 2, 3),
+    "nearest-exact": (1, 2, 3),
+    "area": (1, 2, 3),
+    "linear": (1,),
+    "bilinear": (2,),
+    "bicubic": (2,),
+    "trilinear": (3,),
+}
+_LINEAR_MODES = ("linear", "bilinear", "bicubic", "trilinear")
+Number = float | int
+
+
+def _positive_number(v: Number) -> bool:
+    return math.isfinite(v) and v > 0
+
+
+class InterpolateAttrs(Attrs):
+    size: IntOrList | None = None
+    scale_factor: Number | list[Number] | None = None
+    mode: Literal["nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area"] = (
+        "nearest"
+    )
+    align_corners: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "InterpolateAttrs":
+        if (self.size is None) == (self.scale_factor is None):
+            raise ValueError("interpolate needs exactly one of `size` and `scale_factor`")
+        sizes = [self.size] if isinstance(self.size, int) else self.size or []
+        if any(not 1 <= s <= GEOMETRY_MAX for s in sizes):
+            raise ValueError(f"size must be from 1 to {GEOMETRY_MAX}, got {self.size}")
+        scales = self.scale_factor if isinstance(self.scale_factor, list) else [self.scale_factor]
+        if self.scale_factor is not None and not all(s is not None and _positive_number(s) for s in scales):
+            raise ValueError(f"scale_factor must be finite and > 0, got {self.scale_factor}")
+        if self.align_corners is not None and self.mode not in _LINEAR_MODES:
+            raise ValueError(
+                f"align_corners goes with the modes {', '.join(_LINEAR_MODES)}, not with mode {self.mode!r}"
+            )
+        return self
+
+
+def _scaled(size: Sym, scale: Number, dim: int, x: TensorType) -> Sym:
+    """floor(size * scale), as torch computes the output size from a scale factor (in doubles)."""
+    if size.is_const:
+        return Sym.const(math.floor(float(size.value) * scale))
+    if float(scale).is_integer():
+        return size * int(scale)
+    inverse = 1 / scale
+    if inverse.is_integer() and int(inverse) & (int(inverse) - 1) == 0:  # 1/2, 1/4 ...: exact in doubles
+        return size // int(inverse)
+    raise fail(
+        f"interpolate by scale_factor {scale} of the symbolic dim {dim} ({size}) of {shp(x)}: the output "
+        "size is known for integer factors (and 1/2, 1/4, ...) only",
+        hint="give `size`, or an integer scale_factor, or concrete input sizes",
+    )
+
+
+def _interpolate_infer(a: InterpolateAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    n = x.rank - 2
+    ranks = INTERP_RANKS[a.mode]
+    if n not in ranks:
+        want = " or ".join(str(r + 2) for r in ranks)
+        raise fail(f"interpolate mode {a.mode!r} needs an input of rank {want} (N, C, ...), got {shp(x)}")
+    if a.size is not None:
+        out = [Sym.of(s) for s in int_tuple(a.size, n, "size")]
+    else:
+        scales = a.scale_factor if isinstance(a.scale_factor, list) else [a.scale_factor] * n
+        if len(scales) != n:
+            raise fail(f"scale_factor must be one number or a list of {n}, got {a.scale_factor}")
+        out = [_scaled(x.shape[2 + i], s, 2 + i, x) for i, s in enumerate(scales) if s is not None]
+    for i, o in enumerate(out):
+        positive(o, f"interpolate of {shp(x)}: the output size along dim {2 + i}")
+    return [x.with_shape((*x.shape[:2], *out))]
+
+
+def _interpolate_macs(a: InterpolateAttrs, ins: list[TensorType], outs: list[TensorType]) -> Sym:
+    """Nearest modes copy; linear modes weigh 2 inputs per spatial dim, bicubic 4; area averages."""
+    n = ins[0].rank - 2
+    if a.mode == "area":
+        return ins[0].numel()
+    per_output = {"linear": 1 << n, "bilinear": 1 << n, "trilinear": 1 << n, "bicubic": 1 << 2 * n}.get(
+        a.mode, 0
+    )
+    return outs[0].numel() * per_output
+
+
+register(
+    OpDef(
+        name="interpolate",
+        family="pool",
+        doc="Resize the spatial dims (torch.nn.functional.interpolate) to `size` or by `scale_factor` "
+        "(floor(size * scale_factor)); modes nearest, nearest-exact, area (1 to 3 spatial dims), linear "
+        "(1), bilinear, bicubic (2), trilinear (3); `align_corners` with the linear modes.",
+        attrs=InterpolateAttrs,
+        infer=_interpolate_infer,
+        macs=_interpolate_macs,
+        dtypes=FLOATS,
+    )
+)

@@ -1,12 +1,12 @@
 """Ops that move data around without arithmetic: reshape, permute, cat, split, ..."""
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 
 from netdsl.core.symbolic import Sym
-from netdsl.core.types import TensorType, prod, promote
-from netdsl.ops.base import Attrs, OpDef, broadcast, fail, norm_dim, register, shp
+from netdsl.core.types import TensorType, prod, promote, scalar_fits
+from netdsl.ops.base import Attrs, OpDef, Scalar, broadcast, fail, norm_dim, register, shp
 
 DimList = list[int | str]
 
@@ -391,5 +391,192 @@ register(
         doc="Broadcast to a larger `shape` (-1 keeps a dim).",
         attrs=ExpandAttrs,
         infer=_expand_infer,
+    )
+)
+
+# ---------------------------------------------------------------- indexing
+
+INDEX_DTYPES = ("int64", "int32")
+
+
+def _index_select_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
+    x, index = ins
+    if x.rank == 0:
+        raise fail("index_select needs an input of rank >= 1, got a 0-d tensor")
+    d = norm_dim(a.dim, x.rank)
+    if index.rank > 1:
+        raise fail(f"the index of index_select must be a vector (rank 1), got shape {shp(index)}")
+    n = index.shape[0] if index.rank else Sym.const(1)
+    return [x.with_shape((*x.shape[:d], n, *x.shape[d + 1 :]))]
+
+
+register(
+    OpDef(
+        name="index_select",
+        family="reshape",
+        doc="The entries of x at `index` (a vector of int64 or int32) along `dim` (torch.index_select).",
+        attrs=DimAttr,
+        infer=_index_select_infer,
+        inputs=("x", "index"),
+        input_dtypes={"index": INDEX_DTYPES},
+    )
+)
+
+
+def _gather_infer(a: DimAttr, ins: list[TensorType]) -> list[TensorType]:
+    x, index = ins
+    if x.rank != index.rank:
+        raise fail(f"gather needs an index of the rank of the input: index {shp(index)}, input {shp(x)}")
+    d = norm_dim(a.dim, max(x.rank, 1))
+    for i, (n, m) in enumerate(zip(index.shape, x.shape, strict=True)):
+        gap = m - n  # (a number when the sizes are, or differ by a constant)
+        if i != d and gap.is_const and gap.value < 0:
+            raise fail(
+                f"gather along dim {a.dim}: index {shp(index)} is larger than the input {shp(x)} in dim {i}; "
+                f"only dim {a.dim} may be larger"
+            )
+    return [TensorType(index.shape, x.dtype)]
+
+
+register(
+    OpDef(
+        name="gather",
+        family="reshape",
+        doc="out[i][j] = x[index[i][j]][j] along `dim` (torch.gather): the shape of `index` (int64 or "
+        "int32, the rank of x, no larger than x but along `dim`), the dtype of x.",
+        attrs=DimAttr,
+        infer=_gather_infer,
+        inputs=("x", "index"),
+        input_dtypes={"index": INDEX_DTYPES},
+    )
+)
+
+# ---------------------------------------------------------------- roll and pad
+
+
+def _as_list(v: Any) -> Any:
+    """One entry given alone, as a list of it (`shifts: 3` = `shifts: [3]`)."""
+    return [v] if isinstance(v, int | str) else v
+
+
+class RollAttrs(DimAttrs):
+    dim_fields: ClassVar[tuple[str, ...]] = ("shifts",)
+    shifts: DimList
+    dims: list[int] | None = None
+
+    _lists = field_validator("shifts", "dims", mode="before")(_as_list)
+
+    @model_validator(mode="after")
+    def _align(self) -> "RollAttrs":
+        if not 1 <= len(self.shifts) <= 64:
+            raise ValueError("shifts must list from 1 to 64 shifts")
+        if self.dims is None and len(self.shifts) != 1:
+            raise ValueError("roll without `dims` (over the flattened tensor) takes one shift")
+        if self.dims is not None and len(self.dims) != len(self.shifts):
+            raise ValueError(
+                f"shifts and dims must have the same length, got {len(self.shifts)} and {len(self.dims)}"
+            )
+        return self
+
+
+def _roll_infer(a: RollAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    for d in a.dims or []:
+        norm_dim(d, x.rank)
+    return [x]
+
+
+register(
+    OpDef(
+        name="roll",
+        family="reshape",
+        doc="Shift entries cyclically by `shifts` along `dims` (torch.roll; no `dims`: the flattened "
+        "tensor); shifts are ints or dim expressions such as '-(H//2)', computed at run time.",
+        attrs=RollAttrs,
+        infer=_roll_infer,
+    )
+)
+
+
+class PadAttrs(DimAttrs):
+    dim_fields: ClassVar[tuple[str, ...]] = ("pad",)
+    pad: DimList
+    mode: Literal["constant", "reflect", "replicate", "circular"] = "constant"
+    value: Scalar | None = None
+
+    @model_validator(mode="after")
+    def _pairs(self) -> "PadAttrs":
+        if not self.pad or len(self.pad) % 2 or len(self.pad) > 64:
+            raise ValueError(
+                "pad must list pairs of amounts (before, after), last dim first, from 1 to 32 pairs; "
+                f"got {len(self.pad)} entries"
+            )
+        if self.value is not None and self.mode != "constant":
+            raise ValueError(f"`value` is the fill of mode 'constant'; mode {self.mode!r} takes none")
+        return self
+
+
+def _pad_infer(a: PadAttrs, ins: list[TensorType]) -> list[TensorType]:
+    x = ins[0]
+    amounts = [as_sym(p) for p in a.pad]
+    n = len(amounts) // 2
+    if a.mode == "constant":
+        if n > x.rank:
+            raise fail(f"pad lists {n} pairs of amounts, more than the {x.rank} dims of {shp(x)}")
+        if a.value is not None and not scalar_fits(a.value, x.dtype):
+            raise fail(f"value {a.value} does not fit the input's dtype {x.dtype}")
+    else:
+        _pad_mode_rank(a, x, n)
+    shape = list(x.shape)
+    for i in range(n):
+        d = x.rank - 1 - i
+        lo, hi = amounts[2 * i], amounts[2 * i + 1]
+        _pad_amounts_fit(a, lo, hi, shape[d], d, x)
+        shape[d] = shape[d] + lo + hi
+    return [x.with_shape(shape)]
+
+
+def _pad_mode_rank(a: PadAttrs, x: TensorType, n: int) -> None:
+    if n > 3 or x.rank not in (n + 1, n + 2):
+        raise fail(
+            f"pad mode {a.mode!r} pads the last 1, 2 or 3 dims of a tensor with 1 or 2 more dims; "
+            f"{n} pair{'s' if n > 1 else ''} of amounts do not fit {shp(x)} (rank {x.rank})"
+        )
+    if a.mode in ("reflect", "replicate") and x.dtype == "bool":
+        raise fail(f"pad mode {a.mode!r} does not accept bool tensors (torch has no such kernel)")
+
+
+def _pad_amounts_fit(a: PadAttrs, lo: Sym, hi: Sym, size: Sym, d: int, x: TensorType) -> None:
+    """What torch refuses of the amounts of one dim, checked where they and the size are numbers."""
+    where = f"dim {d} of {shp(x)} (size {size})"
+    for amount in (lo, hi):
+        if not amount.is_const:
+            continue
+        if amount.value < 0 and a.mode != "constant":
+            raise fail(f"pad amount {amount} of {where}: only mode 'constant' crops (negative amounts)")
+        if not size.is_const:
+            continue
+        if a.mode == "reflect" and amount.value >= size.value:
+            raise fail(f"pad amount {amount} of {where}: mode 'reflect' pads less than the size")
+        if a.mode == "circular" and amount.value > size.value:
+            raise fail(f"pad amount {amount} of {where}: mode 'circular' pads at most the size")
+        if a.mode == "replicate" and size.value == 0:
+            raise fail(f"pad mode 'replicate' of {where}: nothing to replicate")
+        if amount.value < -size.value:
+            raise fail(f"pad amount {amount} of {where} crops more than the dim has")
+    out = size + lo + hi
+    if out.is_const and out.value < 0:
+        raise fail(f"pad amounts {lo}, {hi} of {where} leave a negative size {out}")
+
+
+register(
+    OpDef(
+        name="pad",
+        family="reshape",
+        doc="Pad (or crop, negative amounts, mode 'constant' only) by `pad`: pairs (before, after), last dim "
+        "first, ints or dim expressions such as '(7 - W % 7) % 7' computed at run time "
+        "(torch.nn.functional.pad); `value` fills mode 'constant' (default 0).",
+        attrs=PadAttrs,
+        infer=_pad_infer,
     )
 )

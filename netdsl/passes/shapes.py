@@ -113,24 +113,30 @@ class ShapeInference:
             self.result.types[gi.name] = [TensorType(t.shape, gi.dtype)]
         self.result.envs[g.root] = root_env
         self.bound.add(g.root)
+        self._infer(g.nodes, None)
+        if self.rewrites:  # shapes computed before a name was given read in the name too
+            self.result.types = {k: [self._rewritten(t) for t in ts] for k, ts in self.result.types.items()}
+        return self.result
+
+    def _infer(self, nodes: list[Node], within: Scope | None) -> None:
+        """Infer ``nodes`` (all inside ``within``), in order; a copy of a repeat (the outermost one
+        inside ``within``) takes the results of the copy before it when they would be the same, else
+        is inferred the same way one repeat further in (the stages of a stage loop differ, the
+        blocks of one stage do not)."""
         prev: _Copy | None = None  # the copy of a repeat just inferred
-        for rep, nodes in _groups(g.nodes):
+        for rep, run in _groups(nodes, within):
             if rep is None or not REUSE or self._failures:
                 prev = None
-                for node in nodes:
+                for node in run:
                     self._step(node)
                 continue
             env = self.env(rep)  # (what its first node would do first)
             start = (self._failures, self._changes)
             snapshot = dict(env) if env is not None else None
-            if not (prev is not None and snapshot is not None and self._reuse(prev, rep, nodes, snapshot)):
-                for node in nodes:
-                    self._step(node)
+            if not (prev is not None and snapshot is not None and self._reuse(prev, rep, run, snapshot)):
+                self._infer(run, rep)
             clean = snapshot is not None and (self._failures, self._changes) == start
-            prev = _Copy(rep, nodes, snapshot, clean)
-        if self.rewrites:  # shapes computed before a name was given read in the name too
-            self.result.types = {k: [self._rewritten(t) for t in ts] for k, ts in self.result.types.items()}
-        return self.result
+            prev = _Copy(rep, run, snapshot, clean)
 
     def _step(self, node: Node) -> None:
         try:
@@ -477,14 +483,15 @@ def _positions(nodes: list[Node]) -> dict[str, int]:
     return {n.id: i for i, n in enumerate(nodes)}
 
 
-def _groups(nodes: list[Node]) -> list[tuple[Scope | None, list[Node]]]:
-    """The nodes in runs: those of one copy of a repeat (its outermost one), or single others."""
+def _groups(nodes: list[Node], within: Scope | None = None) -> list[tuple[Scope | None, list[Node]]]:
+    """The nodes in runs: those of one copy of a repeat (its outermost one inside ``within``), or
+    single others."""
     outer: dict[Scope, Scope | None] = {}
     out: list[tuple[Scope | None, list[Node]]] = []
     runs: set[Scope] = set()
     split: set[Scope] = set()  # copies whose nodes are not in one run
     for node in nodes:
-        rep = _outer_repeat(node.scope, outer)
+        rep = _outer_repeat(node.scope, outer, within)
         if rep is not None and out and out[-1][0] is rep:
             out[-1][1].append(node)
             continue
@@ -498,10 +505,12 @@ def _groups(nodes: list[Node]) -> list[tuple[Scope | None, list[Node]]]:
     return [g for rep, ns in out for g in ([(None, [n]) for n in ns] if rep in split else [(rep, ns)])]
 
 
-def _outer_repeat(scope: Scope, memo: dict[Scope, Scope | None]) -> Scope | None:
+def _outer_repeat(scope: Scope, memo: dict[Scope, Scope | None], within: Scope | None) -> Scope | None:
+    if scope is within:
+        return None
     if scope in memo:
         return memo[scope]
-    up = _outer_repeat(scope.parent, memo) if scope.parent is not None else None
+    up = _outer_repeat(scope.parent, memo, within) if scope.parent is not None else None
     found = memo[scope] = up if up is not None else (scope if scope.repeat is not None else None)
     return found
 

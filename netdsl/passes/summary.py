@@ -24,20 +24,27 @@ def _under(node_id: str, path: str) -> bool:
     return node_id == path or node_id.startswith(path + ".")
 
 
-def param_count(shapes: ShapeResult, path: str | None = None, kind: str = "parameter") -> int:
+def param_count(
+    shapes: ShapeResult, path: str | None = None, kind: str = "parameter", ids: set[str] | None = None
+) -> int:
+    """Elements of the parameters (``kind="buffer"``: buffers) of the nodes below module path
+    ``path``, or of the nodes ``ids``; of all nodes by default."""
     total = 0
     for node_id, specs in shapes.params.items():
-        if path is None or _under(node_id, path):
+        if (path is None or _under(node_id, path)) and (ids is None or node_id in ids):
             for p in specs.values():
                 if p.kind == kind:
                     total += _numel(p.shape)
     return total
 
 
-def mac_count(shapes: ShapeResult, path: str | None = None) -> Sym:
+def mac_count(shapes: ShapeResult, path: str | None = None, ids: set[str] | None = None) -> Sym:
+    """The MACs of the nodes below module path ``path``, or of the nodes ``ids``; of all by default."""
     total = Sym.const(0)
     for node in shapes.graph.nodes:
         if node.id not in shapes.types or (path is not None and not _under(node.id, path)):
+            continue
+        if ids is not None and node.id not in ids:
             continue
         ins = [shapes.type_of(r) for r in node.inputs]
         try:
@@ -64,19 +71,39 @@ def _numel(shape: tuple[Sym, ...]) -> int:
     return n
 
 
+def members(shapes: ShapeResult, scope: Scope) -> dict[str, set[str]]:
+    """The ids of the nodes that each entry (node as written) of ``scope``'s body made, by its name:
+    its op nodes, and every node in the block instances it made."""
+    ops = {c: e.name for e in scope.entries if not e.is_block for c in e.copy_paths()}
+    out: dict[str, set[str]] = {e.name: set() for e in scope.entries}
+    for n in shapes.graph.nodes:
+        s: Scope | None = n.scope
+        if s is scope:
+            owner = ops.get(n.id)
+        else:
+            while s is not None and s.parent is not scope:
+                s = s.parent
+            owner = s.entry if s is not None else None
+        if owner in out:
+            out[owner].add(n.id)
+    return out
+
+
 def rows(shapes: ShapeResult, scope: Scope | None = None) -> list[Row]:
     scope = scope or shapes.graph.root
     out = []
+    made = members(shapes, scope)
     for e in scope.entries:
         kind = e.kind + (f" x{e.count}" if e.count is not None else "")
         types = [shapes.type_of(r) for r in e.outputs if r.node in shapes.types]
+        ids = made[e.name]
         out.append(
             Row(
                 e.name,
                 kind,
                 ", ".join(str(t) for t in types),
-                param_count(shapes, e.path),
-                mac_count(shapes, e.path),
+                param_count(shapes, ids=ids),
+                mac_count(shapes, ids=ids),
             )
         )
     return out

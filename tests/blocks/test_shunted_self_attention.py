@@ -268,7 +268,7 @@ def test_map_smaller_than_the_reduction(h: int, w: int) -> None:
     params = {"dim": 16, "num_heads": 2, "sr_ratio": 4}
     msgs = check(params, (1, h * w, 16), h, w)
     assert any(
-        "[nodes.sr1]" in m
+        "[nodes.two_scales.nodes.sr1]" in m
         and "kernel 4, stride 4" in m
         and "would be 0 (must be >= 1): the input is too small" in m
         for m in msgs

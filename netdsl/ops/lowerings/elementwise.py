@@ -8,7 +8,16 @@ from typing import Any
 from torch import fx
 
 from netdsl.ops.base import Attrs
-from netdsl.ops.elementwise import _ARITH, _COMPARE, ArithAttrs, CompareAttrs, MaskedFillAttrs, SoftmaxAttrs
+from netdsl.ops.elementwise import (
+    _ARITH,
+    _COMPARE,
+    ArithAttrs,
+    ClampAttrs,
+    CompareAttrs,
+    MaskedFillAttrs,
+    SoftmaxAttrs,
+    WhereAttrs,
+)
 from netdsl.ops.lowerings.base import LowerCtx, LowerFn, lowering, torch_fn
 
 #: one-tensor ops: the torch function each calls (its attributes are the keyword arguments)
@@ -22,6 +31,9 @@ _UNARY: dict[str, str] = {
     "hardsigmoid": "torch.nn.functional.hardsigmoid",
     "hardswish": "torch.nn.functional.hardswish",
     "leaky_relu": "torch.nn.functional.leaky_relu",
+    "softplus": "torch.nn.functional.softplus",
+    "mish": "torch.nn.functional.mish",
+    "erf": "torch.erf",
     "exp": "torch.exp",
     "log": "torch.log",
     "sqrt": "torch.sqrt",
@@ -87,3 +99,14 @@ for _name, _op in _COMPARE.items():
 @lowering("masked_fill")
 def _masked_fill(ctx: LowerCtx, a: MaskedFillAttrs, args: list[fx.Node]) -> fx.Node:
     return ctx.method("masked_fill", args[0], args[1], a.value)
+
+
+@lowering("clamp")
+def _clamp(ctx: LowerCtx, a: ClampAttrs, args: list[fx.Node]) -> fx.Node:
+    return ctx.fn(torch_fn("torch.clamp"), args[0], min=a.min, max=a.max)
+
+
+@lowering("where")
+def _where(ctx: LowerCtx, a: WhereAttrs, args: list[fx.Node]) -> fx.Node:
+    y = args[2] if len(args) > 2 else a.other
+    return ctx.fn(torch_fn("torch.where"), args[0], args[1], y)

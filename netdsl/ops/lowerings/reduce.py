@@ -11,6 +11,7 @@ from netdsl.ops.lowerings.base import LowerCtx, LowerFn, lowering, torch_fn
 from netdsl.ops.reduce import (
     AdaptiveAttrs,
     AvgPoolAttrs,
+    InterpolateAttrs,
     PoolAttrs,
     ReduceAttrs,
     StdAttrs,
@@ -73,3 +74,13 @@ for _n in (1, 2, 3):
     for _kind in ("max", "avg"):
         lowering(f"{_kind}_pool{_n}d")(_pool(_kind, _n))
         lowering(f"adaptive_{_kind}_pool{_n}d")(_adaptive(_kind, _n))
+
+
+@lowering("interpolate")
+def _interpolate(ctx: LowerCtx, a: InterpolateAttrs, args: list[fx.Node]) -> fx.Node:
+    size = tuple(a.size) if isinstance(a.size, list) else a.size
+    scale: Any = a.scale_factor
+    if scale is not None:
+        scale = tuple(map(float, scale)) if isinstance(scale, list) else float(scale)
+    fn = torch_fn("torch.nn.functional.interpolate")
+    return ctx.fn(fn, args[0], size=size, scale_factor=scale, mode=a.mode, align_corners=a.align_corners)

@@ -12,8 +12,10 @@ from netdsl.ops.shape_ops import (
     DimAttr,
     ExpandAttrs,
     FlattenAttrs,
+    PadAttrs,
     PermuteAttrs,
     ReshapeAttrs,
+    RollAttrs,
     SliceAttrs,
     SplitAttrs,
     TransposeAttrs,
@@ -84,3 +86,28 @@ def _slice(ctx: LowerCtx, a: SliceAttrs, args: list[fx.Node]) -> fx.Node:
 @lowering("expand")
 def _expand(ctx: LowerCtx, a: ExpandAttrs, args: list[fx.Node]) -> fx.Node:
     return ctx.method("expand", args[0], *ctx.shape([as_sym(d) for d in a.shape]))
+
+
+@lowering("index_select")
+def _index_select(ctx: LowerCtx, a: DimAttr, args: list[fx.Node]) -> fx.Node:
+    return ctx.fn(torch_fn("torch.index_select"), args[0], a.dim, args[1])
+
+
+@lowering("gather")
+def _gather(ctx: LowerCtx, a: DimAttr, args: list[fx.Node]) -> fx.Node:
+    return ctx.fn(torch_fn("torch.gather"), args[0], a.dim, args[1])
+
+
+@lowering("roll")
+def _roll(ctx: LowerCtx, a: RollAttrs, args: list[fx.Node]) -> fx.Node:
+    shifts = ctx.shape([as_sym(s) for s in a.shifts])
+    if a.dims is None:
+        return ctx.fn(torch_fn("torch.roll"), args[0], shifts[0])
+    return ctx.fn(torch_fn("torch.roll"), args[0], tuple(shifts), tuple(a.dims))
+
+
+@lowering("pad")
+def _pad(ctx: LowerCtx, a: PadAttrs, args: list[fx.Node]) -> fx.Node:
+    amounts = ctx.shape([as_sym(p) for p in a.pad])
+    kw = {} if a.value is None else {"value": a.value}
+    return ctx.fn(torch_fn("torch.nn.functional.pad"), args[0], amounts, mode=a.mode, **kw)

@@ -53,6 +53,10 @@ class Plan:
 
     body: BlockBody  # (kept alive: its id keys the resolver's cache)
     doc: Doc
+    #: the body's nodes, groups flattened (:mod:`.groups`), and the `when:` of the groups of each
+    #: node in one (condition, path of the group)
+    specs: dict[str, NodeSpec]
+    guards: dict[str, tuple[tuple[bool | str, PathT], ...]]
     names: list[str]
     index: dict[str, int]
     #: each node's path, attributes (NodeSpec.attrs makes a new dict per call) and whether they hold

@@ -10,10 +10,11 @@ from typing import Any
 from netdsl.core.errors import NetdslError, PathT, ResolveError
 from netdsl.frontend.expr import resolve_value
 from netdsl.frontend.library import BlockLibrary
-from netdsl.frontend.schema import BlockBody, NodeSpec
+from netdsl.frontend.schema import NODE_RE, BlockBody
 from netdsl.frontend.validate import describe
 from netdsl.ir.graph import Entry, Ref
 from netdsl.passes.resolve.context import Ctx, Plan, Site
+from netdsl.passes.resolve.groups import flatten
 from netdsl.passes.resolve.instance import InstanceMaker
 from netdsl.passes.resolve.limits import MAX_REPEAT, check_expansion
 from netdsl.passes.resolve.order import topo_order
@@ -54,8 +55,8 @@ class Expander(InstanceMaker):
         order, wires = self._order(ctx, plan, set(table))
         if len(order) < len(plan.names):
             ordered = set(order)
-            table.update({n: FAILED for n in body.nodes if n not in ordered})  # in a cycle, reported
-        nodes, paths, doc = body.nodes, plan.paths, ctx.doc
+            table.update({n: FAILED for n in plan.names if n not in ordered})  # in a cycle, reported
+        nodes, paths, doc = plan.specs, plan.paths, ctx.doc
         for name in order:
             spec = nodes[name]
             path = paths[name]
@@ -76,7 +77,7 @@ class Expander(InstanceMaker):
                 used = used_names(wires, texts)
                 if reuse:
                     plan.used = used
-            warn_unused(body, table, used, doc, ctx.base, self.errors)
+            warn_unused(plan.specs, plan.paths, table, used, doc, self.errors)
         for err in out_errors:
             self.errors.add(err)
         if failed:
@@ -131,15 +132,23 @@ class Expander(InstanceMaker):
         plan = self._plans.get(key)
         if plan is not None and plan.body is body and plan.doc is ctx.doc:
             return plan
-        node_names = list(body.nodes)
-        specs = body.nodes
+        members = flatten(body.nodes)
+        node_names = list(members)
+        specs = {n: m.spec for n, m in members.items()}
         attrs = {n: specs[n].attrs for n in node_names}
         plain_attrs = {n: plain(a) for n, a in attrs.items()}
-        paths = {n: (*ctx.base, "nodes", n) for n in node_names}
+        paths = {n: (*ctx.base, *m.path) for n, m in members.items()}
+        guards = {
+            n: tuple((cond, (*ctx.base, *gpath)) for cond, gpath in m.guards)
+            for n, m in members.items()
+            if m.guards
+        }
         plain_in = all(plain(specs[n].in_) for n in node_names)
         plan = Plan(
             body,
             ctx.doc,
+            specs,
+            guards,
             node_names,
             {n: i for i, n in enumerate(node_names)},
             paths,
@@ -163,7 +172,7 @@ class Expander(InstanceMaker):
                 return known, wires
         else:
             wires = {}
-            specs = plan.body.nodes
+            specs = plan.specs
             for n in plan.names:
                 try:
                     wires[n] = parse_in(resolve_value(specs[n].in_, ctx.env), (*plan.paths[n], "in"))
@@ -176,7 +185,7 @@ class Expander(InstanceMaker):
             self.errors.add(
                 ResolveError(
                     "the graph has a cycle: " + " -> ".join((*cycle, cycle[0])) + " (each feeds the next)",
-                    ctx.doc.loc((*ctx.base, "nodes", cycle[0], "in")),
+                    ctx.doc.loc((*plan.paths[cycle[0]], "in")),
                     hint="a node cannot use its own output, directly or through other nodes",
                 )
             )
@@ -190,11 +199,14 @@ class Expander(InstanceMaker):
         """Resolve one node (its copies, for `repeat:` and `parallel:`): its outputs, or OFF."""
         ctx, spec, path, loc = site.ctx, site.spec, site.path, site.loc
         doc = ctx.doc
+        conditions = site.plan.guards.get(site.name, ())
         if spec.when is not None:
-            keep = evaluate(spec.when, ctx.env, doc, (*path, "when"))
+            conditions = (*conditions, (spec.when, path))
+        for cond, cpath in conditions:
+            keep = evaluate(cond, ctx.env, doc, (*cpath, "when"))
             if not isinstance(keep, bool):
                 raise ResolveError(
-                    f"`when` must be true or false, got {describe(keep)}", doc.loc((*path, "when"))
+                    f"`when` must be true or false, got {describe(keep)}", doc.loc((*cpath, "when"))
                 )
             if not keep:
                 return OFF
@@ -216,17 +228,21 @@ class Expander(InstanceMaker):
         refs = self._inputs(site, wires)
         if refs is None:
             return FAILED
-        op_name = None
-        if spec.op is not None:
-            op_name = evaluate(spec.op, ctx.env, doc, (*path, "op"))
-            if not isinstance(op_name, str):
-                raise ResolveError(f"`op` must name an op, got {describe(op_name)}", doc.loc((*path, "op")))
-        return self._copies(site, op_name, refs, mode, count)
+        kind_key = "op" if spec.op is not None else "block"
+        kind = evaluate(spec.op if spec.op is not None else spec.block, ctx.env, doc, (*path, kind_key))
+        if not isinstance(kind, str):
+            what = "an op" if kind_key == "op" else "a block"
+            raise ResolveError(
+                f"`{kind_key}` must name {what}, got {describe(kind)}", doc.loc((*path, kind_key))
+            )
+        op_name, block_name = (kind, None) if kind_key == "op" else (None, kind)
+        return self._copies(site, op_name, block_name, refs, mode, count)
 
     def _copies(
         self,
         site: Site,
         op_name: str | None,
+        block_name: str | None,
         refs: list[tuple[str | None, Ref]],
         mode: str | None,
         count: int,
@@ -234,16 +250,22 @@ class Expander(InstanceMaker):
         """The node's ``count`` copies (one without ``mode``; a chain for `repeat`, side by side for
         `parallel`), recorded as an entry of its scope: its outputs."""
         ctx, spec, path, name = site.ctx, site.spec, site.path, site.name
-        prefix = f"{ctx.scope.path}.{name}" if ctx.scope.path else name
         spec_attrs, plain_attrs = site.plan.attrs[name], site.plan.plain_attrs[name]
+        envs = [{**ctx.env, spec.repeat_var: i} if spec.repeat_var else ctx.env for i in range(count)]
+        if spec.path is None:
+            prefix = f"{ctx.scope.path}.{name}" if ctx.scope.path else name
+            ids = [f"{prefix}.{i}" for i in range(count)] if mode else [prefix]
+        else:
+            ids = module_paths(site, envs, op_name is None)
+            prefix = common_prefix(ids) if mode else ids[0]
         outputs: list[Ref] = []
         copies: list[Ref] = []
         before = len(self.nodes)
         for i in range(count):
             if i == 1:
                 check_expansion(len(self.nodes) - before, count, ctx.scale, mode, ctx.doc, path)
-            node_id = f"{prefix}.{i}" if mode else prefix
-            env = {**ctx.env, spec.repeat_var: i} if spec.repeat_var else ctx.env
+            node_id = ids[i]
+            env = envs[i]
             if i > 0 and mode == "repeat" and refs:
                 refs = [(refs[0][0], outputs[0]), *refs[1:]]  # a chain: copy i reads copy i-1
             key: Any
@@ -255,17 +277,19 @@ class Expander(InstanceMaker):
             if op_name is not None:
                 outputs = self.op_node(site, op_name, node_id, attrs, refs, key)
             else:
-                outputs = self._block(site, node_id, attrs, refs, (prefix, i, count) if mode else None)
+                assert block_name is not None
+                repeat = (prefix, i, count) if mode else None
+                outputs = self._block(site, block_name, node_id, attrs, refs, repeat)
             if not outputs:
-                raise ResolveError(f"{kind_name(op_name, spec)} {name!r} has no outputs", site.loc)
+                raise ResolveError(f"{kind_name(op_name, block_name)} {name!r} has no outputs", site.loc)
             copies.append(outputs[0])
         if mode == "parallel":
             outputs = copies  # node.0 .. node.N-1 are the copies' (first) outputs
             site.named.pop(name, None)
-        kind = op_name if op_name is not None else str(spec.block)
+        kind = op_name if op_name is not None else str(block_name)
         out = tuple(outputs)
         ctx.scope.entries.append(
-            Entry(name, prefix, kind, spec.block is not None, count if mode else None, out)
+            Entry(name, prefix, kind, op_name is None, count if mode else None, out, tuple(ids))
         )
         return Outputs(out)
 
@@ -308,5 +332,52 @@ class Expander(InstanceMaker):
         return refs
 
 
-def kind_name(op_name: str | None, spec: NodeSpec) -> str:
-    return f"op {op_name!r}" if op_name is not None else f"block {spec.block!r}"
+def kind_name(op_name: str | None, block_name: str | None) -> str:
+    return f"op {op_name!r}" if op_name is not None else f"block {block_name!r}"
+
+
+def module_paths(site: Site, envs: list[Mapping[str, Any]], is_block: bool) -> list[str]:
+    """The module path of each copy of a node with `path:` (evaluated in each copy's environment),
+    below its scope's path: checked to be a dotted name ('' only for a block instance, whose nodes
+    then join the scope) and different for every copy."""
+    ctx, spec = site.ctx, site.spec
+    ppath = (*site.path, "path")
+    loc = ctx.doc.loc(ppath)
+    ids: list[str] = []
+    first: dict[str, int] = {}
+    for i, env in enumerate(envs):
+        rel = evaluate(spec.path, env, ctx.doc, ppath)
+        if isinstance(rel, int) and not isinstance(rel, bool) and rel >= 0:
+            rel = str(rel)  # (`path: ${i}`: copies at 0, 1, ... as in an nn.Sequential)
+        if not isinstance(rel, str) or (rel and not NODE_RE.match(rel)) or (not rel and not is_block):
+            raise ResolveError(
+                "`path` must be a module path such as 'features.3' or 'layer${i + 1}', "
+                f"not {describe(rel)}",
+                loc,
+                hint="'' (the nodes join the enclosing block's paths) is for block instances only"
+                if rel == ""
+                else "letters, digits and '_', with '.' between parts",
+            )
+        if rel in first and rel:  # ('' for every copy: their nodes' own paths tell them apart)
+            raise ResolveError(
+                f"`path` gives {rel!r} for copies {first[rel]} and {i}: each copy needs its own path",
+                loc,
+                hint=f'use the copy index: repeat_var: i, path: "{rel or site.name}.${{i}}"'
+                if not spec.repeat_var
+                else f"use `{spec.repeat_var}` in the path",
+            )
+        first[rel] = i
+        base = ctx.scope.path
+        ids.append(f"{base}.{rel}" if base and rel else base or rel)
+    return ids
+
+
+def common_prefix(ids: list[str]) -> str:
+    """The longest dotted prefix that all ``ids`` share ('' when none)."""
+    parts = [i.split(".") for i in ids]
+    out: list[str] = []
+    for column in zip(*parts, strict=False):
+        if any(c != column[0] for c in column):
+            break
+        out.append(column[0])
+    return ".".join(out)

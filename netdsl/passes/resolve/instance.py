@@ -36,6 +36,7 @@ class InstanceMaker(OpMaker):
     def _block(
         self,
         site: Site,
+        bname: str,
         node_id: str,
         attrs: dict[str, Any],
         refs: list[tuple[str | None, Ref]],
@@ -44,8 +45,6 @@ class InstanceMaker(OpMaker):
         """One block instance at module path ``node_id`` given ``attrs`` on ``refs``: its outputs."""
         ctx, spec, path, loc = site.ctx, site.spec, site.path, site.loc
         doc = ctx.doc
-        assert spec.block is not None
-        bname = spec.block
         src = find_block(bname, ctx.inline, self.library, doc, path)
         if bname in ctx.stack or len(ctx.stack) >= MAX_BLOCK_DEPTH:
             raise ResolveError(f"block {bname!r} uses itself: " + " -> ".join((*ctx.stack, bname)), loc)
@@ -64,7 +63,7 @@ class InstanceMaker(OpMaker):
             )
         input_refs = block_inputs(bdef, refs, bname, doc.loc((*path, "in")) if spec.in_ is not None else loc)
         key = keep = None
-        if repeat is not None and repeat[2] > 1:  # a copy: made like the first, when that can be
+        if repeat is not None and repeat[2] > 1 and node_id != ctx.scope.path:  # a copy: made like the first
             keep = (bdef, src.doc, doc, ctx.inline)
             key = template_key(keep, path, ctx.stack, ctx.scale, spec.in_ is not None, attrs, input_refs)
             tpl = self._templates.get(key) if key is not None and repeat[1] > 0 else None
@@ -73,7 +72,7 @@ class InstanceMaker(OpMaker):
                 if stamped is not None:
                     site.named[site.name] = {n: r for n, r, _ in stamped}
                     return [r for _, r, _ in stamped]
-        scope = Scope(node_id, bname, ctx.scope, loc, repeat=repeat)
+        scope = Scope(node_id, bname, ctx.scope, loc, repeat=repeat, entry=site.name)
         scope.input_refs = input_refs
         reports, before = self.errors.reports, len(self.nodes)
         given = {k: Given(v, Provenance("block argument", doc.loc((*path, k)))) for k, v in attrs.items()}
@@ -119,5 +118,8 @@ class InstanceMaker(OpMaker):
         if len(self.nodes) + len(tpl.nodes) > MAX_NODES or not self.plain_path(path):
             return None
         nodes, outs = stamp(tpl, path, parent, inputs, repeat)
+        if any(n.id in self.ids for n in nodes):
+            return None  # (resolved instead, which reports it)
+        self.ids.update(n.id for n in nodes)
         self.nodes += nodes
         return outs

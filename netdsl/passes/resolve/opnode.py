@@ -40,6 +40,8 @@ class OpMaker:
         #: share one, and shape inference reuses what it inferred for it)
         self._models: dict[tuple[str, Any], Any] = {}
         self._parts: dict[str, bool] = {}
+        #: the ids (module paths) of :attr:`nodes`
+        self.ids: set[str] = set()
 
     def op_node(
         self,
@@ -119,6 +121,9 @@ class OpMaker:
             from netdsl.ir.reserved import check_node_path
 
             check_node_path(node)  # a module path torch cannot install (forward, eval, class, ...)
+        if node.id in self.ids:
+            raise duplicate_path(node)
+        self.ids.add(node.id)
         self.nodes.append(node)
 
     def plain_path(self, node_id: str) -> bool:
@@ -167,3 +172,17 @@ def _op_hint(name: str, library: BlockLibrary, inline: Mapping[str, BlockSource]
     if name in library or name in inline:
         return f"{name!r} is a block: use `block: {name}`"
     return did_you_mean(name, REGISTRY)
+
+
+def duplicate_path(node: Node) -> ResolveError:
+    """The error of a node whose module path another node has already."""
+    scope = node.scope
+    shared = next((s for s in scope.chain()[1:] if s.parent is not None and s.path == s.parent.path), None)
+    if shared is not None:
+        hint = (
+            f"block instance {shared.entry!r} has `path: ''`: its nodes' paths join the enclosing block's, "
+            "so each needs a `path:` of its own there (one that uses a parameter, e.g. 'norm${stage}')"
+        )
+    else:
+        hint = "rename one of them, or give one a `path:` of its own"
+    return ResolveError(f"two nodes have the module path {node.id!r}", node.loc, hint=hint)

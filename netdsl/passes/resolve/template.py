@@ -58,8 +58,9 @@ STAMPABLE = (
         "repeat",
         "params",
         "entries",
+        "entry",
     )
-    and _fields(Entry) == ("name", "path", "kind", "is_block", "count", "outputs")
+    and _fields(Entry) == ("name", "path", "kind", "is_block", "count", "outputs", "copies")
     and _fields(Ref) == ("node", "index")
 )
 
@@ -76,7 +77,7 @@ def _setters(cls: type, names: tuple[str, ...]) -> list[Callable[[object, object
 # ``object.__setattr__``: copies set the slots directly (the same objects, made about twice as fast).
 _new = object.__new__
 _REF_SET = _setters(Ref, ("node", "index"))
-_ENTRY_SET = _setters(Entry, ("name", "path", "kind", "is_block", "count", "outputs"))
+_ENTRY_SET = _setters(Entry, ("name", "path", "kind", "is_block", "count", "outputs", "copies"))
 
 
 def _make_ref(node: str, index: int) -> Ref:
@@ -89,10 +90,16 @@ def _make_ref(node: str, index: int) -> Ref:
 
 
 def _make_entry(
-    name: str, path: str, kind: str, is_block: bool, count: int | None, outputs: tuple[Ref, ...]
+    name: str,
+    path: str,
+    kind: str,
+    is_block: bool,
+    count: int | None,
+    outputs: tuple[Ref, ...],
+    copies: tuple[str, ...],
 ) -> Entry:
     assert _ENTRY_SET is not None
-    s_name, s_path, s_kind, s_block, s_count, s_outputs = _ENTRY_SET
+    s_name, s_path, s_kind, s_block, s_count, s_outputs, s_copies = _ENTRY_SET
     e = _new(Entry)
     s_name(e, name)
     s_path(e, path)
@@ -100,11 +107,12 @@ def _make_entry(
     s_block(e, is_block)
     s_count(e, count)
     s_outputs(e, outputs)
+    s_copies(e, copies)
     return e
 
 
 _ref: Callable[[str, int], Ref] = Ref if _REF_SET is None else _make_ref
-_entry: Callable[[str, str, str, bool, int | None, tuple[Ref, ...]], Entry] = (
+_entry: Callable[[str, str, str, bool, int | None, tuple[Ref, ...], tuple[str, ...]], Entry] = (
     Entry if _ENTRY_SET is None else _make_entry
 )
 
@@ -155,7 +163,10 @@ def make_template(
             seen.add(id(s))
             scopes.append(s)
     for s in scopes:
-        if any(not e.path.startswith(prefix) for e in s.entries):
+        if any(
+            not e.path.startswith(prefix) or not all(c.startswith(prefix) for c in e.copies)
+            for e in s.entries
+        ):
             return None
     cut = len(scope.path)
     inputs = {r: name for name, r in scope.input_refs.items()}  # (equal refs: any of their names)
@@ -207,7 +218,15 @@ def stamp(
     s_repeat: tuple[str, int, int] | None
     for s, s_refs, e_refs in zip(tpl.scopes, tpl.scope_refs, tpl.entry_refs, strict=True):
         entries = [
-            _entry(e.name, path + e.path[cut:], e.kind, e.is_block, e.count, tuple([refs[i] for i in outs]))
+            _entry(
+                e.name,
+                path + e.path[cut:],
+                e.kind,
+                e.is_block,
+                e.count,
+                tuple([refs[i] for i in outs]),
+                tuple([path + c[cut:] for c in e.copies]),
+            )
             for e, outs in zip(s.entries, e_refs, strict=True)
         ]
         if s is tpl.scope:
@@ -229,6 +248,7 @@ def stamp(
             s_repeat,
             dict(s.params),
             entries,
+            s.entry,
         )
     nodes = [
         Node(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from netdsl.core.errors import ErrorCollector, PathT
-from netdsl.frontend.schema import BlockBody
+from netdsl.frontend.schema import NodeSpec
 from netdsl.frontend.yaml_loader import Doc
 from netdsl.ops import REGISTRY
 from netdsl.passes.resolve.symbols import Failed, Off, Table
@@ -28,11 +28,17 @@ def used_names(wires: Mapping[str, Wires], outputs: Iterable[str]) -> set[str]:
 
 
 def warn_unused(
-    body: BlockBody, table: Table, used: set[str], doc: Doc, base: PathT, errors: ErrorCollector
+    specs: Mapping[str, NodeSpec],
+    paths: Mapping[str, PathT],
+    table: Table,
+    used: set[str],
+    doc: Doc,
+    errors: ErrorCollector,
 ) -> None:
-    """Warn about each node of ``body`` that resolved (not switched off, not failed) but is not
-    ``used``; ops whose OpDef says so (``warn_if_unused=False``) and nodes with `expect:` are fine."""
-    for name, spec in body.nodes.items():
+    """Warn about each node of a body (``specs``, at ``paths``) that resolved (not switched off, not
+    failed) but is not ``used``; ops whose OpDef says so (``warn_if_unused=False``) and nodes with
+    `expect:` are fine."""
+    for name, spec in specs.items():
         if (
             name not in used
             and name in table
@@ -40,4 +46,4 @@ def warn_unused(
             and (spec.op not in REGISTRY or REGISTRY[spec.op].warn_if_unused)
             and not spec.expect
         ):
-            errors.warn(f"node {name!r} is not used by any output", doc.key_loc((*base, "nodes", name)))
+            errors.warn(f"node {name!r} is not used by any output", doc.key_loc(paths[name]))

@@ -66,6 +66,9 @@ class _Builder:
         self.entry_of_node: dict[str, Entry] = {}
         self.params = _param_totals(shapes)
         self.stage_of = _stages(self.g.root) if options.stages else {}
+        self.instances = _instances(self.g)
+        self.varied = {k for k, ss in self.instances.items() if any(x.params != ss[0].params for x in ss[1:])}
+        self.scope_params = _scope_params(shapes)
         self.nodes: dict[str, DNode] = {}
         self.clusters: dict[str, DCluster] = {}
 
@@ -73,9 +76,8 @@ class _Builder:
 
     def _entry_for_scope(self, s: Scope) -> Entry:
         assert s.parent is not None
-        key = s.repeat[0] if s.repeat else s.path
         for e in s.parent.entries:
-            if e.path == key:
+            if e.is_block and e.name == s.entry:
                 return e
         # not written in the parent's body (should not happen): treat it as a plain block instance
         return Entry(_rel(s.path, s.parent.path), s.path, s.block or "block", True, None, ())
@@ -89,19 +91,27 @@ class _Builder:
         else:
             p = self.view(s.parent)
             e = self._entry_for_scope(s)
-            level = s.parent.depth
+            level = _level(s.parent)
             if p.collapsed is not None:
                 v = p
             else:
-                entry_id = _join(p.canon, _rel(e.path, s.parent.path))
-                once = e.count is not None and not self.opt.expand_repeats
-                expanded = (self.depth is None or level < self.depth) or entry_id in self.opt.expand
+                entry_id = _join(p.canon, e.name)
+                once = (
+                    e.count is not None
+                    and not self.opt.expand_repeats
+                    and (id(s.parent), e.name) not in self.varied
+                )
+                expanded = (
+                    (self.depth is None or level < self.depth)
+                    or entry_id in self.opt.expand
+                    or s.path == s.parent.path  # (`path: ''`: its nodes are the enclosing block's)
+                )
                 if not expanded:
                     v = _View(entry_id, entry_id, p.rep, p.copies, p.cluster)
-                    self._node(entry_id, e, p, level, expandable=True, parallel=_is_parallel(e))
+                    self._node(entry_id, e, p, level, s.parent, expandable=True, parallel=_is_parallel(e))
                 else:
                     idx = s.repeat[1] if s.repeat else 0
-                    canon = f"{entry_id}.0" if once else _join(p.canon, _rel(s.path, s.parent.path))
+                    canon = f"{entry_id}.0" if once else entry_id if e.count is None else f"{entry_id}.{idx}"
                     copies = (*p.copies, (entry_id, idx)) if once else p.copies
                     rep = p.rep and (idx == 0 or not once)
                     parent_cluster = p.cluster if s.parent.parent is not None else self.stage_of.get(e.name)
@@ -112,11 +122,13 @@ class _Builder:
                             e.kind,
                             e.path,
                             parent_cluster,
-                            key=entry_id,
+                            key="" if s.path == s.parent.path else entry_id,  # (`path: ''`: always open)
                             count=e.count if once else None,
                             parallel=_is_parallel(e),
                             index=idx if (e.count is not None and not once) else None,
-                            params=self.params.get(e.path if once else s.path, 0),
+                            params=self._entry_params(e, s.parent)
+                            if once
+                            else self.scope_params.get(id(s), 0),
                             level=level + 1,
                             explicit=not (self.depth is None or level < self.depth),
                         )
@@ -124,14 +136,35 @@ class _Builder:
         self.views[id(s)] = v
         return v
 
+    def _entry_params(self, e: Entry, parent: Scope | None) -> int | None:
+        """The trainable parameters of every copy of an entry of ``parent``'s body (None: symbolic)."""
+        if not e.copies:
+            return self.params.get(e.path, 0)
+        if e.is_block and parent is not None:
+            parts = [self.scope_params.get(id(s), 0) for s in self.instances.get((id(parent), e.name), [])]
+        else:
+            parts = [self.params.get(c, 0) for c in dict.fromkeys(e.copies)]
+        total: int | None = 0
+        for p in parts:
+            total = None if total is None or p is None else total + p
+        return total
+
     # -- nodes
 
     def _node(
-        self, node_id: str, e: Entry, p: _View, level: int, *, expandable: bool, parallel: bool
+        self,
+        node_id: str,
+        e: Entry,
+        p: _View,
+        level: int,
+        scope: Scope,
+        *,
+        expandable: bool,
+        parallel: bool,
     ) -> None:
         if node_id in self.nodes or not p.rep:
             return
-        cluster = p.cluster if level > 0 else self.stage_of.get(e.name)
+        cluster = p.cluster if level > 0 or p.cluster is not None else self.stage_of.get(e.name)
         family = BLOCK if e.is_block else REGISTRY[e.kind].family if e.kind in REGISTRY else "elementwise"
         shapes = tuple(self._type_text(r.node, r.index) for r in e.outputs)
         self.nodes[node_id] = DNode(
@@ -144,7 +177,9 @@ class _Builder:
             count=None if (e.count is None or (self.opt.expand_repeats and not e.is_block)) else e.count,
             parallel=parallel,
             shapes=shapes if e.count is None or not parallel else shapes[:1],
-            params=self.params.get(e.path if e.is_block or e.count is not None else node_id, 0),
+            params=self._entry_params(e, scope)
+            if e.is_block or e.count is not None
+            else self.params.get(e.path, 0),
             expandable=expandable,
             level=level,
         )
@@ -162,11 +197,8 @@ class _Builder:
             for e in n.scope.entries:
                 if e.is_block:
                     continue
-                if e.count is None:
-                    index[e.path] = e
-                else:
-                    for i in range(e.count):
-                        index[f"{e.path}.{i}"] = e
+                for c in e.copy_paths():
+                    index[c] = e
         return index.get(n.id)
 
     def visible(self, n: Node) -> tuple[str, tuple[tuple[str, int], ...]]:
@@ -175,15 +207,19 @@ class _Builder:
         if v.collapsed is not None:
             return v.collapsed, v.copies
         e = self._entry_for_node(n) or Entry(_rel(n.id, n.scope.path), n.id, n.op, False, None, tuple())
-        level = n.scope.depth
+        level = _level(n.scope)
         if e.count is not None and not self.opt.expand_repeats:
-            node_id = _join(v.canon, _rel(e.path, n.scope.path))
-            self._node(node_id, e, v, level, expandable=False, parallel=_is_parallel(e))
+            node_id = _join(v.canon, e.name)
+            self._node(node_id, e, v, level, n.scope, expandable=False, parallel=_is_parallel(e))
             return node_id, v.copies
-        node_id = _join(v.canon, _rel(n.id, n.scope.path))
+        if e.copies:  # (module paths of its own: drawn under its name)
+            rel = e.name if e.count is None else f"{e.name}.{e.copies.index(n.id)}"
+        else:
+            rel = _rel(n.id, n.scope.path)
+        node_id = _join(v.canon, rel)
         if e.count is not None:  # one copy of a repeated op, drawn on its own
-            e = Entry(_rel(n.id, n.scope.path), n.id, e.kind, False, None, (Ref(n.id, 0),))
-        self._node(node_id, e, v, level, expandable=False, parallel=False)
+            e = Entry(rel, n.id, e.kind, False, None, (Ref(n.id, 0),))
+        self._node(node_id, e, v, level, n.scope, expandable=False, parallel=False)
         return node_id, v.copies
 
     # -- the whole picture
@@ -241,12 +277,51 @@ class _Builder:
             if stage in self.clusters:
                 continue
             label = "stage " + stage.rpartition(":")[2].partition("#")[0]
-            members = [e.path for e in self.g.root.entries if self.stage_of.get(e.name) == stage]
+            members = [e for e in self.g.root.entries if self.stage_of.get(e.name) == stage]
             total: int | None = 0
             for m in members:
-                p = self.params.get(m, 0)
+                p = self._entry_params(m, self.g.root)
                 total = None if total is None or p is None else total + p
             self.clusters[stage] = DCluster(stage, label, "stage", name, None, params=total, level=0)
+
+
+def _instances(g: Graph) -> dict[tuple[int, str], list[Scope]]:
+    """The block instances, by (id of the parent scope, name of the entry that made them). A repeat
+    whose copies have different parameters (the stages of a stage loop) is drawn copy by copy."""
+    out: dict[tuple[int, str], list[Scope]] = {}
+    seen: set[int] = set()
+    for n in g.nodes:
+        s: Scope | None = n.scope
+        while s is not None and s.parent is not None and id(s) not in seen:
+            seen.add(id(s))
+            out.setdefault((id(s.parent), s.entry), []).append(s)
+            s = s.parent
+    return out
+
+
+def _scope_params(shapes: ShapeResult) -> dict[int, int | None]:
+    """Trainable parameters in each block instance (by id; None: symbolic)."""
+    out: dict[int, int | None] = {}
+    for node in shapes.graph.nodes:
+        count: int | None = 0
+        for p in shapes.params.get(node.id, {}).values():
+            if p.kind != "parameter":
+                continue
+            if count is not None and all(d.is_const for d in p.shape):
+                size = 1
+                for d in p.shape:
+                    size *= d.value
+                count += size
+            else:
+                count = None
+        if count == 0:
+            continue
+        s: Scope | None = node.scope
+        while s is not None:
+            old = out.get(id(s), 0)
+            out[id(s)] = None if old is None or count is None else old + count
+            s = s.parent
+    return out
 
 
 def _across_copies(a: tuple[tuple[str, int], ...], b: tuple[tuple[str, int], ...]) -> bool:
@@ -350,8 +425,14 @@ def _stages(root: Scope) -> dict[str, str]:
     return out
 
 
+def _level(s: Scope) -> int:
+    """How deep a scope is drawn: the block instances around it, but those with `path: ''` (their
+    nodes are drawn in the enclosing block, in a cluster per copy)."""
+    return sum(1 for x in s.chain() if x.parent is not None and x.path != x.parent.path)
+
+
 def _max_depth(g: Graph) -> int:
-    return max((n.scope.depth for n in g.nodes), default=0)
+    return max((_level(n.scope) for n in g.nodes), default=0)
 
 
 def shapes_of(

@@ -43,19 +43,20 @@ def _view(key: str, shapes: ShapeResult, opt: DiagramOptions, depth: int, expand
     for n in d.nodes:
         if not n.expandable:
             continue
-        chain = frozenset(c.key for c in ancestors(d, n.id) if c.explicit) | {n.id}
+        chain = frozenset(c.key for c in ancestors(d, n.id) if c.explicit and c.key) | {n.id}
         focus = f"{n.id}.0" if n.count is not None else n.id
         click["node:" + n.id] = ((depth, chain), "cluster:" + focus)
     collapse: dict[str, tuple[StateKey, str]] = {}
     by_id = {c.id: c for c in d.clusters}
     for c in d.clusters:
-        if c.kind == "stage":
+        if c.kind == "stage" or not c.key:  # (stages, and copies of `path: ''` blocks: always open)
             continue
         outer: list[str] = []
         pid = c.parent
         while pid is not None and pid in by_id:
-            if by_id[pid].explicit:
-                outer.append(by_id[pid].key)
+            outer_key = by_id[pid].key
+            if by_id[pid].explicit and outer_key:
+                outer.append(outer_key)
             pid = by_id[pid].parent
         collapse["cluster:" + c.id] = ((min(depth, c.level - 1), frozenset(outer)), "node:" + c.key)
     return View(key, depth, expand, d, click, collapse)
