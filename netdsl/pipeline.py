@@ -36,6 +36,7 @@ from netdsl.frontend.schema import BlockAlias, BlockFile, NetworkAlias, NetworkF
 from netdsl.frontend.validate import parse_spec, validate_spec
 from netdsl.frontend.yaml_loader import Doc, load_text
 from netdsl.ir.graph import Graph
+from netdsl.passes.constants import check_buffers
 from netdsl.passes.dims import Sizes
 from netdsl.passes.resolve import Resolver
 from netdsl.passes.shapes import ShapeResult, infer_shapes
@@ -195,7 +196,9 @@ class Pipeline:
             return None
         try:
             check_size_args(graph, self.input_shapes, self.dims)
-            return infer_shapes(graph, None, self._errors, self.input_shapes)
+            result = infer_shapes(graph, None, self._errors, self.input_shapes)
+            check_buffers(graph, result, self._errors)
+            return result
         except NetdslError as e:
             self._errors.add(e)
             return None

@@ -17,12 +17,13 @@ from torch import nn
 from torch.fx.node import Argument, Target
 
 from netdsl.core.errors import BuildError, NetdslError, SourceLoc
-from netdsl.core.symbolic import Sym
+from netdsl.core.symbolic import Atom, FloorDiv, Sym
 from netdsl.core.types import TensorType
-from netdsl.ir.graph import Graph, Node
+from netdsl.ir.graph import Graph, Node, Ref
 from netdsl.ir.reserved import safe_argument
 from netdsl.ops.lowerings import LOWERINGS
 from netdsl.ops.lowerings.initializers import apply_init
+from netdsl.passes.constants import constant_nodes
 from netdsl.passes.shapes import ShapeResult
 
 
@@ -39,6 +40,8 @@ class LowerCtx:
         self.results: list[fx.Node] = []
         self._sources: dict[Sym, tuple[fx.Node, int]] = {}
         self._sizes: dict[tuple[fx.Node, int], fx.Node] = {}
+        #: the values of the constants the graph reads, by the node that reads them
+        self.constants: dict[fx.Node, torch.Tensor] = {}
 
     def begin(self, node: Node, in_types: list[TensorType]) -> None:
         """Start lowering ``node`` (its inputs of ``in_types``)."""
@@ -81,7 +84,7 @@ class LowerCtx:
     def intermediate(self, f: Callable[..., Any], *args: Argument, **kwargs: Argument) -> fx.Node:
         return self._emit("call_function", f, args, kwargs)
 
-    def tensor_attr(self, tensor: torch.Tensor, trainable: bool = True) -> fx.Node:
+    def tensor_attr(self, tensor: torch.Tensor, trainable: bool = True, persistent: bool = True) -> fx.Node:
         self._check_installs()
         assert self.node is not None
         path = self.node.id
@@ -90,8 +93,17 @@ class LowerCtx:
         if trainable:
             parent.register_parameter(leaf, nn.Parameter(tensor))
         else:
-            parent.register_buffer(leaf, tensor)
+            parent.register_buffer(leaf, tensor, persistent=persistent)
         return self._emit("get_attr", path, (), result=True)
+
+    def constant(self, value: fx.Node) -> torch.Tensor:
+        got = self.constants.get(value)
+        if got is None:
+            raise BuildError(
+                f"{self.node.op if self.node else 'op'}: its input is not a constant",
+                self.node.loc if self.node else None,
+            )
+        return got.clone()
 
     def _check_installs(self) -> None:
         """The registry must know which ops put attributes on the module: the resolver checks their
@@ -125,11 +137,7 @@ class LowerCtx:
         for mono, coeff in d.terms.items():
             term: int | fx.Node = coeff
             for atom, power in mono:
-                base = (
-                    self.dim(Sym.var(atom))
-                    if isinstance(atom, str)
-                    else self.intermediate(operator.floordiv, self.dim(atom.numerator), atom.divisor)
-                )
+                base = self._atom(atom)
                 for _ in range(power):
                     term = (
                         base
@@ -142,6 +150,17 @@ class LowerCtx:
                 else self.intermediate(operator.add, total, term)
             )
         return total
+
+    def _atom(self, atom: Atom) -> int | fx.Node:
+        """The run-time value of an atom of a dim: a symbol, a floor division, a select (a condition
+        over sizes: ``torch.sym_ite``, which torch.compile and torch.export keep symbolic)."""
+        if isinstance(atom, str):
+            return self.dim(Sym.var(atom))
+        if isinstance(atom, FloorDiv):
+            return self.intermediate(operator.floordiv, self.dim(atom.numerator), atom.divisor)
+        cmp = operator.le if atom.cond.op == "<=" else operator.eq
+        cond = self.intermediate(cmp, self.dim(atom.cond.diff), 0)
+        return self.intermediate(torch.sym_ite, cond, self.dim(atom.then), self.dim(atom.other))
 
     def _solve(self, var: Sym) -> int | fx.Node:
         """A symbol no tensor carries as such, from a tensor dim linear in it: Cg = size // 4 for 4*Cg."""
@@ -180,10 +199,14 @@ def _install(root: nn.Module, path: str, module: nn.Module) -> None:
 
 
 def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.GraphModule:
-    """Build the GraphModule of a shape-checked IR graph."""
+    """Build the GraphModule of a shape-checked IR graph. Constant nodes (:mod:`netdsl.passes.constants`)
+    are lowered into a graph of their own and computed now; the forward reads those it needs as
+    buffers."""
     fxg = fx.Graph()
     root = nn.Module()
     ctx = LowerCtx(fxg, root)
+    consts = Constants(constant_nodes(graph, shapes), root)
+    ctx.constants = consts.values
     values: dict[str, list[fx.Node]] = {}
     taken = {gi.name for gi in graph.inputs}
     for gi in graph.inputs:
@@ -200,28 +223,22 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
         if seed is not None:
             torch.manual_seed(seed)
         for node in graph.nodes:
-            ctx.begin(node, [shapes.type_of(r) for r in node.inputs])
-            args = [values[r.node][r.index] for r in node.inputs]
-            last = next(iter(reversed(fxg.nodes)), None)  # None: a graph without inputs, still empty
-            try:
-                out = LOWERINGS[node.op](ctx, shapes.attrs[node.id], args)
-                _apply_inits(root, node)
-            except NetdslError as e:
-                raise e.at(node.loc) from None
-            outs = out if isinstance(out, list) else [out]
-            created = _created_since(fxg, last)
-            _check_results(node, ctx.results, outs, created)
-            for new_node in created:  # every fx node knows its spec node
-                new_node.meta["netdsl"] = _meta(node.id, node.op, node.loc)
-            for i, (o, t) in enumerate(zip(outs, shapes.types[node.id], strict=True)):
-                if "output" not in o.meta.get("netdsl", {}):  # an input passed through keeps its own
-                    o.meta["netdsl"] = _meta(node.id, node.op, node.loc, i, t)
-                ctx.note(o, t)
-            values[node.id] = outs
-    results = [values[r.node][r.index] for _, r, _ in graph.outputs]
+            if node.id in consts.ids:
+                consts.lower(node, shapes)
+                continue
+            args = [
+                consts.read(ctx, r, shapes) if r.node in consts.ids else values[r.node][r.index]
+                for r in node.inputs
+            ]
+            values[node.id] = _lower_node(ctx, node, args, shapes, root)
+    results = [
+        consts.read(ctx, r, shapes) if r.node in consts.ids else values[r.node][r.index]
+        for _, r, _ in graph.outputs
+    ]
     out = fxg.output(results[0] if len(results) == 1 else tuple(results))
     if graph.outputs:  # the spec's `outputs:` (where its first entry is written)
         out.meta["netdsl"] = _meta("outputs", "output", graph.outputs[0][2])
+    consts.drop_unread(fxg)
     fxg.lint()
     gm = fx.GraphModule(root, fxg, class_name=_class_name(graph.name))
     gm.meta["netdsl"] = {
@@ -230,6 +247,98 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
         "outputs": [n for n, _, _ in graph.outputs],
     }
     return gm
+
+
+def _lower_node(
+    ctx: LowerCtx, node: Node, args: list[fx.Node], shapes: ShapeResult, root: nn.Module
+) -> list[fx.Node]:
+    """Emit the fx nodes of one IR node on ``args``: its outputs."""
+    fxg = ctx.graph
+    ctx.begin(node, [shapes.type_of(r) for r in node.inputs])
+    last = next(iter(reversed(fxg.nodes)), None)  # None: a graph without inputs, still empty
+    try:
+        out = LOWERINGS[node.op](ctx, shapes.attrs[node.id], args)
+        _apply_inits(root, node)
+    except NetdslError as e:
+        raise e.at(node.loc) from None
+    outs = out if isinstance(out, list) else [out]
+    created = _created_since(fxg, last)
+    _check_results(node, ctx.results, outs, created)
+    for new_node in created:  # every fx node knows its spec node
+        new_node.meta["netdsl"] = _meta(node.id, node.op, node.loc)
+    for i, (o, t) in enumerate(zip(outs, shapes.types[node.id], strict=True)):
+        if "output" not in o.meta.get("netdsl", {}):  # an input passed through keeps its own
+            o.meta["netdsl"] = _meta(node.id, node.op, node.loc, i, t)
+        ctx.note(o, t)
+    return outs
+
+
+class Constants:
+    """The constant nodes of a graph: lowered into a graph of their own and computed as they are
+    lowered (their inputs are constants too); the forward reads one through a buffer at its node's
+    path, not in the state_dict (an `op: buffer` node stores one in the state_dict)."""
+
+    def __init__(self, ids: set[str], root: nn.Module) -> None:
+        self.ids = ids
+        self.root = root
+        self.graph = fx.Graph()
+        self.ctx = LowerCtx(self.graph, nn.Module())
+        self.outs: dict[str, list[fx.Node]] = {}
+        self.env: dict[fx.Node, Any] = {}
+        #: the tensors read through buffers, by the get_attr node of the forward graph
+        self.values: dict[fx.Node, torch.Tensor] = {}
+        self._read: dict[tuple[str, int], fx.Node] = {}
+
+    def lower(self, node: Node, shapes: ShapeResult) -> None:
+        args = [self.outs[r.node][r.index] for r in node.inputs]
+        last = next(iter(reversed(self.graph.nodes)), None)
+        self.outs[node.id] = _lower_node(self.ctx, node, args, shapes, self.ctx.root)
+        for n in reversed(_created_since(self.graph, last)):
+            self.env[n] = _run(n, self.env, node)
+
+    def read(self, ctx: LowerCtx, ref: Ref, shapes: ShapeResult) -> fx.Node:
+        """The forward graph's node reading constant output ``ref`` (a buffer, made once)."""
+        key = (ref.node, ref.index)
+        got = self._read.get(key)
+        if got is None:
+            value = self.env[self.outs[ref.node][ref.index]]
+            path = ref.node if ref.index == 0 else f"{ref.node}_{ref.index}"
+            parent_path, _, leaf = path.rpartition(".")
+            parent = _container(self.root, parent_path) if parent_path else self.root
+            parent.register_buffer(leaf, value, persistent=False)
+            got = self._read[key] = ctx.graph.get_attr(path)
+            t = shapes.types[ref.node][ref.index]
+            loc = self.ctx.node.loc if self.ctx.node is not None else SourceLoc("")
+            got.meta["netdsl"] = {**_meta(ref.node, "constant", loc, ref.index, t), "constant": True}
+            self.values[got] = value
+        return got
+
+    def drop_unread(self, fxg: fx.Graph) -> None:
+        """Remove the reads that nothing uses any more (an `op: buffer` took the value), and their
+        buffers."""
+        for n in list(self._read.values()):
+            if not n.users:
+                fxg.erase_node(n)
+                path = str(n.target)
+                parent_path, _, leaf = path.rpartition(".")
+                parent = self.root.get_submodule(parent_path) if parent_path else self.root
+                delattr(parent, leaf)
+
+
+def _run(n: fx.Node, env: dict[fx.Node, Any], node: Node) -> Any:
+    """Compute fx node ``n`` of the constant graph from the values of its inputs in ``env``."""
+    args = fx.node.map_arg(n.args, env.__getitem__)
+    kwargs = fx.node.map_arg(n.kwargs, env.__getitem__)
+    try:
+        if n.op == "call_function":
+            assert callable(n.target)
+            return n.target(*args, **kwargs)
+        if n.op == "call_method":
+            self_, *rest = args
+            return getattr(self_, str(n.target))(*rest, **kwargs)
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise BuildError(f"computing constant {node.id!r} ({node.op}): {e}", node.loc) from None
+    raise BuildError(f"constant {node.id!r} ({node.op}) cannot be computed at build time", node.loc)
 
 
 def _check_results(node: Node, results: list[fx.Node], outs: list[fx.Node], created: list[fx.Node]) -> None:

@@ -12,9 +12,20 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from fractions import Fraction
 from types import MappingProxyType
 
-__all__ = ["FloorDiv", "Sym", "SymbolicError", "format_shape", "is_concrete"]
+__all__ = [
+    "FloorDiv",
+    "Select",
+    "Sym",
+    "SymBool",
+    "SymbolicError",
+    "format_shape",
+    "is_concrete",
+    "provably_nonnegative",
+]
 
 MAX_TERMS = 1000
 MAX_COEFF = 2**63
@@ -54,12 +65,103 @@ class FloorDiv:
         return f"FloorDiv({self.numerator!r}, {self.divisor})"
 
 
-Atom = str | FloorDiv
+class SymBool:
+    """A comparison of dims that cannot be decided statically, kept as ``diff <= 0`` or ``diff == 0``
+    (``a < b`` is ``a - b + 1 <= 0``: dims are integers). ``bool()`` of one is an error: it is the
+    condition of a :class:`Select` (``x if H <= 7 else y``, ``min(H, 7)``)."""
+
+    __slots__ = ("diff", "op")
+
+    def __init__(self, diff: Sym, op: str) -> None:
+        assert op in ("<=", "==")
+        self.diff = diff
+        self.op = op
+
+    @staticmethod
+    def make(diff: Sym, op: str) -> bool | SymBool:
+        """``diff <= 0`` or ``diff == 0``: a bool when it is decided (``diff`` a constant)."""
+        c = diff.constant()
+        if c is not None:
+            return c <= 0 if op == "<=" else c == 0
+        return SymBool(diff, op)
+
+    def holds(self, env: Mapping[str, int]) -> bool:
+        v = self.diff.evaluate(env)
+        return v <= 0 if self.op == "<=" else v == 0
+
+    def subs(self, repl: Mapping[str, int | Sym]) -> bool | SymBool:
+        return SymBool.make(self.diff.subs(repl), self.op)
+
+    def replace_atoms(self, mapping: Mapping[Atom, Sym]) -> bool | SymBool:
+        return SymBool.make(self.diff.replace_atoms(mapping), self.op)
+
+    def __bool__(self) -> bool:
+        raise SymbolicError(f"cannot tell statically whether {self} (it depends on the input size)")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SymBool) and self.op == other.op and self.diff == other.diff
+
+    def __hash__(self) -> int:
+        return hash((self.diff, self.op))
+
+    def __str__(self) -> str:
+        pos = Sym({m: c for m, c in self.diff.terms.items() if c > 0})
+        neg = pos - self.diff
+        return f"{pos} {self.op} {neg}"
+
+    def __repr__(self) -> str:
+        return f"SymBool({str(self)!r})"
+
+
+class Select:
+    """The atom ``then if cond else other``: a dim that depends on a condition over dims (Swin's
+    shift, 0 when the window covers the map); ``min(a, b)`` and ``max(a, b)`` are selects too."""
+
+    __slots__ = ("_hash", "cond", "key", "other", "then")
+
+    def __init__(self, cond: SymBool, then: Sym, other: Sym) -> None:
+        self.cond = cond
+        self.then = then
+        self.other = other
+        if cond.op == "<=" and cond.diff == then - other:
+            self.key = f"min({then}, {other})"
+        elif cond.op == "<=" and cond.diff == other - then:
+            self.key = f"max({then}, {other})"
+        else:
+            self.key = f"{then} if {cond} else {other}"
+        self._hash = hash((cond, then, other))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Select):
+            return NotImplemented
+        return self.cond == other.cond and self.then == other.then and self.other == other.other
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __str__(self) -> str:
+        return self.key
+
+    def __repr__(self) -> str:
+        return f"Select({self.key!r})"
+
+    def parts(self) -> tuple[Sym, Sym, Sym]:
+        return self.cond.diff, self.then, self.other
+
+
+Atom = str | FloorDiv | Select
 Mono = tuple[tuple[Atom, int], ...]  # sorted (atom, power > 0) pairs; () is the constant
 
 
 def _atom_key(atom: Atom) -> tuple[int, str]:
-    return (0, atom) if isinstance(atom, str) else (1, atom.key)
+    return (
+        (0, atom) if isinstance(atom, str) else (1, atom.key) if isinstance(atom, FloorDiv) else (2, atom.key)
+    )
+
+
+def _rebuilt(atom: Select, part: Callable[[Sym], Sym], cond: bool | SymBool) -> Sym:
+    """A select with its parts mapped (its condition already mapped to ``cond``): maybe decided."""
+    return Sym.select(cond, part(atom.then), part(atom.other))
 
 
 def _term_key(mono: Mono) -> tuple[int, tuple[tuple[tuple[int, str], int], ...]]:
@@ -181,6 +283,9 @@ class Sym:
             atoms = {atom for mono in self._terms for atom, _ in mono}
             names = {a for a in atoms if isinstance(a, str)}
             names.update(*(a.numerator.free_symbols for a in atoms if isinstance(a, FloorDiv)))
+            for a in atoms:
+                if isinstance(a, Select):
+                    names.update(*(x.free_symbols for x in a.parts()))
             _set_free(self, frozenset(names))
         assert self._free is not None
         return self._free
@@ -195,6 +300,9 @@ class Sym:
             for a in list(found):
                 if isinstance(a, FloorDiv):
                     found.update(a.numerator.atoms)
+                elif isinstance(a, Select):
+                    for x in a.parts():
+                        found.update(x.atoms)
             atoms = frozenset(found)
             _set_atoms(self, atoms)
         return atoms
@@ -329,8 +437,10 @@ class Sym:
             for atom, p in mono:
                 if isinstance(atom, str):
                     base = repl[atom] if atom in repl else Sym.var(atom)
-                else:
+                elif isinstance(atom, FloorDiv):
                     base = atom.numerator.subs(repl) // atom.divisor
+                else:
+                    base = _rebuilt(atom, lambda x: x.subs(repl), atom.cond.subs(repl))
                 term = term * base**p
             total = total + term
         return total
@@ -347,8 +457,12 @@ class Sym:
                     base = mapping[atom]
                 elif isinstance(atom, str):
                     base = Sym.var(atom)
-                else:
+                elif isinstance(atom, FloorDiv):
                     base = atom.numerator.replace_atoms(mapping) // atom.divisor
+                else:
+                    base = _rebuilt(
+                        atom, lambda x: x.replace_atoms(mapping), atom.cond.replace_atoms(mapping)
+                    )
                 term = term * base**p
             total = total + term
         return total
@@ -371,11 +485,52 @@ class Sym:
                     if atom not in env:
                         raise SymbolicError(f"no value for symbol {atom!r} in {self}")
                     base = operator.index(env[atom])
-                else:
+                elif isinstance(atom, FloorDiv):
                     base = atom.numerator.evaluate(env) // atom.divisor
+                else:
+                    base = (atom.then if atom.cond.holds(env) else atom.other).evaluate(env)
                 v *= base**p
             total += v
         return total
+
+    @staticmethod
+    def select(cond: bool | SymBool, then: int | Sym, other: int | Sym) -> Sym:
+        """``then if cond else other``: a branch when ``cond`` is decided or both are equal, else a
+        :class:`Select` atom."""
+        a, b = Sym.of(then), Sym.of(other)
+        if isinstance(cond, bool):
+            return a if cond else b
+        if a == b:
+            return a
+        return Sym({((Select(cond, a, b), 1),): 1})
+
+    @staticmethod
+    def minimum(a: int | Sym, b: int | Sym) -> Sym:
+        return Sym.select(Sym.of(a) <= b, a, b)
+
+    @staticmethod
+    def maximum(a: int | Sym, b: int | Sym) -> Sym:
+        return Sym.select(Sym.of(b) <= a, a, b)
+
+    def __le__(self, other: int | Sym) -> bool | SymBool:
+        if (o := _coerce(other)) is None:
+            return NotImplemented
+        return SymBool.make(self - o, "<=")
+
+    def __lt__(self, other: int | Sym) -> bool | SymBool:
+        if (o := _coerce(other)) is None:
+            return NotImplemented
+        return SymBool.make(self - o + 1, "<=")
+
+    def __ge__(self, other: int | Sym) -> bool | SymBool:
+        if (o := _coerce(other)) is None:
+            return NotImplemented
+        return SymBool.make(o - self, "<=")
+
+    def __gt__(self, other: int | Sym) -> bool | SymBool:
+        if (o := _coerce(other)) is None:
+            return NotImplemented
+        return SymBool.make(o - self + 1, "<=")
 
     def __eq__(self, other: object) -> bool:
         if self is other:
@@ -442,7 +597,11 @@ def _term_str(mono: Mono, c: int) -> str:
     alone = len(mono) == 1 and mono[0][1] == 1 and c == 1
     factors: list[str] = []
     for atom, p in mono:
-        s = str(atom) if isinstance(atom, str) or alone else f"({atom.key})"
+        s = (
+            str(atom)
+            if isinstance(atom, str) or alone or atom.key.startswith(("min(", "max("))
+            else f"({atom.key})"
+        )
         factors.append(s if p == 1 else f"{s}**{p}")
     prefix = "" if c == 1 else "-" if c == -1 else f"{c}*"
     return prefix + "*".join(factors)
@@ -488,6 +647,70 @@ def _floordiv(x: Sym, k: int) -> Sym:
     if g > 1:
         r_sym, k = Sym({m: c // g for m, c in r_sym._terms.items()}), k // g
     return q + Sym({((FloorDiv(r_sym, k), 1),): 1})
+
+
+Linear = tuple[dict[str, Fraction], Fraction]  # coefficients of symbols, constant
+
+
+def _bound(x: Sym, low: bool) -> Linear | None:
+    """A linear form in the symbols that is <= ``x`` (``low``) or >= ``x`` for all their values: a
+    floor division ``n//k`` lies between ``(n - k + 1)/k`` and ``n/k``. None when ``x`` is not linear
+    in its symbols and floor divisions of such (products, powers, selects)."""
+    coeffs: dict[str, Fraction] = {}
+    const = Fraction(0)
+    for mono, c in x.terms.items():
+        if not mono:
+            const += c
+            continue
+        if len(mono) != 1 or mono[0][1] != 1:
+            return None
+        atom = mono[0][0]
+        if isinstance(atom, str):
+            coeffs[atom] = coeffs.get(atom, Fraction(0)) + c
+            continue
+        if not isinstance(atom, FloorDiv):
+            return None
+        # c * (n // k): bounded below by c * (lower n - k + 1) / k when c > 0, else by c * (upper n) / k
+        inner = _bound(atom.numerator, low == (c > 0))
+        if inner is None:
+            return None
+        k = atom.divisor
+        shift = (1 - k) if low == (c > 0) else 0
+        for name, a in inner[0].items():
+            coeffs[name] = coeffs.get(name, Fraction(0)) + Fraction(c) * a / k
+        const += Fraction(c) * (inner[1] + shift) / k
+    return coeffs, const
+
+
+#: the names that stand for dim expressions (``expect: [B, C, Hp, Wp]`` names a size): the prover
+#: reads a name as what it stands for (shape inference sets it while it runs)
+DEFINITIONS: ContextVar[Mapping[str, Sym] | None] = ContextVar("netdsl_dim_definitions", default=None)
+
+
+def _expanded(x: Sym) -> Sym:
+    defs = DEFINITIONS.get()
+    for _ in range(16):  # (names defined in terms of names: a few levels)
+        if not defs or x.free_symbols.isdisjoint(defs):
+            break
+        x = x.subs({k: v for k, v in defs.items() if k in x.free_symbols})
+    return x
+
+
+def provably_nonnegative(x: Sym) -> bool:
+    """True when ``x >= 0`` for every value >= 1 of its symbols (they are sizes): a sufficient test,
+    through a linear lower bound with non-negative coefficients, at least 0 where every symbol is 1;
+    False means "not proven"."""
+    c = x.constant()
+    if c is not None:
+        return c >= 0
+    x = _expanded(x)
+    c = x.constant()
+    if c is not None:
+        return c >= 0
+    lower = _bound(x, True)
+    if lower is None or any(a < 0 for a in lower[0].values()):
+        return False
+    return lower[1] + sum(lower[0].values()) >= 0
 
 
 def is_concrete(shape: Sequence[Sym | int]) -> bool:

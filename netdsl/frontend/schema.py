@@ -111,7 +111,7 @@ class NodeSpec(BaseModel):
         description="initialiser per parameter name ({weight: zeros}); for `op: parameter` the initialiser",
     )
     expect: list[DimEntry] | None = Field(None, description="assert the output shape; new names bind dims")
-    path: str | None = Field(
+    path: str | int | None = Field(
         None,
         description="module path of the node (of each copy: it may use `repeat_var`) in its block, instead "
         "of its name; '' for a block instance whose nodes join the enclosing block's namespace",

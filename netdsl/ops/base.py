@@ -33,6 +33,7 @@ FAMILIES = (
     "pool",
     "reshape",
     "parameter",
+    "constant",
     "regularization",
 )
 
@@ -84,6 +85,12 @@ class OpDef:
     #: the resolver warns about a node of this op that no output uses (not for a `parameter`, which
     #: may be declared for its state_dict entry alone)
     warn_if_unused: bool = True
+    #: makes a tensor from its attributes alone (arange, full): with a static shape, its value is a
+    #: constant, computed when the module is built (:mod:`netdsl.passes.constants`)
+    creates: bool = False
+    #: a function of its inputs only (not random, owns nothing): computed at build time when they are
+    #: constants
+    foldable: bool = True
 
     @property
     def installs(self) -> bool:

@@ -2,9 +2,9 @@
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from netdsl.core.symbolic import Sym
+from netdsl.core.symbolic import Sym, provably_nonnegative
 from netdsl.core.types import TensorType, prod, promote, scalar_fits
 from netdsl.ops.base import Attrs, OpDef, Scalar, broadcast, fail, norm_dim, register, shp
 
@@ -325,11 +325,21 @@ register(
 )
 
 
-class SliceAttrs(Attrs):
+class SliceAttrs(DimAttrs):
+    dim_fields: ClassVar[tuple[str, ...]] = ("bounds",)
     dim: int
-    start: int = 0
-    end: int | None = None
+    start: int | str = 0
+    end: int | str | None = None
     step: int = 1
+    #: [start, end] as evaluated by shape inference (end None: the size); not written in specs
+    bounds: DimList = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "SliceAttrs":
+        if not self.bounds:
+            ends: DimList = [self.start] if self.end is None else [self.start, self.end]
+            object.__setattr__(self, "bounds", ends)
+        return self
 
 
 def _slice_infer(a: SliceAttrs, ins: list[TensorType]) -> list[TensorType]:
@@ -338,16 +348,29 @@ def _slice_infer(a: SliceAttrs, ins: list[TensorType]) -> list[TensorType]:
     if a.step < 1:
         raise fail(f"step must be >= 1, got {a.step}")
     size = x.shape[d]
-    if size.is_const:  # exactly Python's slicing
-        length = Sym.const(len(range(size.value)[a.start : a.end : a.step]))
-    elif a.start < 0 or (a.end is not None and a.end < 0):
-        raise fail(f"negative start/end need a concrete size; dim {a.dim} is {size}")
-    elif a.end is None:
-        length = (size - a.start + a.step - 1) // a.step
+    start = as_sym(a.bounds[0])
+    end = as_sym(a.bounds[1]) if len(a.bounds) > 1 else size
+    text = f"[{a.start}:{'' if a.end is None else a.end}:{a.step}]"
+    if size.is_const and start.is_const and end.is_const:  # exactly Python's slicing
+        length = Sym.const(len(range(size.value)[start.value : end.value : a.step]))
     else:
-        length = Sym.const(len(range(a.end)[a.start : a.end : a.step]))  # assumes the dim has >= end items
+        # negative constants count from the end; a dim expression is an index in [0, size]
+        lo = size + start if start.is_const and start.value < 0 else start
+        hi = size + end if end.is_const and end.value < 0 and len(a.bounds) > 1 else end
+        for what, cond in (
+            (f"0 <= start ({lo})", lo),
+            (f"start ({lo}) <= end ({hi})", hi - lo),
+            (f"end ({hi}) <= the size ({size})", size - hi),
+        ):
+            if not provably_nonnegative(cond):
+                raise fail(
+                    f"slice {text} of dim {a.dim} (size {size}): cannot prove {what} for every input size",
+                    hint="bounds that may fall outside the dim are clamped by torch, which static shapes "
+                    "cannot follow: slice within the dim (e.g. end: H of a map padded from H)",
+                )
+        length = (hi - lo + a.step - 1) // a.step
     if length.is_const and length.value <= 0:
-        raise fail(f"slice [{a.start}:{a.end}:{a.step}] of dim {a.dim} (size {size}) is empty")
+        raise fail(f"slice {text} of dim {a.dim} (size {size}) is empty")
     return [x.with_shape((*x.shape[:d], length, *x.shape[d + 1 :]))]
 
 

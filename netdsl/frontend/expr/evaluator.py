@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from netdsl.core.errors import ExprError, NetdslError
+from netdsl.core.symbolic import Sym, SymBool
 from netdsl.frontend.expr.syntax import (
     _BINOPS,
     _CMPOPS,
@@ -92,7 +93,10 @@ class _Evaluator:
                     return v
             return self.ev(args[-1])
         if kind == "if":
-            return self.ev(args[0] if self.truth(self.ev(args[1]), node) else args[2])
+            cond = self.ev(args[1])
+            if isinstance(cond, SymBool):  # a condition over symbolic dims: a dim that depends on it
+                return self.select(cond, node)
+            return self.ev(args[0] if self.truth(cond, node) else args[2])
         if kind == "compare":
             return self.compare(node)
         values = [self.ev(a) for a in args]
@@ -110,6 +114,17 @@ class _Evaluator:
             msg = msg if msg.startswith(node.value + "(") else f"{node.value}(): {msg}"
             raise self.fail(msg, node) from None
         return self.checked(result, node)
+
+    def select(self, cond: SymBool, node: Node) -> Sym:
+        then, other = self.ev(node.args[0]), self.ev(node.args[2])
+        for v in (then, other):
+            if not isinstance(v, (int, Sym)) or isinstance(v, bool):
+                raise self.fail(
+                    f"a condition over symbolic dims ({cond}) chooses between dims (integers), "
+                    f"not {_tname(v)}",
+                    node,
+                )
+        return Sym.select(cond, then, other)
 
     def binop(self, n: Node, a: Any) -> Any:
         b, op = self.ev(n.args[1]), n.value

@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from netdsl.core.errors import ExprError
+from netdsl.core.symbolic import Sym
 
 MAX_SOURCE = 2000  # characters of one expression
 MAX_DEPTH = 64  # nesting of sub-expressions
@@ -94,6 +95,22 @@ def _of_list(fn: Callable[[Any], Any], name: str) -> Callable[..., Any]:
     return call
 
 
+def _extreme(fn: Callable[[Any], Any], sym: Callable[[Any, Any], Any]) -> Callable[[Any], Any]:
+    """min / max of a list; over symbolic dims (Sym) a select atom (``min(H, 7)``)."""
+
+    def pick(values: Any) -> Any:
+        if not any(isinstance(v, Sym) for v in values):
+            return fn(values)
+        if not values:
+            raise ValueError("arg is an empty sequence")
+        out = values[0]
+        for v in values[1:]:
+            out = sym(out, v)
+        return out
+
+    return pick
+
+
 def _range(*args: Any) -> list[int]:
     r = range(*args)
     try:
@@ -113,7 +130,8 @@ def _round(x: Any, ndigits: Any = None) -> Any:
 
 _MANY = 1 << 30
 _FUNCS: dict[str, tuple[int, int, Callable[..., Any]]] = {
-    "min": (1, _MANY, _of_list(min, "min")), "max": (1, _MANY, _of_list(max, "max")),
+    "min": (1, _MANY, _of_list(_extreme(min, Sym.minimum), "min")),
+    "max": (1, _MANY, _of_list(_extreme(max, Sym.maximum), "max")),
     "abs": (1, 1, abs), "int": (1, 1, int), "float": (1, 1, float), "round": (1, 2, _round),
     "len": (1, 1, len), "sqrt": (1, 1, math.sqrt), "ceil": (1, 1, math.ceil),
     "floor": (1, 1, math.floor), "sum": (1, 1, _of_list(sum, "sum")), "range": (1, 3, _range),

@@ -46,8 +46,14 @@ class LowerCtx(Protocol):
         """Install ``mod`` at the node's path and call it: the op's result."""
         ...
 
-    def tensor_attr(self, tensor: torch.Tensor, trainable: bool = True) -> fx.Node:
-        """Install ``tensor`` at the node's path (a parameter, or a buffer) and read it: the result."""
+    def tensor_attr(self, tensor: torch.Tensor, trainable: bool = True, persistent: bool = True) -> fx.Node:
+        """Install ``tensor`` at the node's path (a parameter, or a buffer: in the state_dict unless
+        not ``persistent``) and read it: the result."""
+        ...
+
+    def constant(self, value: fx.Node) -> torch.Tensor:
+        """The tensor that ``value`` (an input of the node) holds: a constant, computed when the
+        module is built (:mod:`netdsl.passes.constants`); an error for any other input."""
         ...
 
     def fn(self, f: Callable[..., Any], *args: Argument, **kwargs: Argument) -> fx.Node:

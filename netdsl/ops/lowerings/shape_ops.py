@@ -79,7 +79,9 @@ def _split(ctx: LowerCtx, a: SplitAttrs, args: list[fx.Node]) -> list[fx.Node]:
 
 @lowering("slice")
 def _slice(ctx: LowerCtx, a: SliceAttrs, args: list[fx.Node]) -> fx.Node:
-    index = (slice(None),) * norm_dim(a.dim, ctx.in_types[0].rank) + (slice(a.start, a.end, a.step),)
+    start = ctx.dim(as_sym(a.bounds[0]))
+    end = ctx.dim(as_sym(a.bounds[1])) if len(a.bounds) > 1 else None
+    index = (slice(None),) * norm_dim(a.dim, ctx.in_types[0].rank) + (slice(start, end, a.step),)
     return ctx.fn(operator.getitem, args[0], index)
 
 

@@ -18,7 +18,7 @@ from netdsl.passes.resolve.groups import flatten
 from netdsl.passes.resolve.instance import InstanceMaker
 from netdsl.passes.resolve.limits import MAX_REPEAT, check_expansion
 from netdsl.passes.resolve.order import topo_order
-from netdsl.passes.resolve.symbols import FAILED, OFF, Absent, Outputs, Reported, Symbol, Table
+from netdsl.passes.resolve.symbols import FAILED, OFF, Absent, Off, Outputs, Reported, Symbol, Table
 from netdsl.passes.resolve.tally import Tally
 from netdsl.passes.resolve.template import BlockOuts
 from netdsl.passes.resolve.unused import used_names, warn_unused
@@ -209,7 +209,9 @@ class Expander(InstanceMaker):
                     f"`when` must be true or false, got {describe(keep)}", doc.loc((*cpath, "when"))
                 )
             if not keep:
-                return OFF
+                if cpath is path:
+                    return OFF
+                return Off(str(cpath[-1]), doc.key_loc(cpath).line)  # (its group's `when:`)
         if spec.repeat is not None and spec.parallel is not None:
             raise ResolveError("a node has `repeat` (a chain) or `parallel` (side by side), not both", loc)
         mode = "repeat" if spec.repeat is not None else "parallel" if spec.parallel is not None else None
@@ -349,14 +351,18 @@ def module_paths(site: Site, envs: list[Mapping[str, Any]], is_block: bool) -> l
         rel = evaluate(spec.path, env, ctx.doc, ppath)
         if isinstance(rel, int) and not isinstance(rel, bool) and rel >= 0:
             rel = str(rel)  # (`path: ${i}`: copies at 0, 1, ... as in an nn.Sequential)
-        if not isinstance(rel, str) or (rel and not NODE_RE.match(rel)) or (not rel and not is_block):
+        if rel == "" and not is_block:
+            raise ResolveError(
+                f"`path: ''` is for block instances (their nodes join the enclosing block's paths); op node "
+                f"{site.name!r} needs a module path, or no `path:` to be at its name",
+                loc,
+            )
+        if not isinstance(rel, str) or (rel and not NODE_RE.match(rel)):
             raise ResolveError(
                 "`path` must be a module path such as 'features.3' or 'layer${i + 1}', "
                 f"not {describe(rel)}",
                 loc,
-                hint="'' (the nodes join the enclosing block's paths) is for block instances only"
-                if rel == ""
-                else "letters, digits and '_', with '.' between parts",
+                hint="letters, digits and '_', with '.' between parts",
             )
         if rel in first and rel:  # ('' for every copy: their nodes' own paths tell them apart)
             raise ResolveError(

@@ -120,6 +120,6 @@ class InstanceMaker(OpMaker):
         nodes, outs = stamp(tpl, path, parent, inputs, repeat)
         if any(n.id in self.ids for n in nodes):
             return None  # (resolved instead, which reports it)
-        self.ids.update(n.id for n in nodes)
+        self.ids.update((n.id, n) for n in nodes)
         self.nodes += nodes
         return outs

@@ -40,8 +40,8 @@ class OpMaker:
         #: share one, and shape inference reuses what it inferred for it)
         self._models: dict[tuple[str, Any], Any] = {}
         self._parts: dict[str, bool] = {}
-        #: the ids (module paths) of :attr:`nodes`
-        self.ids: set[str] = set()
+        #: the ids (module paths) of :attr:`nodes`, and each one's node
+        self.ids: dict[str, Node] = {}
 
     def op_node(
         self,
@@ -122,8 +122,8 @@ class OpMaker:
 
             check_node_path(node)  # a module path torch cannot install (forward, eval, class, ...)
         if node.id in self.ids:
-            raise duplicate_path(node)
-        self.ids.add(node.id)
+            raise duplicate_path(node, self.ids[node.id])
+        self.ids[node.id] = node
         self.nodes.append(node)
 
     def plain_path(self, node_id: str) -> bool:
@@ -174,15 +174,25 @@ def _op_hint(name: str, library: BlockLibrary, inline: Mapping[str, BlockSource]
     return did_you_mean(name, REGISTRY)
 
 
-def duplicate_path(node: Node) -> ResolveError:
-    """The error of a node whose module path another node has already."""
+def duplicate_path(node: Node, first: Node) -> ResolveError:
+    """The error of a node whose module path ``first`` has already."""
     scope = node.scope
     shared = next((s for s in scope.chain()[1:] if s.parent is not None and s.path == s.parent.path), None)
+    leaf = node.id.rpartition(".")[2]
     if shared is not None:
         hint = (
             f"block instance {shared.entry!r} has `path: ''`: its nodes' paths join the enclosing block's, "
-            "so each needs a `path:` of its own there (one that uses a parameter, e.g. 'norm${stage}')"
+            f"so each needs a `path:` of its own there, one that uses a parameter (e.g. '{leaf}${{stage}}')"
         )
     else:
         hint = "rename one of them, or give one a `path:` of its own"
-    return ResolveError(f"two nodes have the module path {node.id!r}", node.loc, hint=hint)
+    if (first.loc.file, first.loc.line, first.loc.col) == (node.loc.file, node.loc.line, node.loc.col):
+        what = f"two copies of this node have the module path {node.id!r}"
+    else:
+        at = (
+            f"{first.loc.file}:{first.loc.line}"
+            if first.loc.file != node.loc.file
+            else f"line {first.loc.line}"
+        )
+        what = f"two nodes have the module path {node.id!r}: this one and the {first.op} node at {at}"
+    return ResolveError(what, node.loc, hint=hint)

@@ -27,7 +27,16 @@ class Outputs:
 
 @dataclass(frozen=True, slots=True)
 class Off:
-    """A node switched off by its `when:`: it has no outputs."""
+    """A node switched off by its `when:` (or that of its ``group``, written at ``line``): it has no
+    outputs."""
+
+    group: str | None = None
+    line: int = 0
+
+    def why(self, name: str) -> str:
+        if self.group is None:
+            return f"{name!r} is switched off by its `when:` and has no outputs"
+        return f"{name!r} is left out: its group {self.group!r} is switched off by `when:` (line {self.line})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,9 @@ def dependencies(wires: Wires, nodes: Mapping[str, Any], inputs: set[str] | froz
     return deps
 
 
+_CHOOSE = "choose the input with an expression, e.g. in: \"${'proj' if reconstruct else 'x'}\""
+
+
 def lookup(text: str, table: Table, named: Mapping[str, Mapping[str, Ref]], loc: SourceLoc) -> Ref | None:
     """The ref that ``text`` names in ``table`` (``node``: its first output; ``node.i`` or
     ``node.name``: one of them); None for a node that failed (its error is reported). ``named``:
@@ -90,7 +93,7 @@ def lookup(text: str, table: Table, named: Mapping[str, Mapping[str, Ref]], loc:
                 case Failed():
                     return None
                 case Off():
-                    raise ResolveError(f"{base!r} is switched off by its `when:` and has no outputs", loc)
+                    raise ResolveError(outs.why(base), loc, hint=_CHOOSE)
                 case Absent():
                     raise _absent(base, loc)
                 case Outputs(refs):
@@ -116,7 +119,7 @@ def lookup(text: str, table: Table, named: Mapping[str, Mapping[str, Ref]], loc:
         case Absent():
             raise _absent(text, loc)
         case Off():
-            raise ResolveError(f"{text!r} is switched off by its `when:` and has no outputs", loc)
+            raise ResolveError(entry.why(text), loc, hint=_CHOOSE)
         case Outputs(refs):
             if not refs:
                 raise ResolveError(f"{text!r} has no outputs", loc)

@@ -16,6 +16,7 @@ FAMILY_FILL: dict[str, str] = {
     "pool": "#bcbddc",
     "reshape": "#f7f7f7",
     "parameter": "#fff7bc",
+    "constant": "#fee391",
     "regularization": "#eeeeee",
     "block": "#e5d8f0",
     "input": "#ffffff",
