@@ -60,6 +60,9 @@ class Case:
     alt: bool = True  # the symbolic module also runs at ALT sizes
     index: int = 0
     int_range: tuple[int, int] = (-3, 4)  # integer inputs drawn from [lo, hi) (indices: from 0)
+    # the inputs are constants (`op: buffer` stores one): nodes computing ramps of the shapes and
+    # dtypes (const_values), not inputs of the graph, which then has none
+    const: bool = False
 
     @property
     def id(self) -> str:
@@ -72,6 +75,10 @@ class Case:
     @property
     def symbolic(self) -> bool:
         return any(isinstance(d, str) for s in self.shapes for d in s)
+
+    def feed(self, xs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """What the module is called with: the inputs, none when they are constants."""
+        return [] if self.const else list(xs)
 
 
 def c(attrs: dict[str, Any], *shapes: Shape, **kw: Any) -> tuple[dict[str, Any], tuple[Shape, ...], dict]:
@@ -223,6 +230,7 @@ _SPEC: dict[str, list[tuple[dict[str, Any], tuple[Shape, ...], dict]]] = {
         c({"shape": [-1]}, ("B", "L")),
         c({"shape": [6, 5]}, (5, 6)),
         c({"shape": ["B", "T", 2, 2]}, ("B", "T", 4)),
+        c({"shape": []}, (1, 1)),
     ],
     "flatten": [
         c({}, ("B", 3, "L")),
@@ -298,6 +306,56 @@ _SPEC: dict[str, list[tuple[dict[str, Any], tuple[Shape, ...], dict]]] = {
         c({"shape": [4, 4], "init": {"fn": "normal", "std": 0.02}}),
         c({"shape": []}),
     ],
+    # constants (no inputs: computed when the module is built) and casts
+    "arange": [
+        c({"end": 5}),
+        c({"end": 8, "start": 1, "step": 3}),
+        c({"end": -3, "start": 4, "step": -3}),
+        c({"end": 3, "start": 3}),
+        c({"end": 4, "start": -2, "dtype": "int32"}),
+        c({"end": 6, "dtype": "float32"}),
+        c({"end": 5, "step": 2, "dtype": "float16"}),
+        c({"end": 3, "dtype": "bfloat16"}),
+        c({"end": 4, "start": -1, "dtype": "float64"}),
+    ],
+    "full": [
+        c({"shape": [2, 3], "value": 1.5}),
+        c({"shape": [4], "value": 7}),
+        c({"shape": [2, 2], "value": True}),
+        c({"shape": [3], "value": -1, "dtype": "float16"}),
+        c({"shape": [], "value": 2.5, "dtype": "float64"}),
+        c({"shape": [2, 0, 3], "value": 1}),
+        c({"shape": [2], "value": -math.inf}),
+        c({"shape": [1, 2], "value": 0.5, "dtype": "bool"}),
+        c({"shape": [2], "value": False, "dtype": "int32"}),
+    ],
+    "zeros": [
+        c({"shape": [2, 3]}),
+        c({"shape": [4], "dtype": "int64"}),
+        c({"shape": [3, 1], "dtype": "bool"}),
+        c({"shape": [], "dtype": "bfloat16"}),
+    ],
+    "ones": [
+        c({"shape": [2, 3]}),
+        c({"shape": [], "dtype": "int32"}),
+        c({"shape": [2], "dtype": "bool"}),
+        c({"shape": [1, 2, 1], "dtype": "float16"}),
+    ],
+    "cast": [
+        c({"dtype": "int64"}, ("B", "L")),
+        c({"dtype": "float16"}, ("B", 3), dtypes=("int64",)),
+        c({"dtype": "bool"}, ("B", "L")),
+        c({"dtype": "float32"}, (2, 3), dtypes=("bool",)),
+        c({"dtype": "int32"}, ("B",), dtypes=("bfloat16",)),
+        c({"dtype": "float64"}, (4, 3), const=True),
+        c({"dtype": "float16"}, (2, 2), dtypes=("int64",), const=True),
+    ],
+    "buffer": [
+        c({}, (3, 4), dtypes=("int64",), const=True),
+        c({"persistent": False}, (2, 3), const=True),
+        c({}, (), dtypes=("float16",), const=True),
+        c({}, (2, 1, 2), dtypes=("bool",), const=True),
+    ],
     # reductions and products
     "mean": [
         c({}, ("B", "L")),
@@ -356,7 +414,7 @@ CASES: dict[str, list[Case]] = {
 }
 ALL_CASES = [case for cases in CASES.values() for case in cases]
 
-# Known bugs of netdsl, keyed by (test, case id): these cases are strict xfails.
+# Known bugs of netdsl, keyed by (test, case id): these cases are strict xfails (none at present).
 KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
@@ -402,31 +460,49 @@ def eval_attrs(op: OpDef, raw: dict[str, Any], sizes: Mapping[str, int] | None =
     return attrs.model_copy(update=update)
 
 
-def make_graph(op_name: str, raw: dict[str, Any], shapes: Sequence[Shape], dtypes: Sequence[str]) -> Graph:
+def make_graph(
+    op_name: str, raw: dict[str, Any], shapes: Sequence[Shape], dtypes: Sequence[str], const: bool = False
+) -> Graph:
+    """The one-node graph of ``op_name`` on inputs of ``shapes`` and ``dtypes``: inputs of the graph,
+    or (``const``) constants computed by nodes `k<i>` (the ramps of :func:`const_values`)."""
     op = REGISTRY[op_name]
     attrs = op.attrs.model_validate(raw)
     root = Scope(path="", block=None, parent=None, loc=LOC)
-    inputs = [
-        GraphInput(f"x{i}", list(s), dt, LOC) for i, (s, dt) in enumerate(zip(shapes, dtypes, strict=True))
-    ]
+    pairs = list(zip(shapes, dtypes, strict=True))
+    inputs = [] if const else [GraphInput(f"x{i}", list(s), dt, LOC) for i, (s, dt) in enumerate(pairs)]
+    nodes = []
+    for i, (s, dt) in enumerate(pairs if const else []):
+        n = math.prod(concrete_shape(s))
+        for id_, op_, raw_, src in (
+            (f"k{i}_ramp", "arange", {"start": -(n // 2), "end": n - n // 2}, []),
+            # (reshape to [] is KNOWN_BUGS' reshape-5: a 0-d constant squeezes its ramp of 1 element)
+            (
+                f"k{i}_shaped",
+                *(("reshape", {"shape": list(s)}) if s else ("squeeze", {"dim": 0})),
+                [Ref(f"k{i}_ramp")],
+            ),
+            (f"k{i}", "cast", {"dtype": dt}, [Ref(f"k{i}_shaped")]),
+        ):
+            a = REGISTRY[op_].attrs.model_validate(raw_)
+            nodes.append(Node(id=id_, op=op_, attrs=a, inputs=src, loc=LOC, scope=root, num_outputs=1))
     n_out = op.outputs(attrs)
     node = Node(
         id=NODE_ID,
         op=op_name,
         attrs=attrs,
-        inputs=[Ref(gi.name) for gi in inputs],
+        inputs=[Ref(f"k{i}") for i in range(len(pairs))] if const else [Ref(gi.name) for gi in inputs],
         loc=LOC,
         scope=root,
         num_outputs=n_out,
     )
     outputs = [(f"y{j}", Ref(NODE_ID, j), LOC) for j in range(n_out)]
-    graph = Graph("op_test", "network", "<test_ops>", inputs, [node], outputs, root)
+    graph = Graph("op_test", "network", "<test_ops>", inputs, [*nodes, node], outputs, root)
     graph.lint()
     return graph
 
 
 def case_graph(case: Case) -> Graph:
-    return make_graph(case.op, case.attrs, case.shapes, case.in_dtypes)
+    return make_graph(case.op, case.attrs, case.shapes, case.in_dtypes, case.const)
 
 
 def shapes_at(graph: Graph, sizes: Mapping[str, int] | None = DIMS) -> ShapeResult:
@@ -444,9 +520,24 @@ TORCH_DTYPE = {
 }
 
 
+def const_values(case: Case, dtypes: Sequence[str], float_dtype: str | None = None) -> list[torch.Tensor]:
+    """The constant inputs of a ``const`` case: ramps centred on 0, of each shape, cast to each dtype
+    (then floats to ``float_dtype``)."""
+    out = []
+    for shape, dtype in zip(case.shapes, dtypes, strict=True):
+        size = concrete_shape(shape)
+        n = math.prod(size)
+        t = torch.arange(-(n // 2), n - n // 2).reshape(size).to(TORCH_DTYPE[dtype])
+        out.append(t.to(TORCH_DTYPE[float_dtype]) if float_dtype and t.is_floating_point() else t)
+    return out
+
+
 def random_inputs(
     case: Case, sizes: Mapping[str, int] = DIMS, float_dtype: str | None = None
 ) -> list[torch.Tensor]:
+    """The inputs of a case (the values of its constants for a ``const`` case)."""
+    if case.const:
+        return const_values(case, case.in_dtypes, float_dtype)
     gen = torch.Generator().manual_seed(1234)
     out = []
     for shape, dtype in zip(case.shapes, case.in_dtypes, strict=True):
@@ -621,7 +712,7 @@ def test_contract(case: Case) -> None:
         ints(t.shape)
 
     gm = lower(graph, res, seed=0)
-    ys = run(gm, random_inputs(case), len(outs))
+    ys = run(gm, case.feed(random_inputs(case)), len(outs))
     for y, t in zip(ys, outs, strict=True):
         assert tuple(y.shape) == ints(t.shape), f"runtime {tuple(y.shape)} vs static {t}"
         assert y.dtype == TORCH_DTYPE[t.dtype], f"runtime {y.dtype} vs static {t.dtype}"
@@ -630,12 +721,16 @@ def test_contract(case: Case) -> None:
     assert res.params[NODE_ID] == specs
     want = {(f"{NODE_ID}.{k}" if k else NODE_ID): s for k, s in specs.items()}
     sd = gm.state_dict()
-    assert set(sd) == set(want)
+    kept = getattr(validated, "persistent", True)  # `persistent: false`: a buffer not in the state_dict
+    assert set(sd) == (set(want) if kept else set())
+    for key in set(dict(gm.named_buffers())) - set(want):  # constants the forward reads
+        assert res.types.get(key) is not None and key not in sd, f"buffer {key} is no constant of the graph"
     named_params = dict(gm.named_parameters())
     named_buffers = dict(gm.named_buffers())
     for key, spec in want.items():
-        assert tuple(sd[key].shape) == ints(spec.shape), key
-        assert spec.numel == sd[key].numel()
+        got = named_params.get(key, named_buffers.get(key))
+        assert got is not None and tuple(got.shape) == ints(spec.shape), key
+        assert spec.numel == got.numel()
         assert key in (named_params if spec.kind == "parameter" else named_buffers), (
             f"{key} is not a {spec.kind}"
         )
@@ -666,7 +761,7 @@ def test_symbolic(case: Case) -> None:
         conc = op.infer(eval_attrs(op, case.attrs, sizes), in_types(case, sizes))
         subs = [[d.subs(sizes) for d in t.shape] for t in sym_outs]
         assert subs == [list(t.shape) for t in conc], f"at {sizes}"
-        ys = run(gm, random_inputs(case, sizes), len(conc))
+        ys = run(gm, case.feed(random_inputs(case, sizes)), len(conc))
         assert [tuple(y.shape) for y in ys] == [ints(t.shape) for t in conc], f"at {sizes}"
 
 
@@ -694,8 +789,10 @@ def test_numerics(case: Case) -> None:
         gm.train(training)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            ys = run(gm, xs, n_out)
+            ys = run(gm, case.feed(xs), n_out)
         want = REFERENCE[case.op](attrs, [x.clone() for x in xs], p, training)
+        if not case.feed(xs) and isinstance(want, torch.Tensor) and want.is_floating_point():
+            want = want.double()  # a module without inputs returns its own tensor, moved to float64
         if want is None:  # not deterministic: dropout in training mode with 0 < p < 1
             x, y = xs[0], ys[0]
             scale = 1 / (1 - attrs.p)  # type: ignore[attr-defined]
@@ -1088,6 +1185,40 @@ def _parameter(a: Any, xs: list[torch.Tensor], p: dict[str, torch.Tensor], tr: b
     return torch.full(a.shape, float(fill), dtype=torch.float64)
 
 
+@_ref("arange")
+def _arange(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+    (end,) = _i(a.end)
+    return torch.tensor(list(range(a.start, end, a.step)), dtype=TORCH_DTYPE[a.dtype])
+
+
+def _filled(fill: float | None) -> Ref_:
+    def ref(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+        value = a.value if fill is None else fill
+        dtype = TORCH_DTYPE[a.dtype] if a.dtype else torch.tensor(value).dtype  # a Python scalar's
+        shape = _i(a.shape)
+        return torch.tensor([value] * math.prod(shape), dtype=dtype).reshape(shape)
+
+    return ref
+
+
+REFERENCE["full"] = _filled(None)
+REFERENCE["zeros"] = _filled(0.0)
+REFERENCE["ones"] = _filled(1.0)
+
+
+@_ref("cast")
+def _cast(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
+    x, dtype = xs[0], TORCH_DTYPE[a.dtype]
+    if dtype == torch.bool:
+        return x != 0
+    if x.is_floating_point() and not dtype.is_floating_point:
+        x = x.trunc()  # towards 0
+    return torch.tensor(x.tolist(), dtype=dtype).reshape(x.shape)
+
+
+REFERENCE["buffer"] = lambda a, xs, p, tr: xs[0]
+
+
 def _reduce(fn: Callable[[torch.Tensor, tuple[int, ...]], torch.Tensor]) -> Ref_:
     def ref(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
         x = xs[0]
@@ -1188,6 +1319,7 @@ FREE_OPS = (
     *("eq", "ne", "lt", "le", "gt", "ge", "masked_fill", "dropout", "identity", "parameter"),
     *("reshape", "flatten", "unflatten", "permute", "transpose", "unsqueeze", "squeeze"),
     *("cat", "stack", "split", "slice", "expand"),
+    *("arange", "full", "zeros", "ones", "cast", "buffer"),  # computed once, when the module is built
 )
 REDUCE_OPS = ("mean", "sum", "amax", "amin", "logsumexp", "std", "var")
 POOL_OPS = tuple(
@@ -1643,7 +1775,7 @@ FAILURES: list[tuple[str, str, dict[str, Any], list[TensorType], list[str]]] = [
     ("split-symbolic-chunks", "split", {"dim": 1, "chunks": 2}, [T(2, "L")], ["(2, L)", "2 equal chunks"]),
     ("split-dim-range", "split", {"dim": 2, "chunks": 1}, [T(2, 4)], ["dim 2", "rank 2"]),
     ("slice-empty", "slice", {"dim": 0, "start": 5}, [T(5, 2)], ["size 5", "empty"]),
-    ("slice-negative-symbolic", "slice", {"dim": 0, "start": -1}, [T("H", 2)], ["concrete"]),
+    ("slice-step-0", "slice", {"dim": 0, "step": 0}, [T("H", 2)], ["step must be >= 1"]),
     ("slice-step", "slice", {"dim": 0, "step": 0}, [T(5)], ["step", "0"]),
     ("expand-fewer-dims", "expand", {"shape": [3]}, [T(2, 3)], ["(2, 3)", "(3,)"]),
     ("expand-mismatch", "expand", {"shape": [2, 4]}, [T(2, 3)], ["(2, 3)", "(2, 4)"]),
@@ -1685,6 +1817,24 @@ FAILURES: list[tuple[str, str, dict[str, Any], list[TensorType], list[str]]] = [
         ["stride", "32-bit"],
     ),
     ("adaptive-rank", "adaptive_max_pool1d", {"output_size": 2}, [T(4)], ["(4,)", "rank 2 or 3"]),
+    # constants: what torch refuses, and (deliberately stricter) ramps whose values overflow the dtype
+    ("arange-step-sign", "arange", {"end": 5, "step": -1}, [], ["from 0 to 5", "step -1"]),
+    ("arange-step-sign-down", "arange", {"start": 3, "end": -2, "step": 2}, [], ["from 3 to -2"]),
+    (
+        "arange-int32",
+        "arange",
+        {"start": 2**31 - 2, "end": 2**31 + 1, "dtype": "int32"},
+        [],
+        ["2147483648", "int32"],
+    ),
+    ("arange-float16", "arange", {"end": 70000, "dtype": "float16"}, [], ["69999", "float16"]),
+    ("arange-too-large", "arange", {"end": 2**40}, [], ["(1099511627776,)", "too large"]),
+    ("full-float32-overflow", "full", {"shape": [2], "value": 1e39}, [], ["1e+39", "float32"]),
+    ("full-int-nan", "full", {"shape": [2], "value": math.nan, "dtype": "int64"}, [], ["nan", "int64"]),
+    ("full-rank", "full", {"shape": [1] * 9, "value": 0}, [], ["more than 8 dims"]),
+    ("zeros-negative", "zeros", {"shape": [2, -1]}, [], ["(2, -1)", "negative"]),
+    ("ones-too-large", "ones", {"shape": [65536, 65536]}, [], ["(65536, 65536)", "too large"]),
+    ("buffer-symbolic", "buffer", {}, [T("B", 3)], ["(B, 3)", "fixed shape"]),
 ]
 
 
@@ -1703,7 +1853,9 @@ def test_infer_rejects(op_name: str, raw: dict[str, Any], ins: list[TensorType],
 def test_failures_cover_every_family() -> None:
     families = {REGISTRY[f[1]].family for f in FAILURES}
     # activations, identity and parameter-free unary ops accept every input
-    assert families >= {"linear", "conv", "norm", "attention", "elementwise", "reduce", "pool", "reshape"}
+    assert families >= {
+        *("linear", "conv", "norm", "attention", "elementwise", "reduce", "pool", "reshape", "constant")
+    }
 
 
 BAD_ATTRS: list[tuple[str, str, dict[str, Any]]] = [
@@ -1776,6 +1928,23 @@ BAD_ATTRS: list[tuple[str, str, dict[str, Any]]] = [
     ("interpolate-scale-nan", "interpolate", {"scale_factor": [2, math.nan]}),
     ("interpolate-size-zero", "interpolate", {"size": [0, 2]}),
     ("layer-norm-dim-float", "layer_norm", {"dim": 1.0}),
+    ("arange-no-end", "arange", {}),
+    ("arange-step-zero", "arange", {"end": 4, "step": 0}),
+    ("arange-bool", "arange", {"end": 4, "dtype": "bool"}),
+    ("arange-two-ends", "arange", {"end": [2, 3]}),
+    ("arange-float-end", "arange", {"end": 2.5}),
+    ("arange-float-step", "arange", {"end": 4, "step": 0.5}),
+    ("arange-start-below-int64", "arange", {"end": 4, "start": -(2**63) - 1}),
+    ("full-no-value", "full", {"shape": [2]}),
+    ("full-string-value", "full", {"shape": [2], "value": "1"}),
+    ("full-value-above-int64", "full", {"shape": [2], "value": 2**63}),
+    ("full-dtype", "full", {"shape": [2], "value": 1, "dtype": "int8"}),
+    ("full-shape-not-list", "full", {"shape": 2, "value": 1}),
+    ("zeros-value", "zeros", {"shape": [2], "value": 1}),
+    ("ones-no-shape", "ones", {}),
+    ("cast-no-dtype", "cast", {}),
+    ("cast-dtype", "cast", {"dtype": "float"}),
+    ("buffer-persistent-string", "buffer", {"persistent": "no"}),
 ]
 
 
@@ -1809,7 +1978,7 @@ def static_vs_runtime(
     graph = case_graph(case)
     res = shapes_at(graph)
     gm = lower(graph, res, seed=0)
-    ys = run(gm, random_inputs(case), len(res.types[NODE_ID]))
+    ys = run(gm, case.feed(random_inputs(case)), len(res.types[NODE_ID]))
     got = [(tuple(y.shape), y.dtype) for y in ys]
     want = [(ints(t.shape), TORCH_DTYPE[t.dtype]) for t in res.types[NODE_ID]]
     assert got == want, f"runtime {got} vs static {want}"
@@ -1941,12 +2110,17 @@ def test_dtypes_match_torch(case: Case) -> None:
     gm = lower(base, shapes_at(base), seed=0)  # modules do not depend on the input dtypes
     wrong = []
     for dtypes in itertools.product(DTYPES, repeat=len(case.shapes)):
-        runtime = runtime_dtypes(gm, dtype_inputs(case, dtypes))
+        graph = make_graph(case.op, case.attrs, case.shapes, dtypes, case.const)
         try:
-            res = shapes_at(make_graph(case.op, case.attrs, case.shapes, dtypes))
+            res = shapes_at(graph)
             static: list[str] | str = [t.dtype for t in res.types[NODE_ID]]
         except ShapeError as e:
             static = e.message
+        if case.const:  # the constants are made in the graph: one module per dtype (static ones only)
+            assert isinstance(static, list), f"{dtypes}: constant inputs refused statically ({static})"
+            runtime = runtime_dtypes(lower(graph, res, seed=0), [])
+        else:
+            runtime = runtime_dtypes(gm, dtype_inputs(case, dtypes))
         if isinstance(static, str) and isinstance(runtime, list):
             wrong.append(f"{dtypes}: refused statically ({static}), but torch runs it -> {runtime}")
         elif isinstance(static, list) and isinstance(runtime, str):
@@ -2059,6 +2233,56 @@ def test_leaky_relu_slope_matches_torch(dtype: str, value: float | int) -> None:
         assert static is None
         return
     assert static == runtime, f"{dtype} leaky_relu {value!r}: static {static}, torch {runtime}"
+
+
+# ---------------------------------------------------------------- constants against torch's defaults
+
+
+def _dtype_kw(dtype: str | None) -> dict[str, torch.dtype]:
+    return {} if dtype is None else {"dtype": TORCH_DTYPE[dtype]}
+
+
+@pytest.mark.parametrize("dtype", [None, *DTYPES])
+def test_constant_dtypes_match_torch(dtype: str | None) -> None:
+    """arange (int64 by default, no bool), zeros and ones (float32 by default) accept the dtypes
+    torch accepts and make what torch makes."""
+    raw: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
+    for op_name, fn in (
+        ("arange", lambda: torch.arange(0, 5, 1, **_dtype_kw(dtype))),
+        ("zeros", lambda: torch.zeros(2, 3, **_dtype_kw(dtype))),
+        ("ones", lambda: torch.ones(2, 3, **_dtype_kw(dtype))),
+    ):
+        size = {"end": 5} if op_name == "arange" else {"shape": [2, 3]}
+        static = static_result(op_name, {**size, **raw}, [])
+        assert static == torch_result(fn), f"{op_name} dtype={dtype}"
+
+
+@settings(max_examples=700, deadline=None)
+@given(dtype=st.sampled_from([None, *DTYPES]), value=SCALARS | st.booleans())
+def test_full_value_matches_torch(dtype: str | None, value: float | int | bool) -> None:
+    """full: the dtype follows the value as torch.full's (bool, int64, float32), and a value that
+    does not fit the dtype is refused exactly when torch refuses it."""
+    raw = {"shape": [3], "value": value, **({} if dtype is None else {"dtype": dtype})}
+    static = static_result("full", raw, [])
+    runtime = torch_result(lambda: torch.full((3,), value, **_dtype_kw(dtype)))
+    assert static == runtime, f"full {value!r} dtype={dtype}: static {static}, torch {runtime}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(start=st.integers(-20, 20), end=st.integers(-20, 20), step=st.integers(-7, 7).filter(bool))
+def test_arange_matches_torch(start: int, end: int, step: int) -> None:
+    """arange's length, and its refusal of a step that never reaches the end, are torch.arange's."""
+    op = REGISTRY["arange"]
+    try:
+        attrs = eval_attrs(op, {"start": start, "end": end, "step": step})
+        static: tuple[int, ...] | None = ints(op.infer_types(attrs, [])[0].shape)
+    except ShapeError:
+        static = None
+    try:
+        runtime: tuple[int, ...] | None = tuple(torch.arange(start, end, step).shape)
+    except RuntimeError:
+        runtime = None
+    assert static == runtime, f"arange({start}, {end}, {step}): static {static}, torch {runtime}"
 
 
 # ---------------------------------------------------------------- numeric attributes at their extremes

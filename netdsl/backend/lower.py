@@ -19,7 +19,7 @@ from torch.fx.node import Argument, Target
 from netdsl.core.errors import BuildError, NetdslError, SourceLoc
 from netdsl.core.symbolic import Atom, FloorDiv, Sym
 from netdsl.core.types import TensorType
-from netdsl.ir.graph import Graph, Node, Ref
+from netdsl.ir.graph import Graph, Node, Ref, Scope
 from netdsl.ir.reserved import safe_argument
 from netdsl.ops.lowerings import LOWERINGS
 from netdsl.ops.lowerings.initializers import apply_init
@@ -42,6 +42,9 @@ class LowerCtx:
         self._sizes: dict[tuple[fx.Node, int], fx.Node] = {}
         #: the values of the constants the graph reads, by the node that reads them
         self.constants: dict[fx.Node, torch.Tensor] = {}
+        #: a graph input whose device the tensors made in forward take (None: none, the default)
+        self.device_source: fx.Node | None = None
+        self._device: fx.Node | None = None
 
     def begin(self, node: Node, in_types: list[TensorType]) -> None:
         """Start lowering ``node`` (its inputs of ``in_types``)."""
@@ -95,6 +98,13 @@ class LowerCtx:
         else:
             parent.register_buffer(leaf, tensor, persistent=persistent)
         return self._emit("get_attr", path, (), result=True)
+
+    def device(self) -> fx.Node | None:
+        if self.device_source is None:
+            return None
+        if self._device is None:
+            self._device = self._emit("call_function", getattr, (self.device_source, "device"))
+        return self._device
 
     def constant(self, value: fx.Node) -> torch.Tensor:
         got = self.constants.get(value)
@@ -218,6 +228,8 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
         ph.meta["netdsl"] = _meta(gi.name, "input", gi.loc, 0, shapes.types[gi.name][0])
         values[gi.name] = [ph]
         ctx.note(ph, shapes.types[gi.name][0])
+        if ctx.device_source is None:
+            ctx.device_source = ph
     rng = torch.random.fork_rng(devices=[]) if seed is not None else None
     with rng if rng is not None else _nullcontext():
         if seed is not None:
@@ -241,12 +253,68 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
     consts.drop_unread(fxg)
     fxg.lint()
     gm = fx.GraphModule(root, fxg, class_name=_class_name(graph.name))
+    _keep_non_persistent(root, gm)
+    _order_as_written(gm, graph)
     gm.meta["netdsl"] = {
         "name": graph.name,
         "variant": graph.variant,
         "outputs": [n for n, _, _ in graph.outputs],
     }
     return gm
+
+
+def _keep_non_persistent(root: nn.Module, gm: fx.GraphModule) -> None:
+    """fx.GraphModule copies the attributes the graph reads into modules of its own, every buffer as
+    a persistent one: mark those that were not (constants, `buffer` with `persistent: false`)."""
+    for name, mod in root.named_modules():
+        kept = mod._non_persistent_buffers_set
+        if kept:
+            try:
+                target = gm.get_submodule(name) if name else gm
+            except AttributeError:
+                continue  # (nothing of it is read)
+            target._non_persistent_buffers_set |= {b for b in kept if b in target._buffers}
+
+
+def _order_as_written(root: nn.Module, graph: Graph) -> None:
+    """Order each module's submodules as their nodes are written in the spec (torchvision's
+    PatchMerging defines `reduction` before the `norm` that feeds it), not as they were lowered
+    (topologically): the state_dict lists its keys in that order."""
+    rank: dict[str, tuple[int, ...]] = {}
+    positions: dict[int, dict[str, tuple[int, int]]] = {}
+
+    def where(scope: Scope) -> dict[str, tuple[int, int]]:
+        got = positions.get(id(scope))
+        if got is None:  # module path of each copy (and block name) -> (entry index, copy index)
+            got = positions[id(scope)] = {}
+            for i, e in enumerate(scope.entries):
+                for j, c in enumerate(e.copy_paths()):
+                    got.setdefault(c, (i, j))
+                got.setdefault("\0" + e.name, (i, 0))
+        return got
+
+    for n in graph.nodes:
+        key: list[int] = []
+        for s in n.scope.chain()[1:]:
+            assert s.parent is not None
+            i, _ = where(s.parent).get("\0" + s.entry, (0, 0))
+            key.extend((i, s.repeat[1] if s.repeat else 0))
+        key.extend(where(n.scope).get(n.id, (len(n.scope.entries), 0)))
+        rank[n.id] = tuple(key)
+    best: dict[str, tuple[int, ...]] = {}
+    for node_id, node_rank in rank.items():
+        parts = node_id.split(".")
+        for k in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:k])
+            if prefix not in best or node_rank < best[prefix]:
+                best[prefix] = node_rank
+    for path, module in root.named_modules():
+        children = module._modules
+        if len(children) > 1:
+            base = f"{path}." if path else ""
+            order = sorted(children, key=lambda c: best.get(base + c, ()))
+            if order != list(children):
+                module._modules = {c: children[c] for c in order}
 
 
 def _lower_node(
@@ -288,8 +356,10 @@ class Constants:
         #: the tensors read through buffers, by the get_attr node of the forward graph
         self.values: dict[fx.Node, torch.Tensor] = {}
         self._read: dict[tuple[str, int], fx.Node] = {}
+        self.locs: dict[str, SourceLoc] = {}
 
     def lower(self, node: Node, shapes: ShapeResult) -> None:
+        self.locs[node.id] = node.loc
         args = [self.outs[r.node][r.index] for r in node.inputs]
         last = next(iter(reversed(self.graph.nodes)), None)
         self.outs[node.id] = _lower_node(self.ctx, node, args, shapes, self.ctx.root)
@@ -302,13 +372,17 @@ class Constants:
         got = self._read.get(key)
         if got is None:
             value = self.env[self.outs[ref.node][ref.index]]
-            path = ref.node if ref.index == 0 else f"{ref.node}_{ref.index}"
-            parent_path, _, leaf = path.rpartition(".")
+            parent_path, _, leaf = ref.node.rpartition(".")
             parent = _container(self.root, parent_path) if parent_path else self.root
+            if ref.index:
+                leaf = f"{leaf}_{ref.index}"
+            while hasattr(parent, leaf) or leaf in parent._modules:  # (taken, or a reserved name)
+                leaf += "_"
             parent.register_buffer(leaf, value, persistent=False)
+            path = f"{parent_path}.{leaf}" if parent_path else leaf
             got = self._read[key] = ctx.graph.get_attr(path)
             t = shapes.types[ref.node][ref.index]
-            loc = self.ctx.node.loc if self.ctx.node is not None else SourceLoc("")
+            loc = self.locs.get(ref.node, SourceLoc(""))
             got.meta["netdsl"] = {**_meta(ref.node, "constant", loc, ref.index, t), "constant": True}
             self.values[got] = value
         return got

@@ -22,6 +22,7 @@ __all__ = [
     "Sym",
     "SymBool",
     "SymbolicError",
+    "expanded",
     "format_shape",
     "is_concrete",
     "provably_nonnegative",
@@ -687,7 +688,8 @@ def _bound(x: Sym, low: bool) -> Linear | None:
 DEFINITIONS: ContextVar[Mapping[str, Sym] | None] = ContextVar("netdsl_dim_definitions", default=None)
 
 
-def _expanded(x: Sym) -> Sym:
+def expanded(x: Sym) -> Sym:
+    """``x`` with the names of :data:`DEFINITIONS` replaced by what they stand for."""
     defs = DEFINITIONS.get()
     for _ in range(16):  # (names defined in terms of names: a few levels)
         if not defs or x.free_symbols.isdisjoint(defs):
@@ -703,14 +705,146 @@ def provably_nonnegative(x: Sym) -> bool:
     c = x.constant()
     if c is not None:
         return c >= 0
-    x = _expanded(x)
+    x = expanded(x)
     c = x.constant()
     if c is not None:
         return c >= 0
-    lower = _bound(x, True)
-    if lower is None or any(a < 0 for a in lower[0].values()):
+    return _nonneg(x, 3)
+
+
+def _one_level(x: Sym, depth: int, relax: bool) -> bool:
+    """``x >= 0`` by a linear bound over its atoms, floor divisions replaced by bounds until none
+    that can be is left: one of negative net coefficient by ``n/k`` (or ``m/(k/j)`` for another atom
+    ``m = n//j`` of ``x``: ``n//8 <= (n//4)/2``), one of positive coefficient by ``(n - k + 1)/k`` with
+    ``relax``, else kept as a variable >= 0 (its numerator being >= 0); symbols are >= 1; ``x`` is
+    an integer, so a bound above -1 proves it."""
+    coeffs: dict[Atom, Fraction] = {}
+    const = Fraction(0)
+    for mono, c in x.terms.items():
+        if not mono:
+            const += c
+        elif len(mono) == 1 and mono[0][1] == 1:
+            coeffs[mono[0][0]] = coeffs.get(mono[0][0], Fraction(0)) + c
+        else:
+            return False
+    floors_seen = {a for a in coeffs if isinstance(a, FloorDiv)}
+    for _ in range(12):
+        # (negative ones first: their numerators add to the other atoms before those are bounded)
+        target = next((a for a, c in coeffs.items() if isinstance(a, FloorDiv) and c < 0), None)
+        if target is None and relax:
+            target = next((a for a, c in coeffs.items() if isinstance(a, FloorDiv) and c > 0), None)
+        if target is None:
+            break
+        assert isinstance(target, FloorDiv)
+        cf = coeffs.pop(target)
+        k = target.divisor
+        coarser = (
+            next(
+                (
+                    g
+                    for g in floors_seen
+                    if g.divisor < k and k % g.divisor == 0 and g.numerator == target.numerator
+                ),
+                None,
+            )
+            if cf < 0
+            else None
+        )
+        if coarser is not None:
+            coeffs[coarser] = coeffs.get(coarser, Fraction(0)) + cf * Fraction(coarser.divisor, k)
+            continue
+        if cf > 0:
+            const += cf * Fraction(1 - k, k)
+        for m, a in target.numerator.terms.items():
+            if not m:
+                const += cf * Fraction(a, k)
+            elif len(m) == 1 and m[0][1] == 1:
+                atom = m[0][0]
+                coeffs[atom] = coeffs.get(atom, Fraction(0)) + cf * Fraction(a, k)
+                if isinstance(atom, FloorDiv):
+                    floors_seen.add(atom)
+            else:
+                return False
+    floors: set[Atom] = set()
+    for atom, coeff in coeffs.items():
+        if coeff == 0:
+            continue
+        if coeff < 0 or isinstance(atom, Select):
+            return False
+        if isinstance(atom, FloorDiv):
+            if not _nonneg(atom.numerator, depth - 1):
+                return False
+            floors.add(atom)
+    return const + sum(coeff for atom, coeff in coeffs.items() if atom not in floors) > -1
+
+
+def _quasi_linear_period(x: Sym, name: str) -> int | None:
+    """For ``x`` linear in the symbol ``name`` and in floor divisions of such (no products, no
+    selects): a period P with x(H + P) - x(H) the same for every H; else None (or beyond the cap)."""
+    period = 1
+    for mono, _ in x.terms.items():
+        if not mono:
+            continue
+        if len(mono) != 1 or mono[0][1] != 1:
+            return None
+        atom = mono[0][0]
+        if isinstance(atom, Select):
+            return None
+        if isinstance(atom, FloorDiv):
+            inner = _quasi_linear_period(atom.numerator, name)
+            if inner is None:
+                return None
+            step = atom.numerator.evaluate({name: 1 + inner}) - atom.numerator.evaluate({name: 1})
+            p = inner * (atom.divisor // math.gcd(atom.divisor, step))
+            period = period * p // math.gcd(period, p)
+            if period > _MAX_PERIOD:
+                return None
+    return period
+
+
+_MAX_PERIOD = 1 << 12
+
+
+def _periodic_nonneg(x: Sym) -> bool:
+    """Whether ``x >= 0`` for every value >= 1 of its one symbol, when ``x`` is quasi-linear in it:
+    ``x(H) = a*H + p(H)`` with ``p`` of period P, so it holds when a >= 0 and it holds for H in
+    1..P (exact: x(H + n*P) = x(H) + n*a*P)."""
+    free = x.free_symbols
+    if len(free) != 1:
         return False
-    return lower[1] + sum(lower[0].values()) >= 0
+    (name,) = free
+    period = _quasi_linear_period(x, name)
+    if period is None:
+        return False
+    first = x.evaluate({name: 1})
+    if x.evaluate({name: 1 + period}) < first:
+        return False
+    return all(x.evaluate({name: h}) >= 0 for h in range(1, period + 1))
+
+
+def _nonneg(x: Sym, depth: int) -> bool:
+    if _periodic_nonneg(x):
+        return True
+    lower = _bound(x, True)
+    if lower is not None and all(a >= 0 for a in lower[0].values()):
+        if lower[1] + sum(lower[0].values()) > -1:  # (x is an integer: a bound above -1 is one of 0)
+            return True
+    if depth > 0 and (_one_level(x, depth, relax=False) or _one_level(x, depth, relax=True)):
+        return True
+    if depth == 0:
+        return False
+    # terms c * atom with c > 0 and atom >= 0 (a floor division or select of non-negatives) can only
+    # add: x >= 0 when the rest is (H//4 >= 0 although (H - 3)/4 may be negative)
+    rest = {m: c for m, c in x.terms.items() if not (c > 0 and len(m) == 1 and _atom_nonneg(m[0][0], depth))}
+    return len(rest) < len(x.terms) and _nonneg(Sym(rest), depth - 1)
+
+
+def _atom_nonneg(atom: Atom, depth: int) -> bool:
+    if isinstance(atom, str):
+        return True  # (a size)
+    if isinstance(atom, FloorDiv):
+        return _nonneg(atom.numerator, depth - 1)
+    return _nonneg(atom.then, depth - 1) and _nonneg(atom.other, depth - 1)
 
 
 def is_concrete(shape: Sequence[Sym | int]) -> bool:

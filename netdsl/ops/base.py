@@ -91,6 +91,8 @@ class OpDef:
     #: a function of its inputs only (not random, owns nothing): computed at build time when they are
     #: constants
     foldable: bool = True
+    #: its (first) input must be a constant, computed at build time (`buffer` stores it)
+    constant_input: bool = False
 
     @property
     def installs(self) -> bool:

@@ -92,7 +92,8 @@ register(
         name="arange",
         family="constant",
         doc="1-d ramp start, start + step, ... below `end` (torch.arange); `end` may be a dim such as "
-        "'H' (then computed in forward, with step 1); int64 by default.",
+        "'H' (then computed in forward, with step 1); int64 by default, any dtype but bool (its values "
+        "must fit it).",
         attrs=ArangeAttrs,
         infer=_arange_infer,
         inputs=(),
@@ -212,5 +213,6 @@ register(
         infer=_buffer_infer,
         params=lambda a, ins: {"": ParamSpec(tuple(Sym.of(d) for d in ins[0].shape), "buffer")},
         warn_if_unused=False,
+        constant_input=True,
     )
 )

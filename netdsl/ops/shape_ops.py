@@ -4,7 +4,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from netdsl.core.symbolic import Sym, provably_nonnegative
+from netdsl.core.symbolic import Sym, expanded, provably_nonnegative
 from netdsl.core.types import TensorType, prod, promote, scalar_fits
 from netdsl.ops.base import Attrs, OpDef, Scalar, broadcast, fail, norm_dim, register, shp
 
@@ -43,13 +43,15 @@ def _reshape_infer(a: ReshapeAttrs, ins: list[TensorType]) -> list[TensorType]:
     total = x.numel()
     if unknown:
         q = total.exact_div(known) if known != 0 else None
+        if q is None and known != 0:  # (names of `expect:` read as what they stand for: Hp = 7*(H//7))
+            q = expanded(total).exact_div(expanded(known))
         if q is None:
             raise fail(
                 f"cannot reshape {shp(x)} ({total} elements) to {shp(dims)}: {total} is not divisible "
                 f"by {known}"
             )
         dims[unknown[0]] = q
-    elif known != total:
+    elif known != total and expanded(known) != expanded(total):
         raise fail(f"cannot reshape {shp(x)} ({total} elements) to {shp(dims)} ({known} elements)")
     return [x.with_shape(dims)]
 
@@ -354,19 +356,24 @@ def _slice_infer(a: SliceAttrs, ins: list[TensorType]) -> list[TensorType]:
     if size.is_const and start.is_const and end.is_const:  # exactly Python's slicing
         length = Sym.const(len(range(size.value)[start.value : end.value : a.step]))
     else:
-        # negative constants count from the end; a dim expression is an index in [0, size]
-        lo = size + start if start.is_const and start.value < 0 else start
-        hi = size + end if end.is_const and end.value < 0 and len(a.bounds) > 1 else end
-        for what, cond in (
-            (f"0 <= start ({lo})", lo),
-            (f"start ({lo}) <= end ({hi})", hi - lo),
-            (f"end ({hi}) <= the size ({size})", size - hi),
-        ):
+        # a negative constant counts from the end (clamped at 0: max over a symbolic size); a
+        # non-negative one is taken to lie within the dim (a concrete check tells); a dim expression
+        # must lie within the dim for every size
+        given_end = len(a.bounds) > 1
+        lo = Sym.maximum(0, size + start) if start.is_const and start.value < 0 else start
+        hi = end if not given_end else Sym.maximum(0, size + end) if end.is_const and end.value < 0 else end
+        checks = [] if start.is_const else [(f"0 <= start ({lo})", lo)]
+        if given_end and not (start.is_const and end.is_const):
+            checks.append((f"start ({lo}) <= end ({hi})", hi - lo))
+        if given_end and not end.is_const:
+            checks.append((f"end ({hi}) <= the size ({size})", size - hi))
+        for what, cond in checks:
             if not provably_nonnegative(cond):
                 raise fail(
                     f"slice {text} of dim {a.dim} (size {size}): cannot prove {what} for every input size",
-                    hint="bounds that may fall outside the dim are clamped by torch, which static shapes "
-                    "cannot follow: slice within the dim (e.g. end: H of a map padded from H)",
+                    hint="a bound that may fall outside the dim is clamped by torch, which static shapes "
+                    "do not follow for dim expressions: slice within the dim (e.g. end: H of a map padded "
+                    "from H)",
                 )
         length = (hi - lo + a.step - 1) // a.step
     if length.is_const and length.value <= 0:

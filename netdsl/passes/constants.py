@@ -28,7 +28,9 @@ def constant_nodes(graph: Graph, shapes: ShapeResult) -> set[str]:
 
 def check_buffers(graph: Graph, shapes: ShapeResult, errors: ErrorCollector) -> None:
     """A `buffer` node stores a constant: report one whose input depends on an input of the graph."""
-    buffers = [n for n in graph.nodes if n.op == "buffer" and n.inputs]
+    buffers = [
+        n for n in graph.nodes if n.opdef.constant_input and n.inputs and n.inputs[0].node in shapes.types
+    ]
     if not buffers:
         return
     const = constant_nodes(graph, shapes)
@@ -36,7 +38,7 @@ def check_buffers(graph: Graph, shapes: ShapeResult, errors: ErrorCollector) -> 
         if n.inputs[0].node not in const:
             errors.add(
                 ShapeError(
-                    f"buffer {n.id!r} stores a value computed when the module is built, but its input "
+                    f"{n.op} {n.id!r} stores a value computed when the module is built, but its input "
                     f"{str(n.inputs[0])!r} depends on the network's inputs (or is random, or has "
                     "parameters)",
                     n.loc,

@@ -51,6 +51,12 @@ class LowerCtx(Protocol):
         not ``persistent``) and read it: the result."""
         ...
 
+    def device(self) -> fx.Node | None:
+        """The device of the network's (first) input, for a tensor made in forward (arange to a size
+        of the input); None when there is none (constants made at build time: buffers, which move
+        with the module)."""
+        ...
+
     def constant(self, value: fx.Node) -> torch.Tensor:
         """The tensor that ``value`` (an input of the node) holds: a constant, computed when the
         module is built (:mod:`netdsl.passes.constants`); an error for any other input."""

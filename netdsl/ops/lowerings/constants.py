@@ -33,13 +33,14 @@ DTYPE = {
 @lowering("arange")
 def _arange(ctx: LowerCtx, a: ArangeAttrs, args: list[fx.Node]) -> fx.Node:
     assert isinstance(a.end, list)
-    return ctx.fn(torch.arange, a.start, ctx.dim(as_sym(a.end[0])), a.step, dtype=DTYPE[a.dtype])
+    end = ctx.dim(as_sym(a.end[0]))
+    return ctx.fn(torch.arange, a.start, end, a.step, dtype=DTYPE[a.dtype], device=ctx.device())
 
 
 def _filler(op: str) -> LowerFn:
     def lower(ctx: LowerCtx, a: FullAttrs | FilledAttrs, args: list[fx.Node]) -> fx.Node:
         shape = ctx.shape([as_sym(d) for d in a.shape])
-        return ctx.fn(torch.full, shape, fill_value(op, a), dtype=DTYPE[fill_dtype(a)])
+        return ctx.fn(torch.full, shape, fill_value(op, a), dtype=DTYPE[fill_dtype(a)], device=ctx.device())
 
     return lower
 

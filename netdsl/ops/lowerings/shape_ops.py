@@ -27,7 +27,8 @@ from netdsl.ops.shape_ops import (
 
 @lowering("reshape")
 def _reshape(ctx: LowerCtx, a: ReshapeAttrs, args: list[fx.Node]) -> fx.Node:
-    return ctx.method("reshape", args[0], *ctx.shape([as_sym(d) for d in a.shape]))
+    shape = ctx.shape([as_sym(d) for d in a.shape])
+    return ctx.method("reshape", args[0], *shape) if shape else ctx.method("reshape", args[0], ())
 
 
 @lowering("flatten")

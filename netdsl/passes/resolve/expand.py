@@ -69,6 +69,8 @@ class Expander(InstanceMaker):
                 table[name] = FAILED
             except Reported:
                 table[name] = FAILED
+        index = plan.index  # (entries in the order written, as modules and state_dict keys are)
+        ctx.scope.entries.sort(key=lambda e: index.get(e.name, len(index)))
         outs, texts, out_errors, failed = self._outputs(ctx, body, table, named)
         if len(self.errors.errors) == errors_before:  # with errors, 'unused' is often their echo
             reuse = wires is plan.wires and plan.plain_outputs
