@@ -29,6 +29,14 @@ SLOW_IDS = (
     "specs/resnet.yaml-",
     "test_build_is_reproducible_with_seed[specs/resnet.yaml]",
     "test_build_is_reproducible_with_seed[specs/resnet50.yaml]",
+    "specs/efficientnet.yaml",  # EfficientNet: the family file's B0-B7 (B0 runs as efficientnet_b0.yaml)
+    "[efficientnet-efficientnet_b",  # EfficientNet: the zoo rows of the larger variants (all in CI)
+    "test_build_is_reproducible_with_seed[specs/efficientnet_b0.yaml]",
+    "specs/mobilenet_v3.yaml",  # MobileNetV3: the family file (large runs as mobilenet_v3_large.yaml)
+    "specs/vit.yaml",  # ViT: the family file (B/16 runs as vit_b_16.yaml)
+    "test_build_is_reproducible_with_seed[specs/vit_b_16.yaml]",  # ViT-B/16: 3 builds of 86M parameters
+    "specs/convnext.yaml",  # ConvNeXt: the family file (tiny runs as convnext_tiny.yaml)
+    "test_build_is_reproducible_with_seed[specs/convnext_tiny.yaml]",  # ConvNeXt-T: 3 builds
     "near_cap",
     "test_hostile_generators.py",
     "test_cli_values.py::test_generated_",

@@ -21,6 +21,7 @@ from netdsl.core.symbolic import Atom, FloorDiv, Sym
 from netdsl.core.types import TensorType
 from netdsl.ir.graph import Graph, Node, Ref, Scope
 from netdsl.ir.reserved import safe_argument
+from netdsl.ops import REGISTRY
 from netdsl.ops.lowerings import LOWERINGS
 from netdsl.ops.lowerings.initializers import apply_init
 from netdsl.passes.constants import constant_nodes
@@ -255,12 +256,31 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
     gm = fx.GraphModule(root, fxg, class_name=_class_name(graph.name))
     _keep_non_persistent(root, gm)
     _order_as_written(gm, graph)
+    _drop_unused_regularization(gm)
     gm.meta["netdsl"] = {
         "name": graph.name,
         "variant": graph.variant,
         "outputs": [n for n, _, _ in graph.outputs],
     }
     return gm
+
+
+def _drop_unused_regularization(gm: fx.GraphModule) -> None:
+    """A dropout or stochastic depth whose output nothing reads (torchvision's MBConv has a
+    `stochastic_depth` module that only its residual blocks call) keeps its module, for its path and
+    attributes, but is not called: it would draw random numbers for nothing in training."""
+    dead = [
+        n
+        for n in gm.graph.nodes
+        if not n.users
+        and n.op in ("call_module", "call_function", "call_method")
+        and (op := REGISTRY.get(n.meta.get("netdsl", {}).get("op", ""))) is not None
+        and op.family == "regularization"
+    ]
+    for n in reversed(dead):
+        gm.graph.erase_node(n)
+    if dead:
+        gm.recompile()
 
 
 def _keep_non_persistent(root: nn.Module, gm: fx.GraphModule) -> None:

@@ -158,7 +158,9 @@ def test_cli_build_out_file_loads_into_torchvision(
     """`netdsl build SPEC --set num_classes=10 --out FILE`: torchvision's builder(num_classes=10)
     loads the file with strict=True (and the CLI's summary says 10 logits)."""
     out = tmp_path / f"{model.builder}.pt"
-    size = "image=1x3x64x64"  # the CLI's forward pass: small (the logits test covers 224)
+    # the CLI's forward pass: small (the logits test covers 224), but where the model takes one size
+    h, w = (64, 64) if len(model.sizes) > 1 else model.sizes[0]
+    size = f"image=1x3x{h}x{w}"
     args = ["build", str(model.path), "--set", f"{model.num_classes_var}=10", "--input-shape", size]
     args += ["--out", str(out), "-q"]
     args += ["--variant", model.variant] if model.variant else []
