@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netdsl.core.errors import ExprError, NetdslError, SourceLoc
+from netdsl.core.symbolic import Sym, SymBool
 from netdsl.frontend import expr as expr_mod
 from netdsl.frontend.expr import (
     Expr,
@@ -756,3 +757,91 @@ def test_simple_name() -> None:
     assert simple_name("$x") == "x" and simple_name("${ dim }") == "dim"
     assert simple_name("${x + 1}") is None and simple_name("a_$x") is None and simple_name("${1}") is None
     assert simple_name("${x") is None and simple_name("${x +}") is None  # (broken: evaluating reports it)
+
+
+# ------------------------------------------------- conditions over symbolic dims (Sym)
+SYM_ENV: dict[str, Any] = {"H": Sym.var("H"), "W": Sym.var("W"), "k": 7, "xs": [1, 2]}
+SH, SW = Sym.var("H"), Sym.var("W")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("0 if H <= 7 else 3", Sym.select(SH <= 7, 0, 3)),
+        ("0 if H <= k else k // 2", Sym.select(SH <= 7, 0, 3)),
+        ("-(0 if H <= 7 else 3)", -Sym.select(SH <= 7, 0, 3)),
+        ("k - (0 if H <= k else 3)", 7 - Sym.select(SH <= 7, 0, 3)),
+        ("H if H < W else W", Sym.select(SH < SW, SH, SW)),
+        ("1 if H > 7 else 2", Sym.select(SH > 7, 1, 2)),
+        ("1 if 7 >= H else 2", Sym.select(SH <= 7, 1, 2)),
+        ("(H // 2 if H <= 7 else H - 7) * 2", 2 * Sym.select(SH <= 7, SH // 2, SH - 7)),
+        ("min(H, 7)", Sym.minimum(SH, 7)),
+        ("max(H, W)", Sym.maximum(SH, SW)),
+        ("min([H, 7])", Sym.minimum(SH, 7)),
+        ("min(H, 7, W)", Sym.minimum(Sym.minimum(SH, 7), SW)),
+        ("max(W - 2, 1) + H", Sym.maximum(SW - 2, 1) + SH),
+        ("min(H, H + 1)", SH),  # decided: folds
+        ("max(H, H)", SH),
+        ("1 if H <= H + 1 else 2", 1),  # a decided condition picks its branch
+        ("3 if H <= 7 else 3", 3),  # equal branches fold
+        ("min(3, 4)", 3),
+    ],
+)
+def test_conditions_over_symbolic_dims_make_selects(source: str, expected: object) -> None:
+    got = ev(source, SYM_ENV)
+    assert got == expected, got
+    assert str(got) == str(expected)
+
+
+def test_selects_evaluate_to_the_branch_python_picks() -> None:
+    for source in ["0 if H <= 7 else 3", "min(H, 7) - max(W, 3)", "(H if H < W else W) + 1"]:
+        value = ev(source, SYM_ENV)
+        for h in (1, 6, 7, 8, 30):
+            for w in (2, 7, 9):
+                assert value.evaluate({"H": h, "W": w}) == ev(source, {"H": h, "W": w})
+
+
+def test_plain_ints_keep_python_semantics() -> None:
+    assert ev("min(3, 4)", SYM_ENV) == 3 and type(ev("min(3, 4)", SYM_ENV)) is int
+    assert ev("0 if k <= 7 else 3", SYM_ENV) == 0
+    assert ev("min(xs)", SYM_ENV) == 1
+
+
+@pytest.mark.parametrize(
+    ("source", "what"),
+    [
+        ("H if H < 3 else 1.5", "not 'float'"),
+        ("'a' if H <= 7 else 3", "not 'str'"),
+        ("True if H <= 7 else 0", "not 'bool'"),
+        ("0 if H <= 7 else xs", "not 'list'"),
+    ],
+)
+def test_a_symbolic_condition_with_a_non_integer_branch_is_an_error(source: str, what: str) -> None:
+    e = err(source, SYM_ENV)
+    assert "a condition over symbolic dims" in e.message and "chooses between dims (integers)" in e.message
+    assert what in e.message, e.message
+    assert e.offset == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["H <= 7 and W <= 7", "H <= 7 or W <= 7", "not H <= 7", "1 if H <= 7 and W <= 7 else 0", "H < 7 < W"],
+)
+def test_and_or_not_of_symbolic_conditions_are_errors(source: str) -> None:
+    e = err(source, SYM_ENV)
+    assert "cannot tell statically whether" in e.message and "depends on the input size" in e.message, (
+        e.message
+    )
+
+
+def test_a_bare_symbolic_condition_is_a_value_not_a_bool() -> None:
+    cond = ev("H <= 7", SYM_ENV)
+    assert isinstance(cond, SymBool) and cond == (SH <= 7)
+
+
+def test_equality_of_a_symbolic_dim_is_not_decided_silently() -> None:
+    try:
+        value = ev("0 if H == 7 else 1", SYM_ENV)
+    except ExprError:
+        return
+    assert isinstance(value, Sym) and not value.is_const, value

@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netdsl.core.symbolic import Sym, SymbolicError, format_shape, is_concrete
+from netdsl.core.symbolic import (
+    DEFINITIONS,
+    Select,
+    Sym,
+    SymbolicError,
+    SymBool,
+    format_shape,
+    is_concrete,
+    provably_nonnegative,
+)
 
 B, C, H, W = (Sym.var(n) for n in "BCHW")
 
@@ -380,3 +389,313 @@ def test_terms_are_the_public_read_only_view_of_the_polynomial() -> None:
     with pytest.raises(TypeError):
         e.terms[()] = 6  # type: ignore[index]
     assert Sym.const(0).terms == {}
+
+
+# -- selects, conditions, min / max ------------------------------------------
+
+
+def _select_atom(e: Sym) -> Select:
+    (atom,) = [a for a in e.atoms if isinstance(a, Select)]
+    return atom
+
+
+def test_comparisons_decided_fold_to_bools() -> None:
+    assert (Sym.const(3) <= 4) is True and (Sym.const(5) <= 4) is False
+    assert (H <= H) is True and (H < H + 1) is True and (H + 1 <= H) is False
+    assert (H - H >= 0) is True and (2 * H > 2 * H) is False
+    assert (H // 4 * 4 + H % 4 <= H) is True  # (equal dims: a constant difference)
+
+
+def test_comparisons_undecided_are_symbools() -> None:
+    c = H <= 7
+    assert isinstance(c, SymBool) and c.op == "<=" and c.diff == H - 7
+    assert str(c) == "H <= 7"
+    assert str(H < 7) == "H <= 6"  # (dims are integers: < is <= one less)
+    assert str(H > 7) == "8 <= H" and str(H >= 7) == "7 <= H"
+    assert str(H <= W) == "H <= W" and str(2 * H <= W + 3) == "2*H <= W + 3"
+    assert c == (H <= 7) and hash(c) == hash(H <= 7) and c != (H <= 8)
+    assert (H < 8) == c  # the same condition, however written
+    assert repr(c) == "SymBool('H <= 7')"
+    with pytest.raises(SymbolicError, match="cannot tell statically whether H <= 7"):
+        bool(c)
+    with pytest.raises(SymbolicError):
+        if H <= W:  # a Python `if` over an undecided condition is an error, not a guess
+            pass
+
+
+def test_symbool_holds_and_subs() -> None:
+    c = H <= 7
+    assert c.holds({"H": 7}) and not c.holds({"H": 8})
+    assert c.subs({"H": 1}) is True and c.subs({"H": 100}) is False
+    assert c.subs({"H": W}) == (W <= 7)
+    assert c.subs({"W": 3}) == c
+    eq = SymBool(H - W, "==")
+    assert eq.holds({"H": 2, "W": 2}) and not eq.holds({"H": 2, "W": 3})
+    assert eq.subs({"H": W}) is True and str(eq) == "H == W"
+
+
+def test_select_decided_condition_folds() -> None:
+    assert Sym.select(True, H, W) == H and Sym.select(False, H, W) == W
+    assert Sym.select(Sym.const(3) <= 7, 0, 3) == 0
+    assert Sym.select(H <= H + 1, H, 5) == H
+    assert isinstance(Sym.select(True, 1, 2), Sym)  # ints are made dims
+
+
+def test_select_equal_branches_fold() -> None:
+    assert Sym.select(H <= 7, 3, 3) == 3
+    assert Sym.select(H <= 7, W, W) == W
+    assert Sym.select(H <= 7, H // 4 * 4 + H % 4, H) == H  # (equal as dims)
+    assert Sym.minimum(H, H) == H and Sym.maximum(W, W) == W
+
+
+def test_min_max_fold_when_decided() -> None:
+    assert Sym.minimum(3, 5) == 3 and Sym.maximum(3, 5) == 5
+    assert Sym.minimum(H, H + 1) == H and Sym.maximum(H, H + 1) == H + 1
+    assert Sym.minimum(H - 2, H) == H - 2 and Sym.maximum(2 * H, 2 * H - 1) == 2 * H
+
+
+def test_select_subs_and_evaluate_pick_the_branch() -> None:
+    s = Sym.select(H <= 7, 0, 3)
+    assert s.subs({"H": 7}) == 0 and s.subs({"H": 8}) == 3
+    assert s.evaluate({"H": 1}) == 0 and s.evaluate({"H": 7}) == 0 and s.evaluate({"H": 8}) == 3
+    m = Sym.minimum(H, 7)
+    assert [m.evaluate({"H": h}) for h in (1, 6, 7, 8, 100)] == [1, 6, 7, 7, 7]
+    assert m.subs({"H": 3}) == 3 and m.subs({"H": 9}) == 7
+    assert m.subs({"H": W}) == Sym.minimum(W, 7)
+    x = Sym.maximum(H, W)
+    assert x.evaluate({"H": 2, "W": 5}) == 5 and x.evaluate({"H": 9, "W": 5}) == 9
+    assert x.subs({"H": W}) == W  # (the branches become equal)
+    assert x.subs({"H": 3}) == Sym.maximum(3, W)
+    # a branch that is itself symbolic: substituted, the condition over another symbol kept
+    t = Sym.select(W <= 7, H, 3)
+    assert t.subs({"H": 2}) == Sym.select(W <= 7, 2, 3)
+    assert t.subs({"W": 2}) == H and t.subs({"W": 8}) == 3
+    # replace_atoms reaches the condition and the branches
+    assert m.replace_atoms({"H": Sym.const(3)}) == 3
+    assert m.replace_atoms({"H": W}) == Sym.minimum(W, 7)
+    with pytest.raises(SymbolicError, match="no value for symbol 'H'"):
+        s.evaluate({})
+
+
+def test_select_arithmetic() -> None:
+    s = Sym.select(H <= 7, 0, 3)
+    e = 2 * s + 1
+    assert [e.evaluate({"H": h}) for h in (7, 8)] == [1, 7]
+    f = (Sym.minimum(H, 7) + 1) // 2
+    assert [f.evaluate({"H": h}) for h in (1, 2, 6, 7, 50)] == [1, 1, 3, 4, 4]
+    assert s - s == 0 and s * 1 == s
+
+
+def test_select_str_forms() -> None:
+    assert str(Sym.minimum(H, 7)) == "min(H, 7)"
+    assert str(Sym.maximum(H, W)) == "max(H, W)"
+    assert str(Sym.maximum(3, W)) == "max(3, W)"
+    assert str(Sym.select(H <= 7, 0, 3)) == "(0 if H <= 7 else 3)"
+    assert str(Sym.select(H >= W, 1, 2)) == "(1 if W <= H else 2)"
+    assert str(SymBool(H - W, "==")) == "H == W" and str(Sym.select(SymBool(H - W, "=="), 1, 2)) == (
+        "(1 if H == W else 2)"
+    )
+    assert str(2 * Sym.minimum(H, 7)) == "2*min(H, 7)"
+    assert str(Sym.minimum(H, 7) + 1) == "min(H, 7) + 1"
+    assert str(2 * Sym.select(H <= 7, 0, 3) + 1) == "2*(0 if H <= 7 else 3) + 1"
+    assert str(7 - Sym.select(H <= 7, 0, 3)) == "-(0 if H <= 7 else 3) + 7"
+    assert repr(Sym.minimum(H, 7)) == "Sym('min(H, 7)')"
+    assert repr(_select_atom(Sym.select(H <= 7, 0, 3))) == "Select('(0 if H <= 7 else 3)')"
+
+
+def test_select_str_is_python() -> None:
+    selects = [
+        Sym.minimum(H, 7),
+        Sym.maximum(H, W) - 1,
+        2 * Sym.select(H <= 7, 0, 3) + 1,
+        7 - Sym.select(H <= 7, 0, 3),
+        (Sym.minimum(H, 7) + 1) // 2,
+        Sym.minimum(Sym.minimum(H, 7), W),
+    ]
+    for h in (1, 7, 8, 20):
+        for w in (1, 5, 9):
+            env = {"H": h, "W": w}
+            for e in selects:
+                assert eval(str(e), {}, dict(env)) == e.evaluate(env), str(e)
+
+
+def test_select_str_is_python_in_sums_and_conditions() -> None:
+    env = {"H": 8, "W": 5}
+    for e in [
+        Sym.select(H <= 7, 0, 3) + 1,
+        H + Sym.select(H <= 7, 0, 3),
+        Sym.select(Sym.select(H <= 7, H, W) <= 3, 1, 2),
+    ]:
+        assert eval(str(e), {}, dict(env)) == e.evaluate(env), str(e)
+
+
+def test_select_free_symbols_and_atoms_include_the_parts() -> None:
+    s = Sym.select(H <= 7, W, 3)
+    atom = _select_atom(s)
+    assert atom.cond == (H <= 7) and atom.then == W and atom.other == 3
+    assert atom.parts() == (H - 7, W, Sym.const(3))
+    assert s.free_symbols == {"H", "W"}
+    assert s.atoms == {atom, "H", "W"}
+    assert Sym.select(H <= 7, 0, 3).free_symbols == {"H"}  # (a symbol of the condition only)
+    e = 2 * Sym.maximum((B - 1) // 2, C) + 1
+    assert e.free_symbols == {"B", "C"}
+    assert {str(a) for a in e.atoms} == {"max((B - 1)//2, C)", "(B - 1)//2", "B", "C"}
+
+
+def test_select_equality_hash_and_pickle() -> None:
+    s = Sym.select(H <= 7, 0, 3)
+    assert s == Sym.select(H < 8, 0, 3) and hash(s) == hash(Sym.select(H < 8, 0, 3))
+    assert s != Sym.select(H <= 7, 3, 0) and s != Sym.select(H <= 6, 0, 3)
+    for e in (s, Sym.minimum(H, W) + 1):
+        back = pickle.loads(pickle.dumps(e))
+        assert back == e and hash(back) == hash(e) and str(back) == str(e)
+        assert copy.deepcopy(e) == e
+
+
+# -- the prover of non-negativity ----------------------------------------------
+
+
+def test_provably_nonnegative_constants() -> None:
+    assert provably_nonnegative(Sym.const(0)) and provably_nonnegative(Sym.const(5))
+    assert not provably_nonnegative(Sym.const(-1))
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 7, 12, 32])
+def test_provably_nonnegative_padding_to_a_multiple(k: int) -> None:
+    pad = (k - H % k) % k
+    assert provably_nonnegative(pad)
+    assert provably_nonnegative(H + pad - H)
+    assert provably_nonnegative(k * ((H + k - 1) // k) - H)  # (the same size, written with //)
+    assert provably_nonnegative(H - (H + pad)) == (k == 1)  # (a padded map is not within H)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        H,
+        H - 1,
+        H // 4,
+        (H - 1) // 4 + 1,
+        (H - 1) // 4,
+        H % 7,
+        H - H // 4 * 4,
+        H + (7 - H % 7) % 7 - H,
+        H - H // 2,
+        (H + 1) // 2 - H // 2,
+        Sym.minimum(H, 7),
+        Sym.select(H <= 7, 0, 3),
+        H + W - 2,
+        2 * H - W // 2 - (W + 1) // 2 + W,
+    ],
+    ids=str,
+)
+def test_provably_nonnegative_proves(expr: Sym) -> None:
+    assert provably_nonnegative(expr)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        H - 2,  # H = 1
+        -(H % 7),
+        H // 4 * 4 - H,
+        H // 4 - 1,  # H < 4
+        W - H,
+        Sym.select(H <= 7, -1, 3),
+        H - 2 * W,
+    ],
+    ids=str,
+)
+def test_provably_nonnegative_refuses_what_can_be_negative(expr: Sym) -> None:
+    assert not provably_nonnegative(expr)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        7 - Sym.minimum(H, 7),  # true; selects are not bounded
+        H - Sym.minimum(H, 7),
+        H * W - H,  # true; products are not bounded
+        H * H - H,
+    ],
+    ids=str,
+)
+def test_provably_nonnegative_known_limitations(expr: Sym) -> None:
+    """True for every size, not proven (a sufficient test): what it is expected to miss."""
+    assert all(expr.evaluate({"H": h, "W": w}) >= 0 for h in range(1, 30) for w in range(1, 30))
+    assert not provably_nonnegative(expr)
+
+
+def test_provably_nonnegative_reads_definitions() -> None:
+    pH = Sym.var("pH")
+    assert not provably_nonnegative(pH - H)  # (pH is any size)
+    token = DEFINITIONS.set({"pH": H + (7 - H % 7) % 7})
+    try:
+        assert provably_nonnegative(pH - H)
+        assert not provably_nonnegative(H - pH)
+        assert provably_nonnegative(pH - 7 * (pH // 7))
+    finally:
+        DEFINITIONS.reset(token)
+    assert not provably_nonnegative(pH - H)
+
+
+# one symbol, quasi-linear: + - of such, * by ints, // and % by small ints
+Quasi = tuple[Sym, Callable[[int], int]]
+
+
+@st.composite
+def quasi_linear(draw: st.DrawFn, depth: int = 4) -> Quasi:
+    if depth == 0 or draw(st.integers(0, 4)) == 0:
+        if draw(st.booleans()):
+            return H, lambda h: h
+        n = draw(st.integers(-12, 12))
+        return Sym.const(n), lambda h: n
+    op = draw(st.sampled_from(["+", "-", "*", "//", "%", "+c"]))
+    a, fa = draw(quasi_linear(depth - 1))
+    if op == "*":
+        m = draw(st.integers(-5, 5))
+        return a * m, lambda h: fa(h) * m
+    if op == "+c":
+        m = draw(st.integers(-20, 20))
+        return a + m, lambda h: fa(h) + m
+    if op in ("//", "%"):
+        k = draw(st.integers(1, 9))
+        return (a // k, lambda h: fa(h) // k) if op == "//" else (a % k, lambda h: fa(h) % k)
+    b, fb = draw(quasi_linear(depth - 1))
+    if op == "+":
+        return a + b, lambda h: fa(h) + fb(h)
+    return a - b, lambda h: fa(h) - fb(h)
+
+
+@settings(max_examples=500, deadline=None)
+@given(quasi_linear())
+def test_provably_nonnegative_is_sound_on_quasi_linear_dims(pair: Quasi) -> None:
+    expr, fn = pair
+    values = [fn(h) for h in range(1, 201)]
+    assert [expr.evaluate({"H": h}) for h in (1, 2, 7, 200)] == [values[0], values[1], values[6], values[199]]
+    if provably_nonnegative(expr):
+        worst = min(values)
+        assert worst >= 0, f"{expr} proven >= 0, but it is {worst} at H = {values.index(worst) + 1}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(quasi_linear(), st.integers(1, 9), st.integers(0, 9))
+def test_provably_nonnegative_proves_paddings_of_quasi_linear_dims(pair: Quasi, k: int, c: int) -> None:
+    """What is made non-negative by construction is proven: a remainder, the padding to a multiple,
+    and a dim plus a non-negative constant minus itself."""
+    expr, _ = pair
+    assert provably_nonnegative(expr % k)
+    assert provably_nonnegative((k - expr % k) % k)
+    assert provably_nonnegative(expr + c - expr)
+
+
+@settings(max_examples=200, deadline=None)
+@given(exprs(), exprs(), exprs(), st.integers(-6, 6), envs)
+def test_selects_agree_with_python(p1: Pair, p2: Pair, p3: Pair, t: int, env: dict[str, int]) -> None:
+    (a, fa), (b, fb), (c, fc) = p1, p2, p3
+    cond = c <= t
+    s = Sym.select(cond, a, b)
+    want = fa(env) if fc(env) <= t else fb(env)
+    assert s.evaluate(env) == want and s.subs(env) == want
+    assert Sym.minimum(a, b).evaluate(env) == min(fa(env), fb(env))
+    assert Sym.maximum(a, b).subs(env) == max(fa(env), fb(env))

@@ -169,7 +169,7 @@ class LowerCtx:
             return self.dim(Sym.var(atom))
         if isinstance(atom, FloorDiv):
             return self.intermediate(operator.floordiv, self.dim(atom.numerator), atom.divisor)
-        cmp = operator.le if atom.cond.op == "<=" else operator.eq
+        cmp = {"<=": operator.le, "==": operator.eq, "!=": operator.ne}[atom.cond.op]
         cond = self.intermediate(cmp, self.dim(atom.cond.diff), 0)
         return self.intermediate(torch.sym_ite, cond, self.dim(atom.then), self.dim(atom.other))
 

@@ -74,7 +74,7 @@ class SymBool:
     __slots__ = ("diff", "op")
 
     def __init__(self, diff: Sym, op: str) -> None:
-        assert op in ("<=", "==")
+        assert op in ("<=", "==", "!=")
         self.diff = diff
         self.op = op
 
@@ -83,12 +83,12 @@ class SymBool:
         """``diff <= 0`` or ``diff == 0``: a bool when it is decided (``diff`` a constant)."""
         c = diff.constant()
         if c is not None:
-            return c <= 0 if op == "<=" else c == 0
+            return c <= 0 if op == "<=" else c == 0 if op == "==" else c != 0
         return SymBool(diff, op)
 
     def holds(self, env: Mapping[str, int]) -> bool:
         v = self.diff.evaluate(env)
-        return v <= 0 if self.op == "<=" else v == 0
+        return v <= 0 if self.op == "<=" else v == 0 if self.op == "==" else v != 0
 
     def subs(self, repl: Mapping[str, int | Sym]) -> bool | SymBool:
         return SymBool.make(self.diff.subs(repl), self.op)
@@ -129,7 +129,7 @@ class Select:
         elif cond.op == "<=" and cond.diff == other - then:
             self.key = f"max({then}, {other})"
         else:
-            self.key = f"{then} if {cond} else {other}"
+            self.key = f"({then} if {cond} else {other})"
         self._hash = hash((cond, then, other))
 
     def __eq__(self, other: object) -> bool:
@@ -598,11 +598,7 @@ def _term_str(mono: Mono, c: int) -> str:
     alone = len(mono) == 1 and mono[0][1] == 1 and c == 1
     factors: list[str] = []
     for atom, p in mono:
-        s = (
-            str(atom)
-            if isinstance(atom, str) or alone or atom.key.startswith(("min(", "max("))
-            else f"({atom.key})"
-        )
+        s = str(atom) if isinstance(atom, str | Select) or alone else f"({atom.key})"  # (selects: own parens)
         factors.append(s if p == 1 else f"{s}**{p}")
     prefix = "" if c == 1 else "-" if c == -1 else f"{c}*"
     return prefix + "*".join(factors)
@@ -688,6 +684,29 @@ def _bound(x: Sym, low: bool) -> Linear | None:
 DEFINITIONS: ContextVar[Mapping[str, Sym] | None] = ContextVar("netdsl_dim_definitions", default=None)
 
 
+#: sizes that must be >= 1 for the network to run at all (a convolution's output size), recorded by
+#: shape inference while it runs: the prover takes only the input sizes that satisfy them
+ASSUMED: ContextVar[list[Sym] | None] = ContextVar("netdsl_assumed_sizes", default=None)
+
+
+def assume_positive(d: Sym) -> None:
+    """Record that size ``d`` must be >= 1 (shape inference reports the sizes that are not)."""
+    facts = ASSUMED.get()
+    if facts is not None and not d.is_const and len(facts) < 10_000:
+        facts.append(d)
+
+
+def _smallest_valid(name: str) -> int:
+    """The smallest value >= 1 of symbol ``name`` for which every recorded size of it alone is >= 1."""
+    facts = [f for f in (expanded(d) for d in ASSUMED.get() or ()) if f.free_symbols == {name}]
+    if not facts:
+        return 1
+    for h in range(1, 4097):
+        if all(f.evaluate({name: h}) >= 1 for f in facts):
+            return h
+    return 1
+
+
 def expanded(x: Sym) -> Sym:
     """``x`` with the names of :data:`DEFINITIONS` replaced by what they stand for."""
     defs = DEFINITIONS.get()
@@ -709,7 +728,7 @@ def provably_nonnegative(x: Sym) -> bool:
     c = x.constant()
     if c is not None:
         return c >= 0
-    return _nonneg(x, 3)
+    return _nonneg(x, 4)
 
 
 def _one_level(x: Sym, depth: int, relax: bool) -> bool:
@@ -816,13 +835,19 @@ def _periodic_nonneg(x: Sym) -> bool:
     period = _quasi_linear_period(x, name)
     if period is None:
         return False
-    first = x.evaluate({name: 1})
-    if x.evaluate({name: 1 + period}) < first:
+    lo = _smallest_valid(name)  # (the sizes below it do not run: a convolution's output would be 0)
+    first = x.evaluate({name: lo})
+    if x.evaluate({name: lo + period}) < first:
         return False
-    return all(x.evaluate({name: h}) >= 0 for h in range(1, period + 1))
+    return all(x.evaluate({name: h}) >= 0 for h in range(lo, lo + period))
 
 
 def _nonneg(x: Sym, depth: int) -> bool:
+    select = next((a for m in x.terms for a, _ in m if isinstance(a, Select)), None)
+    if select is not None:  # one of its branches: x >= 0 when it is with either one in its place
+        return depth > 0 and all(
+            _nonneg(x.replace_atoms({select: branch}), depth - 1) for branch in (select.then, select.other)
+        )
     if _periodic_nonneg(x):
         return True
     lower = _bound(x, True)

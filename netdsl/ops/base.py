@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
 from netdsl.core.errors import ShapeError
-from netdsl.core.symbolic import Sym, format_shape
+from netdsl.core.symbolic import Sym, assume_positive, format_shape
 from netdsl.core.types import DTYPES, FLOATS, INT_RANGE, ParamSpec, TensorType, dtype_list
 
 FAMILIES = (
@@ -235,8 +235,11 @@ def broadcast(shapes: Sequence[tuple[Sym, ...]]) -> tuple[Sym, ...]:
 
 
 def positive(d: Sym, what: str) -> None:
+    """A size that must be >= 1: an error when it is not, else (symbolic) an assumption on the input
+    sizes that the prover of netdsl.core.symbolic takes."""
     if d.is_const and d.value <= 0:
         raise fail(f"{what} would be {d.value} (must be >= 1): the input is too small")
+    assume_positive(d)
 
 
 IntOrList = int | list[int]

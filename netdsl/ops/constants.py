@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import model_validator
 
-from netdsl.core.symbolic import Sym
+from netdsl.core.symbolic import Sym, provably_nonnegative
 from netdsl.core.types import DTYPES, INT_RANGE, ParamSpec, TensorType, scalar_fits
 from netdsl.ops.base import OpDef, _rule, fail, register, shp
 from netdsl.ops.shape_ops import DimAttrs, DimList, as_sym
@@ -37,6 +37,13 @@ def _check_size(shape: list[Sym], what: str) -> None:
         raise fail(f"{what} shape {shp(shape)} has more than 8 dims")
     if any(d.is_const and d.value < 0 for d in shape):
         raise fail(f"{what} shape {shp(shape)} has a negative size")
+    for d in shape:
+        if not d.is_const and not provably_nonnegative(d):
+            raise fail(
+                f"{what} shape {shp(shape)}: cannot prove {d} >= 0 for every input size",
+                hint="torch refuses a negative size at run time: write a size that cannot be negative "
+                "(e.g. max(0, H - 3), or pad first)",
+            )
     if all(d.is_const for d in shape) and math.prod(d.value for d in shape) > MAX_NUMEL:
         raise fail(f"{what} shape {shp(shape)} is too large (more than {MAX_NUMEL} elements)")
 
@@ -73,6 +80,11 @@ def _arange_infer(a: ArangeAttrs, ins: list[TensorType]) -> list[TensorType]:
     if not end.is_const:
         if a.step != 1:
             raise fail(f"arange to a size from the input ({end}) takes step 1, got step {a.step}")
+        if not provably_nonnegative(end - a.start):
+            raise fail(
+                f"arange from {a.start} to {end}: cannot prove {end} >= {a.start} for every input size",
+                hint="torch refuses an end before the start: start at 0, or make sure of the end",
+            )
         return [TensorType((end - a.start,), a.dtype)]
     stop = end.value
     if not scalar_fits(stop, "int64"):

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from netdsl.core.symbolic import Sym
+from netdsl.core.symbolic import Sym, assume_positive
 from netdsl.core.types import FLOATS, ParamSpec, TensorType, dtype_list, is_float, prod
 from netdsl.ops.base import (
     GEOMETRY_MAX,
@@ -163,6 +163,8 @@ def _make_conv(n: int) -> None:
                     f"{name} of input {shp(x)}: the output size along {spatial[i]} "
                     f"(kernel {k[i]}, stride {s[i]}, padding {p[i]}, dilation {d[i]})",
                 )
+            else:
+                assume_positive(o)  # (a symbolic output size: the input sizes it needs are assumed)
             out.append(o)
         return [x.with_shape((x.shape[0], a.out_channels, *out))]
 

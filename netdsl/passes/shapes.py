@@ -14,7 +14,7 @@ from typing import Any
 from netdsl.core.errors import ContextFrame, ErrorCollector, NetdslError, ShapeError, SourceLoc
 from netdsl.core.gcpause import no_gc
 from netdsl.core.suggest import did_you_mean
-from netdsl.core.symbolic import DEFINITIONS, Sym, SymbolicError, format_shape
+from netdsl.core.symbolic import ASSUMED, DEFINITIONS, Sym, SymbolicError, format_shape
 from netdsl.core.types import ParamSpec, TensorType
 from netdsl.frontend.expr import parse
 from netdsl.ir.graph import Graph, Node, Ref, Scope
@@ -79,10 +79,12 @@ class ShapeInference:
         self, inputs: Mapping[str, TensorType] | None, shapes: Mapping[str, tuple[int, ...]] | None = None
     ) -> ShapeResult:
         token = DEFINITIONS.set(self.result.aliases)  # (what the names of `expect:` stand for)
+        assumed = ASSUMED.set([])  # (the sizes that must be >= 1: convolutions' outputs)
         try:
             return self._run(inputs, shapes)
         finally:
             DEFINITIONS.reset(token)
+            ASSUMED.reset(assumed)
 
     def _run(
         self, inputs: Mapping[str, TensorType] | None, shapes: Mapping[str, tuple[int, ...]] | None

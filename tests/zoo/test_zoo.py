@@ -21,8 +21,11 @@ import pytest
 import torch
 
 import netdsl
+from netdsl.backend.soundness import runtime_mismatches
 from netdsl.cli import main as cli_main
 from netdsl.frontend.schema import NetworkFile
+from netdsl.passes.shapes import infer_shapes
+from netdsl.passes.sizes import concrete_inputs
 from netdsl.passes.summary import param_count
 
 from .oracle import (
@@ -138,6 +141,19 @@ def test_random_weights_cover_every_entry() -> None:
 
 # ----------------------------------------------------------------------------------------------------
 # c. checkpoint files, both ways
+
+
+@pytest.mark.parametrize("model", heavy(MODELS))
+def test_static_shapes_are_the_runtime_shapes_at_every_size(model: ZooModel) -> None:
+    """Every node's static shape, at each size of the row (224x224 and the non-square one), is the
+    shape its fx node gives when the built module runs (float32, batch 2)."""
+    path = ROOT / model.spec
+    for h, w in model.sizes:
+        res = netdsl.check(path, model.variant, input_shapes={"image": (2, 3, h, w)})
+        assert res.ok and res.graph is not None, [e.render() for e in res.errors]
+        concrete = infer_shapes(res.graph, concrete_inputs(res.graph, {"B": 2, "H": h, "W": w}))
+        gm = netdsl.build(path, model.variant).eval()
+        assert runtime_mismatches(gm, concrete, [torch.randn(2, 3, h, w)]) == [], (h, w)
 
 
 @pytest.mark.parametrize("model", heavy(MODELS))

@@ -144,11 +144,15 @@ class _Evaluator:
             raise self.fail(generic if plain else _describe(e, generic), n) from None
 
     def compare(self, node: Node) -> Any:
-        left, result = self.ev(node.args[0]), True
+        left = self.ev(node.args[0])
+        result: Any = True
         for i, op in enumerate(node.value):
             right = self.ev(node.args[i + 1])
             try:
-                result = _CMPOPS[op](left, right)
+                if op in ("==", "!=") and _symbolic(left, right):  # (Sym's == compares expressions)
+                    result = SymBool.make(Sym.of(left) - Sym.of(right), op)
+                else:
+                    result = _CMPOPS[op](left, right)
             except _ERRORS as e:
                 msg = _describe(e, f"cannot compare {_tname(left)} and {_tname(right)}")
                 raise self.fail(msg, node) from None
@@ -173,3 +177,9 @@ def evaluate(expr: Expr, env: Mapping[str, object]) -> object:
     """The value of ``expr`` with names looked up in ``env``."""
     result: object = _Evaluator(expr, env).ev(expr.node)
     return result
+
+
+def _symbolic(a: object, b: object) -> bool:
+    """Both are dims (ints or Syms), one of them symbolic: their equality is a condition over dims."""
+    dims = all(isinstance(v, int | Sym) and not isinstance(v, bool) for v in (a, b))
+    return dims and any(isinstance(v, Sym) and not v.is_const for v in (a, b))
