@@ -51,7 +51,7 @@ outputs: {out: tap, first: heads.0}
 NAMING_CODE = """
 def forward(self, x, y):
     proj_fc = self.proj.fc(x)
-    proj_relu = torch.relu(proj_fc);  proj_fc = None
+    proj_relu = torch.relu_(proj_fc);  proj_fc = None
     add = proj_relu + y;  proj_relu = y = None
     add_1 = add + x;  add = None
     total = add_1 + 1.0;  add_1 = None
@@ -156,3 +156,48 @@ def test_an_op_whose_results_are_not_its_outputs_is_an_opdef_bug(
     graph = _one_node_graph("test_buggy")
     with pytest.raises(RuntimeError, match=r"ctx\.intermediate"):
         lower(graph, infer_shapes(graph), seed=0)
+
+
+INPLACE = """
+network: inplace
+inputs: {x: [B, 4, H, W]}
+dims: {B: 2, H: 6, W: 5}
+nodes:
+  conv: {op: conv2d, in: x, out_channels: 4, kernel_size: 3, padding: 1}
+  bn: {op: batch_norm2d, in: conv}
+  act: {op: hardswish, in: bn}
+  conv2: {op: conv2d, in: act, out_channels: 4, kernel_size: 1}
+  bn2: {op: batch_norm2d, in: conv2}
+  res: {op: add, in: [x, bn2]}
+  out: {op: relu, in: res}
+  tap: {op: relu, in: x}
+  both: {op: add, in: [out, tap]}
+outputs: {y: both, skip: tap}
+"""
+
+
+def test_activations_and_additions_work_in_place_where_nothing_else_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import netdsl.backend.lower as lower_mod
+
+    spec = netdsl.load("inplace.yaml", text=INPLACE)
+    gm = netdsl.build(spec, seed=0)
+    code = gm.code
+    assert "hardswish(bn, inplace = True)" in code and "torch.relu_(res)" in code
+    assert "bn2.add_(x)" in code  # (x is read twice: the batch norm's output is overwritten)
+    assert "torch.relu(x)" in code  # (x is an input: never overwritten)
+    monkeypatch.setattr(lower_mod, "make_in_place", lambda gm: 0)
+    plain = netdsl.build(spec, seed=0)
+    assert "_(" not in plain.code and "inplace" not in plain.code
+    for training in (False, True):
+        gm.train(training), plain.train(training)
+        x1 = torch.randn(2, 4, 6, 5, dtype=torch.float64, requires_grad=True)
+        x2 = x1.detach().clone().requires_grad_(True)
+        y1, y2 = gm.double()(x1), plain.double()(x2)
+        assert all(torch.equal(a, b) for a, b in zip(y1, y2, strict=True))
+        sum(y.sum() for y in y1).backward()
+        sum(y.sum() for y in y2).backward()
+        assert x1.grad is not None and x2.grad is not None and torch.equal(x1.grad, x2.grad)
+        for (_, p1), (_, p2) in zip(gm.named_parameters(), plain.named_parameters(), strict=True):
+            assert p1.grad is not None and p2.grad is not None and torch.equal(p1.grad, p2.grad)

@@ -16,6 +16,7 @@ import torch.fx as fx
 from torch import nn
 from torch.fx.node import Argument, Target
 
+from netdsl.backend.inplace import make_in_place
 from netdsl.core.errors import BuildError, NetdslError, SourceLoc
 from netdsl.core.symbolic import Atom, FloorDiv, Sym
 from netdsl.core.types import TensorType
@@ -257,6 +258,7 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
     _keep_non_persistent(root, gm)
     _order_as_written(gm, graph)
     _drop_unused_regularization(gm)
+    make_in_place(gm)
     gm.meta["netdsl"] = {
         "name": graph.name,
         "variant": graph.variant,
