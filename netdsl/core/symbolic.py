@@ -698,23 +698,49 @@ def assume_positive(d: Sym) -> None:
 
 def _smallest_valid(name: str) -> int:
     """The smallest value >= 1 of symbol ``name`` for which every recorded size of it alone is >= 1."""
-    facts = [f for f in (expanded(d) for d in ASSUMED.get() or ()) if f.free_symbols == {name}]
-    if not facts:
-        return 1
-    for h in range(1, 4097):
-        if all(f.evaluate({name: h}) >= 1 for f in facts):
-            return h
-    return 1
+    assumed = ASSUMED.get() or []
+    memo = _memo()
+    key = ("smallest", name, len(assumed), len(DEFINITIONS.get() or ()))
+    found = memo.get(key)
+    if isinstance(found, int):
+        return found
+    facts = [f for f in (expanded(d) for d in assumed) if f.free_symbols == {name}]
+    smallest = next((h for h in range(1, 4097) if all(f.evaluate({name: h}) >= 1 for f in facts)), 1)
+    memo[key] = smallest
+    return smallest
+
+
+#: expansions made under the current DEFINITIONS (the object itself, kept: names are only added to
+#: it as shape inference goes, so a result stays valid for as many names as it had)
+_MEMO: ContextVar[tuple[object, dict[object, object]] | None] = ContextVar("netdsl_expansions", default=None)
+
+
+def _memo() -> dict[object, object]:
+    defs = DEFINITIONS.get()
+    held = _MEMO.get()
+    if held is None or held[0] is not defs:
+        held = (defs, {})
+        _MEMO.set(held)
+    return held[1]
 
 
 def expanded(x: Sym) -> Sym:
     """``x`` with the names of :data:`DEFINITIONS` replaced by what they stand for."""
     defs = DEFINITIONS.get()
+    if not defs or x.free_symbols.isdisjoint(defs):
+        return x
+    memo = _memo()
+    key = (x, len(defs))
+    got = memo.get(key)
+    if isinstance(got, Sym):
+        return got
+    out = x
     for _ in range(16):  # (names defined in terms of names: a few levels)
-        if not defs or x.free_symbols.isdisjoint(defs):
+        if out.free_symbols.isdisjoint(defs):
             break
-        x = x.subs({k: v for k, v in defs.items() if k in x.free_symbols})
-    return x
+        out = out.subs({k: v for k, v in defs.items() if k in out.free_symbols})
+    memo[key] = out
+    return out
 
 
 def provably_nonnegative(x: Sym) -> bool:
