@@ -19,28 +19,20 @@ from netdsl.ops.constants import (
 from netdsl.ops.lowerings.base import LowerCtx, LowerFn, lowering
 from netdsl.ops.shape_ops import as_sym
 
-DTYPE = {
-    "float32": torch.float32,
-    "float64": torch.float64,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "int64": torch.int64,
-    "int32": torch.int32,
-    "bool": torch.bool,
-}
-
 
 @lowering("arange")
 def _arange(ctx: LowerCtx, a: ArangeAttrs, args: list[fx.Node]) -> fx.Node:
     assert isinstance(a.end, list)
     end = ctx.dim(as_sym(a.end[0]))
-    return ctx.fn(torch.arange, a.start, end, a.step, dtype=DTYPE[a.dtype], device=ctx.device())
+    return ctx.fn(torch.arange, a.start, end, a.step, dtype=getattr(torch, a.dtype), device=ctx.device())
 
 
 def _filler(op: str) -> LowerFn:
     def lower(ctx: LowerCtx, a: FullAttrs | FilledAttrs, args: list[fx.Node]) -> fx.Node:
         shape = ctx.shape([as_sym(d) for d in a.shape])
-        return ctx.fn(torch.full, shape, fill_value(op, a), dtype=DTYPE[fill_dtype(a)], device=ctx.device())
+        return ctx.fn(
+            torch.full, shape, fill_value(op, a), dtype=getattr(torch, fill_dtype(a)), device=ctx.device()
+        )
 
     return lower
 
@@ -51,7 +43,7 @@ for _name in ("full", "zeros", "ones"):
 
 @lowering("cast")
 def _cast(ctx: LowerCtx, a: CastAttrs, args: list[fx.Node]) -> fx.Node:
-    return ctx.method("to", args[0], DTYPE[a.dtype])
+    return ctx.method("to", args[0], getattr(torch, a.dtype))
 
 
 @lowering("buffer")

@@ -299,21 +299,27 @@ def _instances(g: Graph) -> dict[tuple[int, str], list[Scope]]:
     return out
 
 
+def _trainable(shapes: ShapeResult, node_id: str) -> int | None:
+    """Trainable parameters of one node (None: of a symbolic size)."""
+    count: int | None = 0
+    for p in shapes.params.get(node_id, {}).values():
+        if p.kind != "parameter":
+            continue
+        if count is not None and all(d.is_const for d in p.shape):
+            size = 1
+            for d in p.shape:
+                size *= d.value
+            count += size
+        else:
+            count = None
+    return count
+
+
 def _scope_params(shapes: ShapeResult) -> dict[int, int | None]:
     """Trainable parameters in each block instance (by id; None: symbolic)."""
     out: dict[int, int | None] = {}
     for node in shapes.graph.nodes:
-        count: int | None = 0
-        for p in shapes.params.get(node.id, {}).values():
-            if p.kind != "parameter":
-                continue
-            if count is not None and all(d.is_const for d in p.shape):
-                size = 1
-                for d in p.shape:
-                    size *= d.value
-                count += size
-            else:
-                count = None
+        count = _trainable(shapes, node.id)
         if count == 0:
             continue
         s: Scope | None = node.scope
@@ -367,17 +373,7 @@ def _param_totals(shapes: ShapeResult) -> dict[str, int | None]:
         totals[key] = None if old is None or n is None else old + n
 
     for node in shapes.graph.nodes:
-        count: int | None = 0
-        for p in shapes.params.get(node.id, {}).values():
-            if p.kind != "parameter":
-                continue
-            if count is not None and all(d.is_const for d in p.shape):
-                size = 1
-                for d in p.shape:
-                    size *= d.value
-                count += size
-            else:
-                count = None
+        count = _trainable(shapes, node.id)
         if count == 0:
             continue
         keys = {node.id, ""}
