@@ -142,6 +142,17 @@ _SPEC: dict[str, list[tuple[dict[str, Any], tuple[Shape, ...], dict]]] = {
         c({"other": -1}, ("T", "T"), ("B", 1, "T"), dtypes=("bool", "float32")),
         c({}, (4, 3), (4, 3), (1, 3), dtypes=("bool", "int64", "float32")),
     ],
+    "scaled_dot_product_attention": [
+        c({}, ("B", 2, "T", 4), ("B", 2, "L", 4), ("B", 2, "L", 3)),
+        c({"scale": 0.5}, ("T", 4), ("L", 4), ("L", 5)),
+        c({"is_causal": True}, ("B", "T", 4), ("B", "L", 4), ("B", "L", 4)),
+        c({}, ("B", 2, "T", 4), (1, 2, "L", 4), (1, 2, "L", 4)),
+        c({}, (1, "T", 4), ("B", "L", 4), (1, "L", 5)),
+        c({}, ("T", 4), ("B", 2, "L", 4), ("B", 2, "L", 4)),
+        c({}, ("B", 2, "T", 4), ("B", 2, "L", 4), ("B", 2, "L", 3), ("B", 1, "T", "L")),
+        c({"dropout_p": 0.5}, ("B", "T", 4), ("B", "L", 4), ("B", "L", 4)),
+        c({"dropout_p": 1.0, "scale": -2.0}, ("B", "T", 4), ("B", "L", 4), ("B", "L", 4)),
+    ],
     "masked_fill": [
         c({"value": -1e9}, ("B", "T", "T"), ("T", "T"), dtypes=("float32", "bool")),
         c({"value": 0}, ("B", 3, "L"), (1, 3, 1), dtypes=("float32", "bool")),
@@ -794,10 +805,7 @@ def test_numerics(case: Case) -> None:
         if not case.feed(xs) and isinstance(want, torch.Tensor) and want.is_floating_point():
             want = want.double()  # a module without inputs returns its own tensor, moved to float64
         if want is None:  # not deterministic: dropout in training mode with 0 < p < 1
-            x, y = xs[0], ys[0]
-            scale = 1 / (1 - attrs.p)  # type: ignore[attr-defined]
-            assert torch.all((y == 0) | torch.isclose(y, x * scale, rtol=0, atol=1e-12))
-            assert (y == 0).any() and (y != 0).any()
+            RANDOM_CHECKS[case.op](attrs, xs, ys[0], REFERENCE[case.op](attrs, xs, p, False))
             continue
         wants = list(want) if isinstance(want, tuple | list) else [want]
         assert len(ys) == len(wants)
@@ -814,6 +822,26 @@ def test_numerics(case: Case) -> None:
 
 Ref_ = Callable[[Any, list[torch.Tensor], dict[str, torch.Tensor], bool], Any]
 REFERENCE: dict[str, Ref_] = {}
+
+
+def _dropped(a: Any, xs: list[torch.Tensor], y: torch.Tensor, eval_y: torch.Tensor) -> None:
+    """Dropout in training mode: each entry zero or scaled by 1 / (1 - p), both seen."""
+    scale = 1 / (1 - a.p)
+    assert torch.all((y == 0) | torch.isclose(y, xs[0] * scale, rtol=0, atol=1e-12))
+    assert (y == 0).any() and (y != 0).any()
+
+
+def _weights_dropped(a: Any, xs: list[torch.Tensor], y: torch.Tensor, eval_y: torch.Tensor) -> None:
+    """Attention dropout in training mode: weights dropped, so the result differs from eval's."""
+    assert y.shape == eval_y.shape and torch.isfinite(y).all()
+    assert not torch.allclose(y, eval_y)
+
+
+#: for the references that return None (random in training mode): how to check the module's output
+RANDOM_CHECKS: dict[str, Callable[[Any, list[torch.Tensor], torch.Tensor, torch.Tensor], None]] = {
+    "dropout": _dropped,
+    "scaled_dot_product_attention": _weights_dropped,
+}
 
 
 def _ref(*names: str) -> Callable[[Ref_], Ref_]:
@@ -926,6 +954,27 @@ def _where(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
 def _masked_fill(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor:
     x, mask = xs
     return torch.where(mask, torch.full_like(x, a.value), x)
+
+
+@_ref("scaled_dot_product_attention")
+def _attention(a: Any, xs: list[torch.Tensor], p: Any, tr: bool) -> torch.Tensor | None:
+    """softmax(q kᵀ · scale + mask) v written out: a bool mask keeps the scores where it is True."""
+    q, k, v = xs[:3]
+    if tr and a.dropout_p == 1:
+        return torch.zeros(*q.shape[:-1], v.shape[-1], dtype=q.dtype)
+    if tr and a.dropout_p > 0:
+        return None  # random
+    scale = q.shape[-1] ** -0.5 if a.scale is None else a.scale
+    scores = (q.unsqueeze(-2) * k.unsqueeze(-3)).sum(-1) * scale
+    mask = xs[3] if len(xs) > 3 else None
+    if a.is_causal:
+        mask = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril()
+    if mask is not None and mask.dtype == torch.bool:
+        scores = torch.where(mask, scores, torch.full_like(scores, -math.inf))
+    elif mask is not None:
+        scores = scores + mask
+    weights = _softmax(scores, -1)
+    return (weights.unsqueeze(-1) * v.unsqueeze(-3)).sum(-2)
 
 
 @_ref("linear")
@@ -1332,6 +1381,11 @@ REF_MACS.update(
         "linear": lambda a, ins, outs: _numel(outs[0]) * ins[0].shape[-1].value,
         "matmul": lambda a, ins, outs: _numel(outs[0]) * ins[0].shape[-1].value,
         "softmax": lambda a, ins, outs: _numel(outs[0]),
+        # q kᵀ (leading dims x L x S x E), the softmax (x L x S), the weights times v (x L x S x Ev)
+        "scaled_dot_product_attention": lambda a, ins, outs: (
+            _numel(ins[0]) // ins[0].shape[-1].value * ins[1].shape[-2].value * (1 + ins[0].shape[-1].value)
+            + _numel(outs[0]) * ins[1].shape[-2].value
+        ),
         "log_softmax": lambda a, ins, outs: _numel(outs[0]),
         **{f"conv{n}d": _conv_macs for n in (1, 2, 3)},
         **{

@@ -238,6 +238,15 @@ HYPER_PARAMETERS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: modules whose hyper-parameters netdsl holds in a submodule under another name: class name ->
+#: (netdsl's submodule below the same path, {torchvision's attribute: netdsl's attribute}); torch's
+#: nn.MultiheadAttention is written out in specs/vit.yaml, its dropout on the attention weights is the
+#: fused attention's
+ELSEWHERE: dict[str, tuple[str, dict[str, str]]] = {
+    "MultiheadAttention": ("attend", {"dropout": "dropout_p"}),
+}
+
+
 def hyper_parameters(module: nn.Module) -> dict[str, dict[str, Any]]:
     """path -> {attribute: value} for every module of ``module`` that has training hyper-parameters."""
     out = {}
@@ -245,6 +254,10 @@ def hyper_parameters(module: nn.Module) -> dict[str, dict[str, Any]]:
         attrs = HYPER_PARAMETERS.get(type(sub).__name__)
         if attrs is not None:
             out[path] = {a: getattr(sub, a) for a in attrs}
+        elsewhere = ELSEWHERE.get(type(sub).__name__)
+        if elsewhere is not None:
+            child, names = elsewhere
+            out[f"{path}.{child}"] = {ours: getattr(sub, theirs) for theirs, ours in names.items()}
     return out
 
 

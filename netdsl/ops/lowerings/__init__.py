@@ -7,7 +7,15 @@ imports the definitions too (``netdsl.ops``); importing the definitions imports 
 
 from collections.abc import Mapping
 
-from netdsl.ops.lowerings import constants, elementwise, nn, params, reduce, shape_ops  # noqa: F401  (registration)
+from netdsl.ops.lowerings import (  # noqa: F401  (registration)
+    attention,
+    constants,
+    elementwise,
+    nn,
+    params,
+    reduce,
+    shape_ops,
+)
 from netdsl.ops.lowerings.base import REGISTERED, LowerCtx, LowerFn, LowerOut, lowering
 
 #: every op's lowering, by op name (tests/test_op_lowerings.py: exactly the ops of REGISTRY)
