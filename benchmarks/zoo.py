@@ -5,10 +5,12 @@ code, and eager forward time side by side (docs/zoo.md).
     python benchmarks/zoo.py --models resnet50 swin_t --rounds 15 --threads 2
 
 Each model and its torchvision twin get the same random weights; their forwards run interleaved
-(float32, eval, no_grad, 2 threads by default), after warm-up, and the table gives the ratio of the
-medians (netdsl / torchvision: below 1 is faster). torchvision's wheel on PyPI is a CUDA build whose
-C ops cannot load next to the CPU torch: it is imported with torch.library.register_fake made a no-op
-for the duration of the import (the models are plain PyTorch).
+(float32, eval, no_grad, 2 threads by default), after warm-up: each round times both back to back,
+over enough calls to last about 0.2 s each, and the table gives the median time per call and the
+median of the per-round ratios (netdsl / torchvision: below 1 is faster). torchvision's wheel on PyPI
+is a CUDA build whose C ops cannot load next to the CPU torch: it is imported with
+torch.library.register_fake made a no-op for the duration of the import (the models are plain
+PyTorch).
 """
 
 from __future__ import annotations
@@ -146,26 +148,35 @@ def yaml_lines(path: Path) -> int:
     return total
 
 
-def timed(fn: Any, x: torch.Tensor) -> float:
+def timed(fn: Any, x: torch.Tensor, calls: int) -> float:
+    """Seconds per call, over ``calls`` calls in a row."""
     start = time.perf_counter()
-    fn(x)
-    return time.perf_counter() - start
+    for _ in range(calls):
+        fn(x)
+    return (time.perf_counter() - start) / calls
 
 
-def speed(ours: torch.nn.Module, theirs: torch.nn.Module, batch: int, rounds: int) -> tuple[float, float]:
+def speed(
+    ours: torch.nn.Module, theirs: torch.nn.Module, batch: int, rounds: int
+) -> tuple[float, float, float]:
+    """Median seconds per call of each model and the median of the per-round ratios ours / theirs:
+    each round times both models back to back (alternating which goes first) over enough calls to
+    last about 0.2 s, so that a slow spell of the machine hits both sides of a ratio alike."""
     x = torch.randn(batch, 3, 224, 224)
     with torch.no_grad():
-        for _ in range(3):
+        for _ in range(2):
             ours(x), theirs(x)
+        calls = max(1, round(0.2 / timed(theirs, x, 1)))
         a, b = [], []
-        for i in range(rounds):  # interleaved, alternating which goes first
+        for i in range(rounds):
             if i % 2:
-                a.append(timed(ours, x))
-                b.append(timed(theirs, x))
+                a.append(timed(ours, x, calls))
+                b.append(timed(theirs, x, calls))
             else:
-                b.append(timed(theirs, x))
-                a.append(timed(ours, x))
-    return statistics.median(a), statistics.median(b)
+                b.append(timed(theirs, x, calls))
+                a.append(timed(ours, x, calls))
+    ratios = [p / q for p, q in zip(a, b, strict=True)]
+    return statistics.median(a), statistics.median(b), statistics.median(ratios)
 
 
 def main() -> None:
@@ -178,7 +189,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     tv = import_torchvision()
     print(f"torch {torch.__version__}, torchvision {tv.__version__}, {args.threads} threads, "
-          f"{args.rounds} interleaved rounds, median times")  # fmt: skip
+          f"{args.rounds} interleaved rounds of ~0.2 s per model: median time per call, median of the "
+          "per-round ratios netdsl / torchvision")  # fmt: skip
     head = "| model | params | GMACs (224) | YAML lines | torchvision lines |"
     head += "".join(f" eager b{b}: netdsl / torchvision |" for b in args.batches)
     print(head)
@@ -206,8 +218,8 @@ def main() -> None:
         params = param_count(res.shapes) / 1e6
         row = f"| {name} | {params:.2f}M | {gmacs} | {yaml_lines(ROOT / spec)} | {tv_lines} |"
         for b in args.batches:
-            a, t = speed(ours, theirs, b, args.rounds)
-            row += f" {a * 1e3:.1f} / {t * 1e3:.1f} ms = {a / t:.3f} |"
+            a, t, ratio = speed(ours, theirs, b, args.rounds)
+            row += f" {a * 1e3:.1f} / {t * 1e3:.1f} ms: {ratio:.3f} |"
         print(row, flush=True)
 
 

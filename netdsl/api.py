@@ -123,15 +123,24 @@ def build(
     return gm
 
 
-def compile(module: Any, **kwargs: Any) -> Any:
-    """``torch.compile`` a built module (or build a spec path first)."""
+def compile(
+    module: Any,
+    *,
+    purpose: str = "inference",
+    dynamic: bool | None = True,
+    freeze: bool | None = None,
+    **kwargs: Any,
+) -> Any:
+    """``torch.compile`` a built module (or build a spec path first) for ``purpose``: "inference"
+    (eval, no grad, the graph rewritten for inference, weights frozen in unless ``freeze=False``:
+    load weights before compiling) or "training". ``dynamic``: batch and image size changes do not
+    recompile. The result's ``state_dict()`` keys are the spec's. Other keywords go to
+    ``torch.compile`` (``mode="max-autotune"``, ...). See :mod:`netdsl.backend.compile`."""
     from netdsl.backend.compile import compile_module
 
     if isinstance(module, str | os.PathLike | Spec):
         module = build(module)
-    if not callable(module):
-        raise UsageError(f"compile: expected a module or the path of a spec, got a {type(module).__name__}")
-    return compile_module(module, **kwargs)
+    return compile_module(module, purpose=purpose, dynamic=dynamic, freeze=freeze, **kwargs)
 
 
 def example_inputs(

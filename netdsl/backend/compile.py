@@ -1,12 +1,112 @@
-"""``torch.compile`` of a built module."""
+"""``netdsl.compile``: torch.compile of a built module, for inference or for training.
+
+The module returned is the module (a copy of a GraphModule, rewritten for the purpose by
+:mod:`netdsl.backend.rewrites`, sharing its parameters) compiled in place with ``nn.Module.compile``:
+its ``state_dict()`` keys are the spec's (no ``_orig_mod.`` prefix), so checkpoints keep loading
+strictly. For inference it runs in eval mode under ``torch.no_grad`` and, by default, with inductor's
+freezing (weights folded into the compiled graph as constants: constant folding, convolution and
+batch-norm folding, layout choice); loading weights into it afterwards is refused, since the compiled
+code would keep the old ones."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import fx, nn
+
+from netdsl.backend.rewrites import rewrite
+from netdsl.core.errors import UsageError
+from netdsl.core.suggest import did_you_mean
+
+PURPOSES = ("inference", "training")
 
 
-def compile_module(module: Any, **kwargs: Any) -> Any:
-    """The module wrapped by ``torch.compile`` (``kwargs`` pass through: ``mode``, ``dynamic``, ...)."""
-    return torch.compile(module, **kwargs)
+def compile_module(
+    module: Any,
+    *,
+    purpose: str = "inference",
+    dynamic: bool | None = True,
+    freeze: bool | None = None,
+    rewrites: bool = True,
+    **torch_compile_kwargs: Any,
+) -> Any:
+    """``module`` compiled for ``purpose`` (see the module docstring).
+
+    ``dynamic``: sizes that change (batch, image size) do not recompile (torch's ``dynamic``; None
+    lets torch decide). ``freeze`` (inference only; default on): inductor freezing. ``rewrites``: the
+    graph rewrites of :mod:`netdsl.backend.rewrites` (GraphModules built by netdsl). The other keywords
+    go to ``torch.compile`` (``mode``, ``backend``, ``fullgraph``, ``options``)."""
+    if purpose not in PURPOSES:
+        raise UsageError(
+            f"purpose {purpose!r} is not one of netdsl.compile's purposes",
+            expected=PURPOSES,
+            hint=did_you_mean(str(purpose), PURPOSES),
+        )
+    if not isinstance(module, nn.Module):
+        raise UsageError(f"compile: expected a torch.nn.Module, got a {type(module).__name__}")
+    if getattr(module, "_compiled_call_impl", None) is not None:
+        raise UsageError("compile: this module is compiled already; compile the module netdsl.build returned")
+    inference = purpose == "inference"
+    freeze = inference if freeze is None else freeze
+    if freeze and not inference:
+        raise UsageError("compile: freeze=True bakes the weights in: for purpose='inference' only")
+    if isinstance(module, fx.GraphModule) and rewrites:
+        module, _ = rewrite(module, purpose)
+    module.train(not inference)
+    kwargs = dict(torch_compile_kwargs)
+    if freeze:
+        kwargs = _with_freezing(kwargs, dynamic)
+    module.compile(dynamic=dynamic, **kwargs)
+    if inference:
+        module._compiled_call_impl = _no_grad(module._compiled_call_impl)
+        module.train = _eval_only(module)
+    if freeze:
+        module.register_load_state_dict_pre_hook(_refuse_load)
+    return module
+
+
+def _with_freezing(kwargs: dict[str, Any], dynamic: bool | None) -> dict[str, Any]:
+    """torch.compile's keywords with inductor's ``freezing`` option on. torch.compile takes ``mode`` or
+    ``options``, not both: a mode is spelled out as its options."""
+    from torch._inductor import list_mode_options
+
+    if kwargs.get("backend", "inductor") != "inductor":
+        return kwargs
+    mode = kwargs.pop("mode", None)
+    options = {**(list_mode_options(mode, dynamic) if mode else {}), **(kwargs.pop("options", None) or {})}
+    return {**kwargs, "options": {**options, "freezing": True}}
+
+
+def _no_grad(call: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(call)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with torch.no_grad():
+            return call(*args, **kwargs)
+
+    return run
+
+
+def _eval_only(module: nn.Module) -> Callable[[bool], nn.Module]:
+    """``train`` of a module compiled for inference: eval mode only (its dropout is compiled out)."""
+    eval_mode = module.train
+
+    def train(mode: bool = True) -> nn.Module:
+        if mode:
+            raise UsageError(
+                "this module is compiled for inference (dropout removed, no gradients): it cannot train",
+                hint="compile the built module with netdsl.compile(..., purpose='training')",
+            )
+        return eval_mode(False)
+
+    return train
+
+
+def _refuse_load(module: nn.Module, state_dict: Any, prefix: str, *args: Any) -> None:
+    raise UsageError(
+        "this module is compiled for inference with its weights frozen into the compiled code: weights "
+        "loaded now would not be used",
+        hint="load the weights into the module before netdsl.compile, or compile with freeze=False",
+    )

@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 from torch import fx
 
 from netdsl.backend.compile import compile_module
+from netdsl.backend.progress import heartbeat
+from netdsl.backend.rewrites import Fired
 from netdsl.core.errors import UsageError, show_value
 from netdsl.core.outfile import atomic_write
 from netdsl.core.suggest import did_you_mean
@@ -63,27 +65,64 @@ def parse_device(text: str) -> torch.device:
 
 @dataclass
 class CompileReport:
-    """``--compile``: the first call (compiling), a second call, and the largest difference from eager."""
+    """``--compile``: the first call (compiling), a second call, the largest difference from eager
+    (None when not compared: random ops in training mode), the purpose and the rewrites that fired."""
 
     first_call_seconds: float
     call_seconds: float
-    max_difference: float
+    max_difference: float | None
+    purpose: str = "inference"
+    rewrites: list[Fired] = field(default_factory=list)
 
 
-def compile_and_compare(gm: Any, inputs: list[Any], outputs: Any) -> CompileReport:
-    """torch.compile ``gm``, time its first (compiling) and second call, compare with eager."""
-    compiled: Any = compile_module(gm)
+def has_random_ops(gm: torch.nn.Module) -> bool:
+    """Whether ``gm`` draws random numbers in training mode (a dropout or stochastic depth with p > 0,
+    attention dropout)."""
+    return any(float(getattr(m, "p", 0.0) or getattr(m, "dropout_p", 0.0) or 0.0) > 0 for m in gm.modules())
+
+
+def compile_and_compare(
+    gm: Any,
+    inputs: list[Any],
+    outputs: Any,
+    *,
+    purpose: str = "inference",
+    mode: str | None = None,
+    freeze: bool | None = None,
+    progress: TextIO | None = None,
+) -> CompileReport:
+    """netdsl.compile ``gm`` for ``purpose``, time its first (compiling) and second call, compare with
+    eager (``outputs``: eager's in eval mode; for training, eager runs again in training mode, from the
+    same state, unless the module draws random numbers). ``progress``: a heartbeat while compiling."""
+    kwargs: dict[str, Any] = {} if mode is None else {"mode": mode}
+    eager_train = None
+    state = {k: v.clone() for k, v in gm.state_dict().items()}  # (training moves batch-norm statistics)
+    if purpose == "training" and not has_random_ops(gm):
+        with torch.no_grad():
+            eager_train = gm.train()(*inputs)
+        gm.load_state_dict(state)
+    compiled: Any = compile_module(gm, purpose=purpose, freeze=freeze, **kwargs)
+    fired = compiled.meta.get("netdsl", {}).get("rewrites", []) if hasattr(compiled, "meta") else []
+    name = gm.meta.get("netdsl", {}).get("name", "the module") if hasattr(gm, "meta") else "the module"
     with torch.no_grad():
-        t0 = time.perf_counter()
-        c_out = compiled(*inputs)
-        t_compile = time.perf_counter() - t0
+        with heartbeat(progress, f"torch.compile of {name} for {purpose} (first call)"):
+            t0 = time.perf_counter()
+            c_out = compiled(*inputs)
+            t_compile = time.perf_counter() - t0
         t0 = time.perf_counter()
         compiled(*inputs)
         t_run = time.perf_counter() - t0
-    ref = outputs if isinstance(outputs, tuple) else (outputs,)
-    got = c_out if isinstance(c_out, tuple) else (c_out,)
-    diff = max(float((a - b).abs().max()) for a, b in zip(ref, got, strict=True))
-    return CompileReport(t_compile, t_run, diff)
+    if purpose == "training":  # the parameters are shared: leave them as built
+        for key, value in compiled.state_dict(keep_vars=True).items():
+            value.data.copy_(state[key])
+        gm.eval()
+    want = outputs if purpose == "inference" else eager_train
+    diff = None
+    if want is not None:
+        ref = want if isinstance(want, tuple) else (want,)
+        got = c_out if isinstance(c_out, tuple) else (c_out,)
+        diff = max(float((a - b).abs().max()) for a, b in zip(ref, got, strict=True))
+    return CompileReport(t_compile, t_run, diff, purpose, list(fired))
 
 
 def timed_forward(gm: fx.GraphModule, inputs: list[torch.Tensor]) -> tuple[Any, float]:

@@ -119,7 +119,27 @@ def make_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("build", help="build the module, run one forward pass, print a summary")
     spec_args(b)
-    b.add_argument("--compile", action="store_true", help="also torch.compile it and time the compile")
+    b.add_argument("--compile", action="store_true", help="also netdsl.compile it and time the compile")
+    b.add_argument(
+        "--purpose",
+        choices=("inference", "training"),
+        default="inference",
+        help="what --compile compiles for (default inference: eval, no grad, weights frozen in)",
+    )
+    b.add_argument(
+        "--compile-mode",
+        metavar="MODE",
+        help="torch.compile's mode for --compile: default, reduce-overhead, max-autotune, "
+        "max-autotune-no-cudagraphs",
+    )
+    b.add_argument(
+        "--no-freeze", action="store_true", help="--compile for inference without freezing the weights in"
+    )
+    b.add_argument(
+        "--explain",
+        action="store_true",
+        help="list the graph rewrites of --purpose and where they apply (spec file:line)",
+    )
     b.add_argument("--out", help="write the module: .pt2 (torch.export) or .pt/.pth (state_dict)")
     b.add_argument("--seed", type=_seed, default=0, help="seed of the parameter initialisation (default 0)")
     b.add_argument("--device", default="cpu", help="device for the forward pass (cpu, cuda, cuda:1, mps)")

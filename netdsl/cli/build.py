@@ -40,11 +40,27 @@ if TYPE_CHECKING:
     import torch
     from torch import fx
 
+    from netdsl.backend.rewrites import Fired
     from netdsl.backend.run import CompileReport
 
 MAX_PARAMS = 2**32  # elements: 16 GiB of float32
 MAX_ACTIVATIONS = 2**31  # elements summed over all node outputs: 8 GiB of float32
 OUT_SUFFIXES = (".pt2", ".pt", ".pth")
+#: torch.compile's modes (torch._inductor.list_mode_options)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def _compile_mode(mode: str | None) -> str | None:
+    """--compile-mode, refused (UsageError, with the modes) when torch.compile has no such mode."""
+    if mode is None or mode in COMPILE_MODES:
+        return mode
+    from netdsl.core.suggest import did_you_mean
+
+    raise UsageError(
+        f"--compile-mode {show(mode)} is not a mode of torch.compile",
+        expected=COMPILE_MODES,
+        hint=did_you_mean(mode, COMPILE_MODES),
+    )
 
 
 def check_budget(res: CheckResult, concrete: ShapeResult) -> None:
@@ -115,8 +131,11 @@ class BuildOptions:
     [--dim], ``blocks_path`` [--blocks-path], ``root`` [--root]: which graph and which sizes;
     ``seed`` [--seed] of the initialisation; ``device`` [--device] of the forward pass; ``out``
     [--out] a .pt2 (torch.export) or .pt/.pth (state_dict) file; ``compile`` [--compile] also
-    torch.compile and time it; ``quiet`` [-q] no warnings; ``max_memory`` [--max-memory] bytes or
-    a size like ``"8G"`` (default: ``$NETDSL_MAX_MEMORY``, the cgroup limit or MemAvailable).
+    netdsl.compile and time it, for ``purpose`` [--purpose] with torch's ``compile_mode``
+    [--compile-mode], weights frozen in unless not ``freeze`` [--no-freeze]; ``explain`` [--explain]
+    list the graph rewrites of the purpose; ``quiet`` [-q] no warnings and no progress;
+    ``max_memory`` [--max-memory] bytes or a size like ``"8G"`` (default: ``$NETDSL_MAX_MEMORY``, the
+    cgroup limit or MemAvailable).
     The mappings are copied read-only.
     """
 
@@ -130,6 +149,10 @@ class BuildOptions:
     device: str = "cpu"
     out: PathLike | None = None
     compile: bool = False
+    purpose: str = "inference"
+    compile_mode: str | None = None
+    freeze: bool = True
+    explain: bool = False
     quiet: bool = False
     max_memory: int | str | None = None
 
@@ -249,14 +272,31 @@ def run_build(
         _say(stdout, summary)
         _say(stdout, f"built in {t_build * 1000:.0f} ms; eager forward {t_fwd * 1000:.1f} ms on {device}")
         report = BuildReport(res, concrete, gm, device, inputs, outputs, summary, t_build, t_fwd)
+        if options.explain and not options.compile:
+            from netdsl.backend.rewrites import rewrite
+
+            _say(stdout, explain(rewrite(gm, options.purpose)[1], options.purpose))
+            gm.eval()
         if options.compile:
             phase = "compiling the module"
-            report.compiled = compile_and_compare(gm, inputs, outputs)
+            report.compiled = compile_and_compare(
+                gm,
+                inputs,
+                outputs,
+                purpose=options.purpose,
+                mode=options.compile_mode,
+                freeze=options.freeze if options.purpose == "inference" else None,
+                progress=None if options.quiet else stderr,
+            )
             c = report.compiled
+            if options.explain:
+                _say(stdout, explain(c.rewrites, options.purpose))
+            diff = "not compared (random ops)" if c.max_difference is None else f"{c.max_difference:.2e}"
             _say(
                 stdout,
-                f"torch.compile: first call (compile) {c.first_call_seconds:.1f} s, then "
-                f"{c.call_seconds * 1000:.1f} ms; max |compiled - eager| = {c.max_difference:.2e}",
+                f"netdsl.compile ({c.purpose}, {len(c.rewrites)} rewrites): first call (compile) "
+                f"{c.first_call_seconds:.1f} s, then {c.call_seconds * 1000:.1f} ms; "
+                f"max |compiled - eager| = {diff}",
             )
         if out is not None:
             phase = f"writing {out}"
@@ -268,6 +308,18 @@ def run_build(
             raise out_of_memory_error(e, graph, phase, gm, target.budget) from e
         raise
     return report
+
+
+def explain(fired: Sequence[Fired], purpose: str) -> str:
+    """The rewrites of ``purpose`` that fired, one line each (spec file:line: rewrite: node: what),
+    and a count per rewrite."""
+    if not fired:
+        return f"rewrites for {purpose}: none apply"
+    counts: dict[str, int] = {}
+    for f in fired:
+        counts[f.rewrite] = counts.get(f.rewrite, 0) + 1
+    total = ", ".join(f"{name} x{n}" for name, n in counts.items())
+    return "\n".join([f"rewrites for {purpose} ({total}):", *(f"  {safe_text(f.render())}" for f in fired)])
 
 
 # ---------------------------------------------------------------- the command
@@ -287,6 +339,10 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
         device=args.device,
         out=args.out,
         compile=args.compile,
+        purpose=args.purpose,
+        compile_mode=_compile_mode(args.compile_mode),
+        freeze=not args.no_freeze,
+        explain=args.explain,
         quiet=args.quiet,
         max_memory=args.max_memory,
     )

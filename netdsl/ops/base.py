@@ -93,6 +93,9 @@ class OpDef:
     foldable: bool = True
     #: its (first) input must be a constant, computed at build time (`buffer` stores it)
     constant_input: bool = False
+    #: returns its input unchanged when the output has the input's shape and dtype (a reshape to the
+    #: same shape): netdsl.compile drops such nodes
+    identity_when_same_type: bool = False
 
     @property
     def installs(self) -> bool:

@@ -63,6 +63,7 @@ register(
         doc="Reshape to `shape` (ints, one -1, or dim expressions such as 'H*W').",
         attrs=ReshapeAttrs,
         infer=_reshape_infer,
+        identity_when_same_type=True,
     )
 )
 
@@ -91,6 +92,7 @@ register(
         doc="Merge dims start_dim..end_dim into one (torch.flatten).",
         attrs=FlattenAttrs,
         infer=_flatten_infer,
+        identity_when_same_type=True,
     )
 )
 
@@ -116,6 +118,7 @@ register(
         doc="Split dim `dim` into `sizes` (torch.unflatten).",
         attrs=UnflattenAttrs,
         infer=_unflatten_infer,
+        identity_when_same_type=True,
     )
 )
 
@@ -421,6 +424,7 @@ register(
         doc="Broadcast to a larger `shape` (-1 keeps a dim).",
         attrs=ExpandAttrs,
         infer=_expand_infer,
+        identity_when_same_type=True,
     )
 )
 
