@@ -44,13 +44,30 @@ def test_state_dict_keys_are_the_specs() -> None:
 def test_frozen_module_refuses_weights_loaded_after_compiling() -> None:
     gm = netdsl.build(TINY, seed=0)
     state = gm.state_dict()
-    frozen = netdsl.compile(gm)
+    frozen = netdsl.compile(gm, freeze=True)
     with pytest.raises(UsageError) as info:
         frozen.load_state_dict(state)
     assert "load the weights into the module before netdsl.compile" in info.value.render()
-    unfrozen = netdsl.compile(gm, freeze=False)
+    unfrozen = netdsl.compile(gm)  # (the default: regional, weights as inputs)
     unfrozen.load_state_dict({k: torch.zeros_like(v) for k, v in state.items()})
     assert all(not v.any() for v in gm.state_dict().values())  # the parameters are shared
+
+
+def test_regional_and_frozen_exclude_each_other() -> None:
+    with pytest.raises(UsageError, match="choose one"):
+        netdsl.compile(netdsl.build(TINY), freeze=True, regional=True)
+
+
+def test_regions_of_a_deep_network_share_their_code() -> None:
+    """Shunted-B: 33 blocks of 4 kinds (depths 3, 4, 24, 2): one compiled function per kind, and the
+    glue between them."""
+    compiled = netdsl.compile(netdsl.build(ROOT / "specs/shunted_b.yaml"))
+    regions = compiled.meta["netdsl"]["regions"]
+    blocks = [p for p in regions if p]
+    assert blocks == [f"block{s}.{i}" for s, n in ((1, 3), (2, 4), (3, 24), (4, 2)) for i in range(n)]
+    calls = [n.target for n in compiled.graph.nodes if n.op == "call_function" and hasattr(n.target, "fn")]
+    assert len({id(c.fn) for c in calls if c.__name__.startswith("region")}) == 4  # one per kind
+    assert list(compiled.state_dict()) == list(netdsl.build(ROOT / "specs/shunted_b.yaml").state_dict())
 
 
 def test_inference_module_cannot_train() -> None:

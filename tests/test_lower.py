@@ -47,18 +47,18 @@ outputs: {out: tap, first: heads.0}
 """
 
 # one variable per spec node, named after it; the steps on the way (the first sums of `total`, the
-# split before its parts, the run-time size B) keep torch.fx's names
+# split before its parts, the run-time size B, read from the reshape's own input) keep torch.fx's names
 NAMING_CODE = """
 def forward(self, x, y):
     proj_fc = self.proj.fc(x)
     proj_relu = torch.relu_(proj_fc);  proj_fc = None
     add = proj_relu + y;  proj_relu = y = None
-    add_1 = add + x;  add = None
+    add_1 = add + x;  add = x = None
     total = add_1 + 1.0;  add_1 = None
     split = torch.functional.split(total, [4, 4], dim = 2);  total = None
     heads = split[0]
     heads_1 = split[1];  split = None
-    size = x.size(0);  x = None
+    size = heads_1.size(0)
     tokens = heads_1.reshape(size, -1, 4);  heads_1 = size = None
     bias = self.bias
     out = tokens + bias;  tokens = bias = None

@@ -1,12 +1,13 @@
 """``netdsl.compile``: torch.compile of a built module, for inference or for training.
 
-The module returned is the module (a copy of a GraphModule, rewritten for the purpose by
-:mod:`netdsl.backend.rewrites`, sharing its parameters) compiled in place with ``nn.Module.compile``:
-its ``state_dict()`` keys are the spec's (no ``_orig_mod.`` prefix), so checkpoints keep loading
-strictly. For inference it runs in eval mode under ``torch.no_grad`` and, by default, with inductor's
-freezing (weights folded into the compiled graph as constants: constant folding, convolution and
-batch-norm folding, layout choice); loading weights into it afterwards is refused, since the compiled
-code would keep the old ones."""
+The module returned is a copy of the GraphModule, rewritten for the purpose by
+:mod:`netdsl.backend.rewrites`, sharing its parameters, compiled by regions (each kind of repeated
+block once: :mod:`netdsl.backend.regions`) or whole (``nn.Module.compile``): its ``state_dict()``
+keys are the spec's (no ``_orig_mod.`` prefix), so checkpoints keep loading strictly. For inference
+it runs in eval mode under ``torch.no_grad``; with ``freeze=True``, inductor's freezing folds the
+weights into one compiled graph as constants (constant folding, convolution and batch-norm folding,
+layout choice), and loading weights into it afterwards is refused, since the compiled code would
+keep the old ones."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from netdsl.backend import regions
 from netdsl.backend.rewrites import rewrite
 from netdsl.core.errors import UsageError
 from netdsl.core.suggest import did_you_mean
@@ -30,15 +32,19 @@ def compile_module(
     purpose: str = "inference",
     dynamic: bool | None = True,
     freeze: bool | None = None,
+    regional: bool | None = None,
     rewrites: bool = True,
     **torch_compile_kwargs: Any,
 ) -> Any:
     """``module`` compiled for ``purpose`` (see the module docstring).
 
     ``dynamic``: sizes that change (batch, image size) do not recompile (torch's ``dynamic``; None
-    lets torch decide). ``freeze`` (inference only; default on): inductor freezing. ``rewrites``: the
-    graph rewrites of :mod:`netdsl.backend.rewrites` (GraphModules built by netdsl). The other keywords
-    go to ``torch.compile`` (``mode``, ``backend``, ``fullgraph``, ``options``)."""
+    lets torch decide). ``freeze`` (inference only; default off): inductor freezing, weights folded
+    into one compiled graph of the whole network. ``regional`` (default: on unless freezing): each
+    kind of repeated block compiled once (:mod:`netdsl.backend.regions`), so that compile time does
+    not grow with depth. ``rewrites``: the graph rewrites of :mod:`netdsl.backend.rewrites`
+    (GraphModules built by netdsl). The other keywords go to ``torch.compile`` (``mode``,
+    ``backend``, ``fullgraph``, ``options``)."""
     if purpose not in PURPOSES:
         raise UsageError(
             f"purpose {purpose!r} is not one of netdsl.compile's purposes",
@@ -50,16 +56,30 @@ def compile_module(
     if getattr(module, "_compiled_call_impl", None) is not None:
         raise UsageError("compile: this module is compiled already; compile the module netdsl.build returned")
     inference = purpose == "inference"
-    freeze = inference if freeze is None else freeze
+    freeze = bool(freeze)
     if freeze and not inference:
         raise UsageError("compile: freeze=True bakes the weights in: for purpose='inference' only")
+    regional = not freeze if regional is None else regional
+    if regional and freeze:
+        raise UsageError(
+            "compile: regional=True compiles each kind of block once with its weights as inputs; "
+            "freeze=True bakes each instance's weights in: choose one"
+        )
     if isinstance(module, fx.GraphModule) and rewrites:
         module, _ = rewrite(module, purpose)
     module.train(not inference)
     kwargs = dict(torch_compile_kwargs)
     if freeze:
         kwargs = _with_freezing(kwargs, dynamic)
-    module.compile(dynamic=dynamic, **kwargs)
+    if regional and isinstance(module, fx.GraphModule):
+        fired = module.meta.get("netdsl", {}).get("rewrites", [])
+        module, pieces = regions.regional(module, lambda fn: torch.compile(fn, dynamic=dynamic, **kwargs))
+        module.meta = {**module.meta, "netdsl": {**module.meta.get("netdsl", {}), "rewrites": fired}}
+        module.meta["netdsl"]["regions"] = [p.path or "" for p in pieces]
+        module._compiled_call_impl = module._call_impl  # (compiled piece by piece; marks it compiled)
+    else:
+        module.compile(dynamic=dynamic, **kwargs)
+        module._compiled_call_impl = _sizes_apart(module._compiled_call_impl)
     if inference:
         module._compiled_call_impl = _no_grad(module._compiled_call_impl)
         module.train = _eval_only(module)
@@ -84,6 +104,15 @@ def _no_grad(call: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(call)
     def run(*args: Any, **kwargs: Any) -> Any:
         with torch.no_grad():
+            return call(*args, **kwargs)
+
+    return run
+
+
+def _sizes_apart(call: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(call)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with regions.sizes_apart():
             return call(*args, **kwargs)
 
     return run

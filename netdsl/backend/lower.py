@@ -41,18 +41,28 @@ class LowerCtx:
         #: the result nodes emitted for the current node, in order
         self.results: list[fx.Node] = []
         self._sources: dict[Sym, tuple[fx.Node, int]] = {}
+        #: per dim, the latest tensor with it in each outermost block instance (by path)
+        self._in_instance: dict[tuple[str, Sym], tuple[fx.Node, int]] = {}
         self._sizes: dict[tuple[fx.Node, int], fx.Node] = {}
+        self._local: dict[Sym, tuple[fx.Node, int]] = {}
         #: the values of the constants the graph reads, by the node that reads them
         self.constants: dict[fx.Node, torch.Tensor] = {}
         #: a graph input whose device the tensors made in forward take (None: none, the default)
         self.device_source: fx.Node | None = None
         self._device: fx.Node | None = None
 
-    def begin(self, node: Node, in_types: list[TensorType]) -> None:
-        """Start lowering ``node`` (its inputs of ``in_types``)."""
+    def begin(self, node: Node, in_types: list[TensorType], args: Sequence[fx.Node] = ()) -> None:
+        """Start lowering ``node`` (its inputs ``args`` of ``in_types``). A symbolic dim the op needs
+        is read from its own inputs where one has it (``B, N, C = x.shape`` in the block's own code),
+        else from the first tensor that had it."""
         self.node = node
         self.in_types = in_types
         self.results = []
+        self._local = {}
+        for value, t in zip(args, in_types, strict=False):
+            for i, d in enumerate(t.shape):
+                if not d.is_const and isinstance(value, fx.Node):
+                    self._local.setdefault(d, (value, i))
 
     # -- emission ------------------------------------------------------------
     def _emit(
@@ -128,17 +138,31 @@ class LowerCtx:
 
     # -- runtime dims --------------------------------------------------------
     def note(self, value: fx.Node, t: TensorType) -> None:
+        """``value`` has the dims of ``t``. Where a later op reads a dim that its own inputs lack: from
+        the latest tensor with it in the same (outermost) block instance, else from the first tensor
+        that had it. So every copy of a block computes its sizes alike, from its own tensors and
+        from what comes in (netdsl.backend.regions compiles the copies of a block once)."""
+        instance = self._instance()
         for i, d in enumerate(t.shape):
-            if not d.is_const and d not in self._sources:
-                self._sources[d] = (value, i)
+            if not d.is_const:
+                self._sources.setdefault(d, (value, i))
+                if instance:
+                    self._in_instance[instance, d] = (value, i)
+
+    def _instance(self) -> str:
+        """The path of the outermost block instance of the current node ("" at the network level)."""
+        if self.node is None:
+            return ""
+        return next((s.path for s in self.node.scope.chain() if s.block is not None and s.path), "")
 
     def dim(self, d: Sym | int) -> int | fx.Node:
         """An int, or an fx node computing a symbolic dim at run time."""
         d = Sym.of(d)
         if d.is_const:
             return d.value
-        if d in self._sources:
-            src, i = self._sources[d]
+        source = self._local.get(d) or self._in_instance.get((self._instance(), d)) or self._sources.get(d)
+        if source is not None:
+            src, i = source
             key = (src, i)
             if key not in self._sizes:
                 self._sizes[key] = self._emit("call_method", "size", (src, i))
@@ -263,8 +287,20 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
         "name": graph.name,
         "variant": graph.variant,
         "outputs": [n for n, _, _ in graph.outputs],
+        "instances": _instances(graph),
     }
     return gm
+
+
+def _instances(graph: Graph) -> list[str]:
+    """The module paths of the block instances (not the transparent ones, `path: ''`), outermost
+    first, in written order: where :mod:`netdsl.backend.regions` looks for repeated code."""
+    seen: dict[str, int] = {}
+    for node in graph.nodes:
+        for scope in node.scope.chain():
+            if scope.block is not None and scope.path and scope.path not in seen:
+                seen[scope.path] = scope.depth
+    return sorted(seen, key=lambda p: seen[p])  # (stable: written order within a depth)
 
 
 def _drop_unused_regularization(gm: fx.GraphModule) -> None:
@@ -344,7 +380,7 @@ def _lower_node(
 ) -> list[fx.Node]:
     """Emit the fx nodes of one IR node on ``args``: its outputs."""
     fxg = ctx.graph
-    ctx.begin(node, [shapes.type_of(r) for r in node.inputs])
+    ctx.begin(node, [shapes.type_of(r) for r in node.inputs], args)
     last = next(iter(reversed(fxg.nodes)), None)  # None: a graph without inputs, still empty
     try:
         out = LOWERINGS[node.op](ctx, shapes.attrs[node.id], args)
