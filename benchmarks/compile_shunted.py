@@ -9,8 +9,9 @@ Same weights (the reference rule of tests/data) and inputs for every model, floa
   architecture), the baseline of every ratio;
 - ``netdsl eager``: the built GraphModule;
 - ``netdsl.compile``: as shipped (inference: the graph rewrites, regional compilation, dynamic batch
-  and image size); ``netdsl.compile whole``: one graph (regional=False); ``netdsl.compile frozen``:
-  one graph with inductor freezing;
+  and image size); ``netdsl.compile static``: the same, specialised to each size (dynamic=False,
+  recompiles for a new size); ``netdsl.compile whole``: one graph (regional=False);
+  ``netdsl.compile frozen``: one graph with inductor freezing;
 - ``torch.compile(reference)`` with and without ``freezing``;
 - ``onnxruntime``: the reference exported by torch.onnx (dynamo exporter, dynamic batch), run by
   onnxruntime with 2 intra-op threads and spinning off (so that it does not slow down the models
@@ -52,6 +53,7 @@ from tests.test_shunted import CONFIGS, ShuntedReference, official_layout, spec_
 PEERS = (
     "netdsl eager",
     "netdsl.compile",
+    "netdsl.compile static",
     "netdsl.compile whole",
     "netdsl.compile frozen",
     "torch.compile(reference)",
@@ -106,6 +108,8 @@ def make(peer: str, variant: str, threads: int) -> Callable[[torch.Tensor], Any]
         return lambda x: gm(x)
     if peer == "netdsl.compile":
         return netdsl.compile(built(variant))  # type: ignore[no-any-return]
+    if peer == "netdsl.compile static":
+        return netdsl.compile(built(variant), dynamic=False)  # type: ignore[no-any-return]
     if peer == "netdsl.compile whole":
         return netdsl.compile(built(variant), regional=False)  # type: ignore[no-any-return]
     if peer == "netdsl.compile frozen":

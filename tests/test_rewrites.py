@@ -255,3 +255,28 @@ outputs: {y: y}
 """
     )
     assert rewrite(gm, "inference")[1] == []
+
+
+TOKENS_TO_IMAGE = """
+network: tokens_to_image
+inputs: {x: [B, 16, 8]}
+dims: {B: 2}
+nodes:
+  t: {op: permute, in: x, dims: [0, 2, 1]}
+  img: {op: reshape, in: t, shape: [B, 8, 4, 4]}
+  conv: {op: conv2d, in: img, out_channels: 4, kernel_size: 3, padding: 1}
+outputs: {y: conv}
+"""
+
+
+def test_conv_input_made_contiguous_for_dynamic_sizes_only() -> None:
+    """The copy is needed by inductor with symbolic sizes; with static ones it only costs time."""
+    gm = build(TOKENS_TO_IMAGE).eval()
+    new, fired = rewrite(gm, "inference")
+    assert [(f.rewrite, f.node) for f in fired] == [("contiguous-conv-input", "conv")]
+    assert "its input img (reshape) made contiguous" in fired[0].detail
+    assert calls(new, "contiguous") == 1
+    x = torch.randn(2, 16, 8)
+    torch.testing.assert_close(outputs(new, [x])[0], outputs(gm, [x])[0], rtol=0, atol=0)
+    _, fired = rewrite(gm, "inference", dynamic=False)
+    assert fired == []

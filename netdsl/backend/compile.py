@@ -66,7 +66,7 @@ def compile_module(
             "freeze=True bakes each instance's weights in: choose one"
         )
     if isinstance(module, fx.GraphModule) and rewrites:
-        module, _ = rewrite(module, purpose)
+        module, _ = rewrite(module, purpose, dynamic=dynamic is not False)
     module.train(not inference)
     kwargs = dict(torch_compile_kwargs)
     if freeze:
