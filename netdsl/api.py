@@ -128,19 +128,23 @@ def compile(
     *,
     purpose: str = "inference",
     dynamic: bool | None = True,
-    freeze: bool | None = None,
+    freeze: bool = False,
+    regional: bool | None = None,
     **kwargs: Any,
 ) -> Any:
     """``torch.compile`` a built module (or build a spec path first) for ``purpose``: "inference"
-    (eval, no grad, the graph rewritten for inference, weights frozen in unless ``freeze=False``:
-    load weights before compiling) or "training". ``dynamic``: batch and image size changes do not
-    recompile. The result's ``state_dict()`` keys are the spec's. Other keywords go to
+    (eval, no grad, the graph rewritten for inference) or "training". Each kind of repeated block is
+    compiled once (``regional``, the default unless ``freeze``); ``freeze=True`` compiles one graph
+    with the weights frozen in (load weights before compiling). ``dynamic``: batch and image size
+    changes do not recompile. The result's ``state_dict()`` keys are the spec's. Other keywords go to
     ``torch.compile`` (``mode="max-autotune"``, ...). See :mod:`netdsl.backend.compile`."""
     from netdsl.backend.compile import compile_module
 
     if isinstance(module, str | os.PathLike | Spec):
         module = build(module)
-    return compile_module(module, purpose=purpose, dynamic=dynamic, freeze=freeze, **kwargs)
+    return compile_module(
+        module, purpose=purpose, dynamic=dynamic, freeze=freeze, regional=regional, **kwargs
+    )
 
 
 def example_inputs(

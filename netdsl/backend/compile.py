@@ -31,7 +31,7 @@ def compile_module(
     *,
     purpose: str = "inference",
     dynamic: bool | None = True,
-    freeze: bool | None = None,
+    freeze: bool = False,
     regional: bool | None = None,
     rewrites: bool = True,
     **torch_compile_kwargs: Any,
@@ -56,7 +56,6 @@ def compile_module(
     if getattr(module, "_compiled_call_impl", None) is not None:
         raise UsageError("compile: this module is compiled already; compile the module netdsl.build returned")
     inference = purpose == "inference"
-    freeze = bool(freeze)
     if freeze and not inference:
         raise UsageError("compile: freeze=True bakes the weights in: for purpose='inference' only")
     regional = not freeze if regional is None else regional

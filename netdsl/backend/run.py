@@ -88,7 +88,7 @@ def compile_and_compare(
     *,
     purpose: str = "inference",
     mode: str | None = None,
-    freeze: bool | None = None,
+    freeze: bool = False,
     progress: TextIO | None = None,
 ) -> CompileReport:
     """netdsl.compile ``gm`` for ``purpose``, time its first (compiling) and second call, compare with

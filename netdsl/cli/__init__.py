@@ -124,7 +124,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--purpose",
         choices=("inference", "training"),
         default="inference",
-        help="what --compile compiles for (default inference: eval, no grad, weights frozen in)",
+        help="what --compile compiles for (default inference: eval, no grad)",
     )
     b.add_argument(
         "--compile-mode",
@@ -133,7 +133,9 @@ def make_parser() -> argparse.ArgumentParser:
         "max-autotune-no-cudagraphs",
     )
     b.add_argument(
-        "--no-freeze", action="store_true", help="--compile for inference without freezing the weights in"
+        "--freeze",
+        action="store_true",
+        help="--compile for inference as one graph with the weights frozen in (inductor freezing)",
     )
     b.add_argument(
         "--explain",

@@ -132,7 +132,7 @@ class BuildOptions:
     ``seed`` [--seed] of the initialisation; ``device`` [--device] of the forward pass; ``out``
     [--out] a .pt2 (torch.export) or .pt/.pth (state_dict) file; ``compile`` [--compile] also
     netdsl.compile and time it, for ``purpose`` [--purpose] with torch's ``compile_mode``
-    [--compile-mode], weights frozen in unless not ``freeze`` [--no-freeze]; ``explain`` [--explain]
+    [--compile-mode], weights frozen in with ``freeze`` [--freeze]; ``explain`` [--explain]
     list the graph rewrites of the purpose; ``quiet`` [-q] no warnings and no progress;
     ``max_memory`` [--max-memory] bytes or a size like ``"8G"`` (default: ``$NETDSL_MAX_MEMORY``, the
     cgroup limit or MemAvailable).
@@ -151,7 +151,7 @@ class BuildOptions:
     compile: bool = False
     purpose: str = "inference"
     compile_mode: str | None = None
-    freeze: bool = True
+    freeze: bool = False
     explain: bool = False
     quiet: bool = False
     max_memory: int | str | None = None
@@ -285,7 +285,7 @@ def run_build(
                 outputs,
                 purpose=options.purpose,
                 mode=options.compile_mode,
-                freeze=options.freeze if options.purpose == "inference" else None,
+                freeze=options.freeze,
                 progress=None if options.quiet else stderr,
             )
             c = report.compiled
@@ -341,7 +341,7 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
         compile=args.compile,
         purpose=args.purpose,
         compile_mode=_compile_mode(args.compile_mode),
-        freeze=not args.no_freeze,
+        freeze=args.freeze,
         explain=args.explain,
         quiet=args.quiet,
         max_memory=args.max_memory,
