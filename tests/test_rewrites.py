@@ -280,3 +280,12 @@ def test_conv_input_made_contiguous_for_dynamic_sizes_only() -> None:
     torch.testing.assert_close(outputs(new, [x])[0], outputs(gm, [x])[0], rtol=0, atol=0)
     _, fired = rewrite(gm, "inference", dynamic=False)
     assert fired == []
+
+
+def test_a_mask_that_enlarges_the_scores_is_no_attention_mask() -> None:
+    """scores [B, 2, 5, 7] + bias [4, B, 2, 5, 7] broadcasts the scores up: left written out."""
+    text = attention_spec(
+        "  s: {op: add, in: [scores, big]}\n  w: {op: softmax, in: s, dim: -1}", out="w"
+    ).replace("bias: [5, 7],", "bias: [5, 7], big: [4, B, 2, 5, 7],")
+    gm = build(text)
+    assert not [f for f in rewrite(gm, "inference")[1] if f.rewrite == "attention"]

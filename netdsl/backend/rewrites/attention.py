@@ -96,6 +96,11 @@ def _added(n: Any) -> tuple[Any, Any] | None:
     return None
 
 
+def _same_shape(a: Any, b: Any) -> bool:
+    shape = spec_meta(a).get("shape")
+    return shape is not None and shape == spec_meta(b).get("shape")
+
+
 def _match(gm: fx.GraphModule, out: fx.Node) -> dict[str, Any] | None:
     """The parts of the pattern ending in ``out`` (a matmul), or None. ``inner``: the nodes between
     the two matmuls, the first matmul last (each read by the one before it alone)."""
@@ -127,6 +132,8 @@ def _match(gm: fx.GraphModule, out: fx.Node) -> dict[str, Any] | None:
     s: Any = w.args[0]
     mask: Any = None
     added = _added(s)
+    if (added is not None or _method(s, "masked_fill")) and not _same_shape(s, s.args[0]):
+        return None  # (a mask that broadcasts the scores to a larger shape: not an attention mask)
     if _method(s, "masked_fill") and len(s.args) == 3 and only_user(s, reader):
         value = s.args[2]
         if not (isinstance(value, float) and value == -math.inf):
