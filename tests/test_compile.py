@@ -80,3 +80,22 @@ def test_training_compile_trains_as_eager(in_root: Path) -> None:
         assert losses[1] == pytest.approx(losses[0], rel=1e-4, abs=1e-5)
     for (name, a), b in zip(eager.state_dict().items(), compiled.state_dict().values(), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_cli_build_compile_for_training_leaves_the_weights_as_built(
+    capsys: pytest.CaptureFixture[str], in_root: Path, tmp_path: Path
+) -> None:
+    """--purpose training: compiled and compared in training mode (tiny_cnn draws no random numbers);
+    the batch-norm statistics the training-mode passes moved are put back before --out is written."""
+    out = tmp_path / "tiny_cnn.pt"
+    args = ["build", "specs/tiny_cnn.yaml", "--compile", "--purpose", "training", "--out", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "netdsl.compile (training, " in text
+    diff = float(text.split("max |compiled - eager| = ")[1].split()[0])
+    assert diff < 1e-4
+    saved = torch.load(out, weights_only=True)
+    built = netdsl.build("specs/tiny_cnn.yaml", seed=0).state_dict()
+    assert list(saved) == list(built)
+    for key, value in built.items():
+        torch.testing.assert_close(saved[key], value, msg=key)
