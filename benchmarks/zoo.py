@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 import netdsl  # noqa: E402
 from netdsl.core.symbolic import DEFINITIONS, expanded  # noqa: E402
 from netdsl.passes.summary import mac_count, param_count  # noqa: E402
+from tests.zoo.tv import import_torchvision  # noqa: E402
 
 #: model -> (spec file, torchvision module, the classes and functions of that module it uses)
 MODELS: dict[str, tuple[str, str, list[str]]] = {
@@ -100,22 +101,6 @@ SHARED = {
     ],
     "swin_t": ["MLP", "Permute", "stochastic_depth", "StochasticDepth"],
 }
-
-
-def import_torchvision() -> Any:
-    original = torch.library.register_fake
-
-    def noop(*args: Any, **kwargs: Any) -> Any:
-        if args and callable(args[0]) and not isinstance(args[0], str):
-            return args[0]
-        return lambda f: f
-
-    torch.library.register_fake = noop  # type: ignore[assignment]
-    try:
-        import torchvision
-    finally:
-        torch.library.register_fake = original  # type: ignore[assignment]
-    return torchvision
 
 
 def code_lines(obj: Any) -> int:

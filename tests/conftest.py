@@ -62,6 +62,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+def cli_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> tuple[int, str]:
+    """``netdsl validate`` of ``text`` written to ``tmp_path``/spec.yaml: the exit code and stderr."""
+    from netdsl.cli import main
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    rc = main(["validate", str(path)])
+    return rc, capsys.readouterr().err
+
+
 def spec_id(p: Path) -> str:
     return str(p.relative_to(ROOT))
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import netdsl
-from netdsl.cli import main
 from netdsl.core.errors import NetdslError
 
+from .conftest import cli_validate as validate
 from .zoo.tv import import_torchvision, torchvision_reason
 
 needs_torchvision = pytest.mark.skipif(torchvision_reason() is not None, reason=str(torchvision_reason()))
@@ -281,13 +281,6 @@ def test_a_buffer_of_an_input_size_is_an_error() -> None:
 
 
 # ---------------------------------------------------------------- static errors
-
-
-def validate(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> tuple[int, str]:
-    path = tmp_path / "spec.yaml"
-    path.write_text(text)
-    rc = main(["validate", str(path)])
-    return rc, capsys.readouterr().err
 
 
 def test_a_buffer_of_the_input_is_a_located_static_error(

@@ -57,7 +57,7 @@ def test_rewritten_module_computes_the_same(path: Path, purpose: str) -> None:
         else:
             assert torch.equal(got, want)
     for f in fired:
-        assert f.loc.startswith(str(path.relative_to(path.parents[1])).split("/")[0]) or f.loc, f
+        assert f.loc, f  # every rewrite names the spec line it applied to
     assert new.meta["netdsl"]["rewrites"] == fired
 
 

@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch.fx.passes.shape_prop import ShapeProp
 
 import netdsl
-from netdsl.cli import main
 from netdsl.core.symbolic import Sym
+
+from .conftest import cli_validate as validate
 
 K, S, C = 4, 2, 3  # window side, shift, channels
 
@@ -191,13 +192,6 @@ def test_the_condition_flips_with_the_size(module: fx.GraphModule) -> None:
 
 
 # ---------------------------------------------------------------- unprovable slice bounds
-
-
-def validate(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> tuple[int, str]:
-    path = tmp_path / "spec.yaml"
-    path.write_text(text)
-    rc = main(["validate", str(path)])
-    return rc, capsys.readouterr().err
 
 
 def _with_crop(crop: str) -> str:

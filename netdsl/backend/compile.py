@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
@@ -71,16 +72,14 @@ def compile_module(
     if freeze:
         kwargs = _with_freezing(kwargs, dynamic)
     if regional and isinstance(module, fx.GraphModule):
-        fired = module.meta.get("netdsl", {}).get("rewrites", [])
         module, pieces = regions.regional(module, lambda fn: torch.compile(fn, dynamic=dynamic, **kwargs))
-        module.meta = {**module.meta, "netdsl": {**module.meta.get("netdsl", {}), "rewrites": fired}}
-        module.meta["netdsl"]["regions"] = [p.path or "" for p in pieces]
+        module.meta["netdsl"] = {**module.meta.get("netdsl", {}), "regions": [p.path for p in pieces]}
         module._compiled_call_impl = module._call_impl  # (compiled piece by piece; marks it compiled)
     else:
         module.compile(dynamic=dynamic, **kwargs)
-        module._compiled_call_impl = _sizes_apart(module._compiled_call_impl)
+        module._compiled_call_impl = _within(regions.sizes_apart, module._compiled_call_impl)
     if inference:
-        module._compiled_call_impl = _no_grad(module._compiled_call_impl)
+        module._compiled_call_impl = _within(torch.no_grad, module._compiled_call_impl)
         module.train = _eval_only(module)
     if freeze:
         module.register_load_state_dict_pre_hook(_refuse_load)
@@ -99,19 +98,14 @@ def _with_freezing(kwargs: dict[str, Any], dynamic: bool | None) -> dict[str, An
     return {**kwargs, "options": {**options, "freezing": True}}
 
 
-def _no_grad(call: Callable[..., Any]) -> Callable[..., Any]:
+def _within(
+    context: Callable[[], AbstractContextManager[Any]], call: Callable[..., Any]
+) -> Callable[..., Any]:
+    """``call`` run inside a fresh ``context()`` each time (torch.no_grad, the size settings)."""
+
     @functools.wraps(call)
     def run(*args: Any, **kwargs: Any) -> Any:
-        with torch.no_grad():
-            return call(*args, **kwargs)
-
-    return run
-
-
-def _sizes_apart(call: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(call)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        with regions.sizes_apart():
+        with context():
             return call(*args, **kwargs)
 
     return run

@@ -19,6 +19,7 @@ is not combined with inductor freezing (which would compile each instance with i
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,13 +83,13 @@ def _outline(gm: fx.GraphModule, path: str, nodes: list[fx.Node]) -> Piece | Non
     g.output(tuple(env[n] for n in users_outside))
     g.lint()
     piece.graph = g
-    root = gm.get_submodule(path) if path else gm
+    root = gm.get_submodule(path)  # ("" is gm itself)
     code = _structure(g)
     called = tuple(
         (str(c.target), repr(root.get_submodule(str(c.target)))) for c in g.nodes if c.op == "call_module"
     )
-    attrs = tuple(
-        (str(c.target), tuple(getattr(_attr(root, str(c.target)), "shape", ())))
+    attrs = tuple(  # (the values are each instance's own: its static type is what compiles)
+        (str(c.target), spec_meta(c).get("shape"), spec_meta(c).get("dtype"))
         for c in g.nodes
         if c.op == "get_attr"
     )
@@ -114,13 +115,6 @@ def _structure(g: fx.Graph) -> tuple[Any, ...]:
 
 def _is_size(n: fx.Node) -> bool:
     return n.op == "call_method" and n.target == "size"
-
-
-def _attr(root: nn.Module, target: str) -> Any:
-    obj: Any = root
-    for part in target.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 def partition(gm: fx.GraphModule) -> list[Piece]:
@@ -210,21 +204,16 @@ def regional(gm: fx.GraphModule, compiler: Compiler) -> tuple[fx.GraphModule, li
             env[n] = g.node_copy(n, lambda a: env[a])
     for i, piece in enumerate(pieces):
         assert piece.graph is not None
+        owner = gm.get_submodule(piece.path)  # ("" is gm itself)
         if piece.key not in compiled:
-            module = fx.GraphModule(gm.get_submodule(piece.path) if piece.path else gm, piece.graph)
-            compiled[piece.key] = compiler(type(module).forward)
-        owner = gm.get_submodule(piece.path) if piece.path else gm
+            compiled[piece.key] = compiler(type(fx.GraphModule(owner, piece.graph)).forward)
         kind = "region" if piece.is_region else "glue"
         call = _Call(compiled[piece.key], owner, f"{kind}_{i}")
         result = g.call_function(call, tuple(env[a] for a in piece.inputs))
         result.meta["netdsl"] = {"node": piece.path or "glue", "op": kind}
         for j, out in enumerate(piece.outputs):
-            env[out] = g.call_function(_item, (result, j))
+            env[out] = g.call_function(operator.getitem, (result, j))
     old_output = next(n for n in gm.graph.nodes if n.op == "output")
     g.output(fx.map_arg(old_output.args[0], lambda a: env[a]))
     g.lint()
     return with_graph(gm, g), pieces
-
-
-def _item(values: tuple[Any, ...], i: int) -> Any:
-    return values[i]
