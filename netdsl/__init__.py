@@ -1,20 +1,26 @@
 """netdsl: declarative YAML network specs -> shape-checked ``torch.fx`` modules.
 
-Importing netdsl does not import torch; ``build`` and ``compile`` do.
+Importing netdsl does not import torch; ``build``, ``compile`` and ``export`` do.
 """
 
-from netdsl.api import CheckResult, Spec, build, check, compile, diagram, load
+from netdsl.api import CheckResult, Spec, build, check, check_weights, compile, diagram, export, load
 from netdsl.core.errors import NetdslError, NetdslErrors
+from netdsl.core.plugins import PluginError
+from netdsl.ops.plugins import register_op
 
 __version__ = "0.1.0"
 __all__ = [
     "CheckResult",
     "NetdslError",
     "NetdslErrors",
+    "PluginError",
     "Spec",
     "build",
     "check",
+    "check_weights",
     "compile",
     "diagram",
+    "export",
     "load",
+    "register_op",
 ]

@@ -1,4 +1,4 @@
-"""The Python API: load, check, build, compile, diagram, example_inputs.
+"""The Python API: load, check, build, compile, export, diagram, example_inputs.
 
 Each call runs one :class:`~netdsl.pipeline.Pipeline` (every pass at most once). ``load``/``check``
 never import torch, so ``netdsl validate`` stays fast and torch-free; ``build``/``compile`` import
@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
+from netdsl.backend.torch_extra import require_torch
 from netdsl.core.errors import NetdslError, NetdslErrors, UsageError, show_value
 from netdsl.frontend.files import FilePolicy
 from netdsl.frontend.library import LibraryCache
@@ -22,6 +23,11 @@ from netdsl.pipeline import CheckResult, PathLike, Pipeline, Spec, check_size_ar
 if TYPE_CHECKING:
     import torch
     from torch import fx
+
+    from netdsl.backend.export import ExportReport
+    from netdsl.frontend.checkpoint import Tree
+    from netdsl.passes.weights_report import WeightsReport
+    from netdsl.passes.weights_unwrap import Checkpoint
 
 
 def load(path_or_text: PathLike | Spec, *, text: str | None = None) -> Spec:
@@ -88,12 +94,20 @@ def build(
     dims: Mapping[str, int] | None = None,
     max_memory: int | str | None = None,
     root: PathLike | Sequence[PathLike] | None = None,
+    weights: PathLike | None = None,
+    weights_key: str | None = None,
+    weights_map: Mapping[str, str] | None = None,
 ) -> fx.GraphModule:
     """Build the ``torch.fx.GraphModule`` of a spec; raises :class:`NetdslError` with all errors.
 
     Refuses (BuildError), before allocating, a network whose parameters and buffers do not fit in
     the memory this process has (see :mod:`netdsl.passes.memory`; ``max_memory``, e.g. ``"8G"``, or
     ``$NETDSL_MAX_MEMORY`` set the limit).
+
+    ``weights``: a checkpoint (.safetensors or a torch.save file) checked as :func:`check_weights`
+    does (``weights_key``, ``weights_map`` are its ``key`` and ``key_map``) before anything is
+    built (a :class:`~netdsl.passes.weights.WeightsError` when it would not load), then loaded
+    with ``load_state_dict(strict=True)``.
     """
     from netdsl.core.errors import SourceLoc
     from netdsl.passes.memory import (
@@ -104,6 +118,7 @@ def build(
         param_bytes,
     )
 
+    require_torch("building a module")
     check_seed(seed)
     budget = memory_budget(max_memory, what="max_memory")
     run = Pipeline(
@@ -112,15 +127,94 @@ def build(
     res = run.check()
     res.raise_if_errors()
     assert res.graph is not None and res.shapes is not None
+    report = None
+    if weights is not None:
+        report = weights_report(run, weights, key=weights_key, key_map=weights_map)
+        report.raise_if_not_loadable()
     check_fits(budget, SourceLoc(res.graph.file), params=param_bytes(res.shapes))
     try:
         gm = run.module(seed)
+        if report is not None and weights is not None:
+            from netdsl.backend.checkpoint_io import load_weights
+
+            load_weights(gm, weights, report)
     except Exception as e:
         if is_out_of_memory(e):
             raise out_of_memory_error(e, res.graph, "building the module", budget=budget) from e
         raise
     gm.meta["netdsl"]["check"] = res
     return gm
+
+
+def read_checkpoint(path: PathLike) -> Checkpoint:
+    """A checkpoint's tree of tensors (shapes and dtypes; no data read): a .safetensors file is
+    read torch-free, a torch.save file with ``torch.load(weights_only=True)`` onto the meta device.
+    :class:`~netdsl.frontend.checkpoint.CheckpointError` for a file that is neither, or corrupt."""
+    from netdsl.frontend.checkpoint import checkpoint_format, checkpoint_name, read_safetensors_header
+    from netdsl.passes.weights_unwrap import Checkpoint
+
+    fmt = checkpoint_format(path)
+    if fmt == "safetensors":
+        tree: Tree = read_safetensors_header(path).tree()
+    else:
+        require_torch("reading a torch.save checkpoint (.pt, .pth, .bin)")
+        from netdsl.backend.checkpoint_io import read_torch_tree
+
+        tree = read_torch_tree(path)
+    return Checkpoint(checkpoint_name(path), fmt, tree)
+
+
+def weights_report(
+    run: Pipeline,
+    checkpoint: PathLike,
+    *,
+    key: str | None = None,
+    key_map: Mapping[str, str] | None = None,
+) -> WeightsReport:
+    """:func:`check_weights` for a :class:`Pipeline` (its errors raised): the spec's static
+    parameters (for the run's sizes when it has some of its own) against the checkpoint."""
+    from netdsl.passes.weights import compare_weights
+
+    res = run.check()
+    res.raise_if_errors()
+    shapes = run.concrete_shapes() if run.explicit_sizes else res.shapes
+    assert shapes is not None
+    report = compare_weights(shapes, read_checkpoint(checkpoint), key=key, key_map=key_map)
+    report.spec_warnings = list(res.warnings)
+    return report
+
+
+def check_weights(
+    spec: PathLike | Spec,
+    checkpoint: PathLike,
+    *,
+    variant: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    key: str | None = None,
+    key_map: Mapping[str, str] | None = None,
+    blocks_path: Sequence[PathLike] | PathLike | None = None,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    dims: Mapping[str, int] | None = None,
+    root: PathLike | Sequence[PathLike] | None = None,
+) -> WeightsReport:
+    """Compare a checkpoint's keys, shapes and dtypes with the spec's parameters and persistent
+    buffers, without building the module (see :mod:`netdsl.passes.weights`).
+
+    ``checkpoint``: a .safetensors file (read torch-free) or a torch.save file (.pt, .pth, .bin;
+    ``torch.load(weights_only=True)`` onto the meta device); a dict wrapping the state_dict
+    (``state_dict``, ``model``, ``ema``, ...) is unwrapped, or ``key`` names the entry
+    (``"model_ema"``, ``"ema.module"``). ``key_map`` renames keys by prefix (``{"module.": ""}``).
+
+    Returns a :class:`~netdsl.passes.weights.WeightsReport`: ``ok`` when ``load_state_dict(strict=True)``
+    would accept the checkpoint (dtype casts are warnings), its missing / unexpected keys (with the
+    closest expected key), shape mismatches located at the spec's nodes, and a suggested key map.
+    Raises the spec's errors, a ``CheckpointError`` for a file that cannot be read, ``UsageError``
+    for a ``key`` the checkpoint lacks.
+    """
+    run = Pipeline(
+        spec, variant, overrides, blocks_path=blocks_path, input_shapes=input_shapes, dims=dims, root=root
+    )
+    return weights_report(run, checkpoint, key=key, key_map=key_map)
 
 
 def compile(
@@ -138,6 +232,7 @@ def compile(
     with the weights frozen in (load weights before compiling). ``dynamic``: batch and image size
     changes do not recompile. The result's ``state_dict()`` keys are the spec's. Other keywords go to
     ``torch.compile`` (``mode="max-autotune"``, ...). See :mod:`netdsl.backend.compile`."""
+    require_torch("compiling a module")
     from netdsl.backend.compile import compile_module
 
     if isinstance(module, str | os.PathLike | Spec):
@@ -145,6 +240,115 @@ def compile(
     return compile_module(
         module, purpose=purpose, dynamic=dynamic, freeze=freeze, regional=regional, **kwargs
     )
+
+
+def dynamic_dims(dynamic: str | Sequence[str] | None) -> list[str] | None:
+    """The dims an export makes dynamic: None (or "all") every dim of the inputs, "none" (or an empty
+    list) none, else the names (a list, or one string "B,H,W")."""
+    if dynamic is None:
+        return None
+    names = [n.strip() for n in dynamic.split(",")] if isinstance(dynamic, str) else list(dynamic)
+    if any(not isinstance(n, str) for n in names):
+        raise UsageError(f"dynamic: expected dim names, got {dynamic!r}")
+    if names in (["all"], ["ALL"]):
+        return None
+    if names in (["none"], ["NONE"], [""]):
+        return []
+    if "" in names:
+        raise UsageError(
+            f"--dynamic {show_value(str(dynamic))}: an empty dim name", hint="e.g. --dynamic B,H,W"
+        )
+    return list(dict.fromkeys(names))
+
+
+def export(
+    spec: PathLike | Spec,
+    out: PathLike,
+    variant: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    dynamic: str | Sequence[str] | None = None,
+    opset: int | None = None,
+    seed: int | None = 0,
+    weights: PathLike | None = None,
+    weights_key: str | None = None,
+    weights_map: Mapping[str, str] | None = None,
+    blocks_path: Sequence[PathLike] | PathLike | None = None,
+    root: PathLike | Sequence[PathLike] | None = None,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    dims: Mapping[str, int] | None = None,
+    tolerance: float | None = None,
+    check_sizes: Sequence[Mapping[str, int]] | None = None,
+    max_memory: int | str | None = None,
+    quiet: bool = False,
+    progress: TextIO | None = None,
+    flag: str | None = None,
+) -> ExportReport:
+    """Build a spec and write ``out``: a torch.export program (.pt2) or an ONNX model (.onnx, needs
+    ``pip install 'netdsl[onnx]'``), with dynamic batch and image sizes, verified against the eager
+    module before it replaces anything (see :mod:`netdsl.backend.export`).
+
+    ``dynamic``: the dims of the inputs made dynamic: None or ``"all"`` every one (``B``, ``H``,
+    ``W``), ``"none"`` / ``()`` none, else their names (``["B"]`` or ``"B,H"``); each gets the range
+    the spec and torch.export allow. ``input_shapes`` / ``dims``: the example the export traces
+    (default: the spec's ``dims:``). ``opset``: ONNX's (default 18). ``seed``: of the
+    initialisation; ``weights``: a checkpoint loaded first (checked as :func:`check_weights` does;
+    ``weights_key``, ``weights_map`` its key and key map). ``tolerance``: the verification's relative
+    tolerance (default 1e-4 for float32); ``check_sizes``: the dims' sizes of the verification runs
+    (default two batch sizes times two image sizes). ``quiet``: torch's warnings and logs silenced;
+    ``progress``: a stream for a heartbeat during long steps.
+
+    Returns the :class:`~netdsl.backend.export.ExportReport`: the file, the dims and their ranges,
+    torch's adjustments, the verification runs and the times. Raises ``UsageError`` for bad
+    arguments (the [onnx] extra missing included), the spec's errors, ``BuildError`` when torch
+    cannot export it or the exported file does not match.
+    """
+    from netdsl.core.errors import SourceLoc
+    from netdsl.passes.memory import check_fits, memory_budget, param_bytes
+
+    require_torch("exporting a module", "torch,onnx" if str(out).endswith(".onnx") else "torch")
+    check_seed(seed)
+    wanted = dynamic_dims(dynamic)
+    budget = memory_budget(max_memory, what="max_memory")
+    from netdsl.backend.export import export_module
+    from netdsl.backend.export_formats import check_target
+
+    target = check_target(out, flag)
+    run = Pipeline(
+        spec, variant, overrides, blocks_path=blocks_path, input_shapes=input_shapes, dims=dims, root=root
+    )
+    res = run.check(concrete=True)
+    res.raise_if_errors()
+    assert res.graph is not None and res.shapes is not None
+    graph = res.graph
+    report = None
+    if weights is not None:
+        report = weights_report(run, weights, key=weights_key, key_map=weights_map)
+        report.raise_if_not_loadable()
+    example = concrete_inputs(graph, graph.example_sizes(run.dims), run.input_shapes)
+    check_fits(budget, SourceLoc(graph.file), params=param_bytes(res.shapes))
+    gm = run.module(seed)
+    if report is not None and weights is not None:
+        from netdsl.backend.checkpoint_io import load_weights
+
+        load_weights(gm, weights, report)
+    exported = export_module(
+        gm,
+        graph,
+        res.shapes,
+        example,
+        target,
+        dynamic=wanted,
+        opset=opset,
+        seed=0 if seed is None else seed,
+        tolerance=tolerance,
+        check_sizes=check_sizes,
+        quiet=quiet,
+        progress=progress,
+        flag=flag,
+    )
+    exported.spec_warnings = list(res.warnings)
+    return exported
 
 
 def example_inputs(
@@ -158,9 +362,11 @@ def example_inputs(
     """Random inputs for a forward pass, one per spec input, in order (refused, BuildError, when
     they do not fit in memory; see :mod:`netdsl.passes.memory`). From a :class:`Pipeline`, the sizes are
     the run's unless ``shapes`` / ``dims`` are given."""
-    from netdsl.backend.inputs import random_inputs
     from netdsl.core.errors import SourceLoc
     from netdsl.passes.memory import check_fits, memory_budget, tensor_bytes
+
+    require_torch("making example inputs")
+    from netdsl.backend.inputs import random_inputs
 
     if isinstance(res, Pipeline):
         if shapes is None and dims is None:
@@ -241,10 +447,15 @@ __all__ = [
     "build",
     "check",
     "check_seed",
+    "check_weights",
     "compile",
     "diagram",
+    "dynamic_dims",
     "example_inputs",
+    "export",
     "find_specs",
     "load",
+    "read_checkpoint",
     "spec_files",
+    "weights_report",
 ]

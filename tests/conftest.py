@@ -80,3 +80,11 @@ def spec_id(p: Path) -> str:
 def in_root(monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(ROOT)
     return ROOT
+
+
+@pytest.fixture(autouse=True)
+def _plain_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Goldens hold plain text: colour stays off even where the environment forces it (some CI
+    runners set FORCE_COLOR); tests of colour set it themselves."""
+    for name in ("FORCE_COLOR", "CLICOLOR_FORCE"):
+        monkeypatch.delenv(name, raising=False)

@@ -20,6 +20,7 @@ import torch
 from torch import fx, nn
 
 from netdsl.backend import regions
+from netdsl.backend.provenance import track
 from netdsl.backend.rewrites import rewrite
 from netdsl.core.errors import UsageError
 from netdsl.core.suggest import did_you_mean
@@ -76,6 +77,8 @@ def compile_module(
         module.meta["netdsl"] = {**module.meta.get("netdsl", {}), "regions": [p.path for p in pieces]}
         module._compiled_call_impl = module._call_impl  # (compiled piece by piece; marks it compiled)
     else:
+        if isinstance(module, fx.GraphModule):
+            track(module)  # (errors of torch.compile quote its code)
         module.compile(dynamic=dynamic, **kwargs)
         module._compiled_call_impl = _within(regions.sizes_apart, module._compiled_call_impl)
     if inference:

@@ -17,6 +17,7 @@ from torch import nn
 from torch.fx.node import Argument, Target
 
 from netdsl.backend.inplace import make_in_place
+from netdsl.backend.provenance import SpecGraphModule, stack_trace, track
 from netdsl.core.errors import BuildError, NetdslError, SourceLoc
 from netdsl.core.symbolic import Atom, FloorDiv, Sym
 from netdsl.core.types import TensorType
@@ -278,7 +279,10 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
         out.meta["netdsl"] = _meta("outputs", "output", graph.outputs[0][2])
     consts.drop_unread(fxg)
     fxg.lint()
-    gm = fx.GraphModule(root, fxg, class_name=_class_name(graph.name))
+    for n in fxg.nodes:  # the spec line, where torch's own tracing errors and torch.export look
+        if "netdsl" in n.meta:
+            n.meta["stack_trace"] = stack_trace(n.meta["netdsl"])
+    gm = SpecGraphModule(root, fxg, class_name=_class_name(graph.name))
     _keep_non_persistent(root, gm)
     _order_as_written(gm, graph)
     _drop_unused_regularization(gm)
@@ -289,7 +293,7 @@ def lower(graph: Graph, shapes: ShapeResult, seed: int | None = None) -> fx.Grap
         "outputs": [n for n, _, _ in graph.outputs],
         "instances": _instances(graph),
     }
-    return gm
+    return track(gm)
 
 
 def _instances(graph: Graph) -> list[str]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from torch import fx, nn
 
+from netdsl.backend.provenance import track
 from netdsl.backend.rewrites.base import spec_meta, with_graph
 
 #: compiles a piece's function (``fn(module, *inputs) -> tuple``)
@@ -206,7 +207,9 @@ def regional(gm: fx.GraphModule, compiler: Compiler) -> tuple[fx.GraphModule, li
         assert piece.graph is not None
         owner = gm.get_submodule(piece.path)  # ("" is gm itself)
         if piece.key not in compiled:
-            compiled[piece.key] = compiler(type(fx.GraphModule(owner, piece.graph)).forward)
+            code = fx.GraphModule(owner, piece.graph)
+            code.meta["netdsl"] = {"check": gm.meta.get("netdsl", {}).get("check")}
+            compiled[piece.key] = compiler(type(track(code)).forward)
         kind = "region" if piece.is_region else "glue"
         call = _Call(compiled[piece.key], owner, f"{kind}_{i}")
         result = g.call_function(call, tuple(env[a] for a in piece.inputs))

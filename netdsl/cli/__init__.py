@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from netdsl.cli.args import _check_folders, _seed
 from netdsl.cli.output import EXIT_ERROR, EXIT_OK, EXIT_USAGE, safe_text, usage_text
+from netdsl.cli.style import styled
 from netdsl.core.errors import NetdslError, UsageError
+from netdsl.core.suggest import did_you_mean
 
 # Each command's module is imported when that command runs: `netdsl validate` never imports the
 # build's modules (memory guard, summary, backend) or the diagrams.
@@ -61,10 +64,38 @@ def cmd_ops(args: argparse.Namespace) -> int:
     return docs.cmd_ops(args)
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    from netdsl.cli import summary
+
+    return summary.cmd_summary(args)
+
+
+def cmd_check_weights(args: argparse.Namespace) -> int:
+    from netdsl.cli import weights
+
+    return weights.cmd_check_weights(args)
+
+
+def cmd_where(args: argparse.Namespace) -> int:
+    from netdsl.cli import where
+
+    return where.cmd_where(args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from netdsl.cli import export
+
+    return export.cmd_export(args)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        raise UsageError(message)
+        """One line, ``netdsl: usage error: MESSAGE (see 'netdsl build --help')``: not argparse's
+        usage block first."""
+        hint = None
+        if m := re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message):
+            hint = did_you_mean(m[1], re.findall(r"'([^']*)'", m[2]))
+        raise UsageError(f"{message} (see '{self.prog} --help')", hint=hint)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -151,6 +182,19 @@ def make_parser() -> argparse.ArgumentParser:
         help="memory the build may use, e.g. 8G, 512M, 1.5GiB (default: the cgroup limit or MemAvailable; "
         "also $NETDSL_MAX_MEMORY)",
     )
+    b.add_argument(
+        "--weights",
+        metavar="CKPT",
+        help="load this checkpoint (.safetensors, .pt/.pth/.bin) before the forward pass; checked first "
+        "as by `netdsl check-weights` (nothing is built when it would not load)",
+    )
+    b.add_argument("--weights-key", metavar="KEY", help="the entry of a dict checkpoint holding the weights")
+    b.add_argument(
+        "--weights-map",
+        action="append",
+        metavar="OLD=NEW",
+        help="rename checkpoint keys by prefix (repeatable)",
+    )
     b.set_defaults(func=cmd_build)
 
     s = sub.add_parser("shapes", help="print the inferred shape of every node")
@@ -187,6 +231,27 @@ def make_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("ops", help="list the primitive ops")
     o.add_argument("--format", choices=("text", "markdown"), default="text")
     o.set_defaults(func=cmd_ops)
+
+    # The arguments of these commands are defined beside them (their modules import nothing heavy).
+    from netdsl.cli import export, summary, weights, where
+
+    sm = sub.add_parser("summary", help="params, MACs and output shape per layer (torch-free)")
+    summary.add_arguments(sm, spec_args)
+    sm.set_defaults(func=cmd_summary)
+
+    cw = sub.add_parser(
+        "check-weights", help="compare a checkpoint with a spec's parameters, without building"
+    )
+    weights.add_arguments(cw, spec_args)
+    cw.set_defaults(func=cmd_check_weights)
+
+    ex = sub.add_parser("export", help="write the module as .pt2 (torch.export) or .onnx, with dynamic sizes")
+    export.add_arguments(ex, spec_args)
+    ex.set_defaults(func=cmd_export)
+
+    wh = sub.add_parser("where", help="where a state_dict key or module path is written in the spec")
+    where.add_arguments(wh, spec_args)
+    wh.set_defaults(func=cmd_where)
     return p
 
 
@@ -197,13 +262,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except UsageError as e:
-        print(safe_text(usage_text(e)), file=sys.stderr)
+        print(styled(safe_text(usage_text(e)), sys.stderr), file=sys.stderr)
         return EXIT_USAGE
     except NetdslError as e:
         if all(isinstance(x, UsageError) for x in e.errors):
-            print(safe_text(usage_text(e)), file=sys.stderr)
+            print(styled(safe_text(usage_text(e)), sys.stderr), file=sys.stderr)
             return EXIT_USAGE
-        print(safe_text(e.render()), file=sys.stderr)
+        print(styled(safe_text(e.render()), sys.stderr), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("netdsl: interrupted", file=sys.stderr)
@@ -220,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             file=sys.stderr,
         )
+        for note in getattr(e, "__notes__", None) or []:  # e.g. the spec node it was raised by
+            print(safe_text(str(note)), file=sys.stderr)
         return EXIT_ERROR
 
 

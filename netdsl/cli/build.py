@@ -20,8 +20,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from netdsl.api import check_seed, example_inputs
+from netdsl.backend.torch_extra import require_torch
 from netdsl.cli.args import _ints, _overrides, _shapes
 from netdsl.cli.output import EXIT_OK, print_diagnostics, safe_text, show
+from netdsl.cli.weights import key_map
 from netdsl.core.errors import BuildError, SourceLoc, UsageError
 from netdsl.passes.memory import (
     Budget,
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
     from netdsl.backend.rewrites import Fired
     from netdsl.backend.run import CompileReport
+    from netdsl.passes.weights_report import WeightsReport
 
 MAX_PARAMS = 2**32  # elements: 16 GiB of float32
 MAX_ACTIVATIONS = 2**31  # elements summed over all node outputs: 8 GiB of float32
@@ -135,7 +138,9 @@ class BuildOptions:
     [--compile-mode], weights frozen in with ``freeze`` [--freeze]; ``explain`` [--explain]
     list the graph rewrites of the purpose; ``quiet`` [-q] no warnings and no progress;
     ``max_memory`` [--max-memory] bytes or a size like ``"8G"`` (default: ``$NETDSL_MAX_MEMORY``, the
-    cgroup limit or MemAvailable).
+    cgroup limit or MemAvailable); ``weights`` [--weights] a checkpoint checked (as by
+    ``netdsl check-weights``, with ``weights_key`` [--weights-key] and ``weights_map``
+    [--weights-map]) before anything is built, then loaded before the forward pass.
     The mappings are copied read-only.
     """
 
@@ -155,9 +160,12 @@ class BuildOptions:
     explain: bool = False
     quiet: bool = False
     max_memory: int | str | None = None
+    weights: PathLike | None = None
+    weights_key: str | None = None
+    weights_map: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("overrides", "input_shapes", "dims"):
+        for name in ("overrides", "input_shapes", "dims", "weights_map"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name) or {})))
         for name in ("blocks_path", "root"):
             value = getattr(self, name) or ()
@@ -226,6 +234,7 @@ def run_build(
     are None). Raises :class:`~netdsl.core.errors.NetdslError`: ``UsageError`` for bad options,
     ``BuildError`` for a build that cannot fit or fails, the spec's errors otherwise.
     """
+    require_torch("netdsl build")
     from netdsl.backend.run import compile_and_compare, save_module, timed_forward
 
     options = options or BuildOptions()
@@ -250,12 +259,19 @@ def run_build(
     # on another device the activations live there: its allocator reports what does not fit
     acts = activation_bytes(concrete) if device.type == "cpu" else 0
     check_fits(target.budget, SourceLoc(graph.file), params=param_bytes(res.shapes), activations=acts)
+    weights = _check_weights(run, options, stderr)
     gm: Any = None
     phase = "building the module"
     try:
         t0 = time.perf_counter()
         gm = run.module(options.seed)
         t_build = time.perf_counter() - t0
+        if weights is not None and options.weights is not None:
+            from netdsl.backend.checkpoint_io import load_weights
+
+            phase = f"loading {weights.checkpoint}"
+            load_weights(gm, options.weights, weights)
+            _say(stdout, safe_text(f"loaded {weights.matched} tensors from {weights.checkpoint}"))
         phase = f"moving the module to {device}"
         gm = gm.to(device).eval()
         phase = "making the example inputs"
@@ -300,13 +316,46 @@ def run_build(
             )
         if out is not None:
             phase = f"writing {out}"
-            save_module(gm, inputs, out, flag="--out")
+            if out.suffix == ".pt2":  # dynamic batch and image sizes, verified: as `netdsl export`
+                from netdsl.backend.export import example_types, export_module
+
+                exported = export_module(
+                    gm,
+                    graph,
+                    res.shapes,
+                    example_types(graph, inputs),
+                    out,
+                    seed=options.seed,
+                    quiet=options.quiet,
+                    progress=None if options.quiet else stderr,
+                    flag="--out",
+                )
+                for line in exported.lines()[1:]:
+                    _say(stdout, safe_text(line))
+            else:
+                save_module(gm, inputs, out, flag="--out")
             report.written = out
             _say(stdout, safe_text(f"wrote {out} ({human(out.stat().st_size)}B)"))
     except Exception as e:
         if is_out_of_memory(e):
             raise out_of_memory_error(e, graph, phase, gm, target.budget) from e
         raise
+    return report
+
+
+def _check_weights(run: Pipeline, options: BuildOptions, stderr: TextIO | None) -> WeightsReport | None:
+    """--weights checked before anything is built: WeightsError (the report) when it would not load;
+    its notes and warnings go to ``stderr``."""
+    if options.weights is None:
+        return None
+    from netdsl.api import weights_report
+
+    report = weights_report(run, options.weights, key=options.weights_key, key_map=options.weights_map)
+    report.raise_if_not_loadable()
+    if stderr is not None and not options.quiet:
+        for note in report.notes:
+            print(safe_text(f"{report.checkpoint}: note: {note}"), file=stderr)
+        print_diagnostics(report.warnings, "text", stderr)
     return report
 
 
@@ -345,6 +394,9 @@ def build_options(args: argparse.Namespace) -> BuildOptions:
         explain=args.explain,
         quiet=args.quiet,
         max_memory=args.max_memory,
+        weights=args.weights,
+        weights_key=args.weights_key,
+        weights_map=key_map(args.weights_map, "--weights-map"),
     )
 
 

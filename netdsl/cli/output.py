@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from netdsl.cli.style import styled
 from netdsl.core.errors import NetdslError, SourceLoc, show_value
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -66,4 +67,4 @@ def print_diagnostics(errors: Sequence[NetdslError], fmt: str, stream: Any = Non
             where = f"file={_escape_property(loc.file)},line={loc.line},col={loc.col}"
             print(safe_text(f"::{level} {where},title=netdsl::{msg}"), file=stream)
         else:
-            print(safe_text(e.render()), file=stream)
+            print(styled(safe_text(e.render()), stream), file=stream)

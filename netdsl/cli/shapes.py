@@ -36,6 +36,7 @@ def _pipeline(
 
 
 def cmd_shapes(args: argparse.Namespace) -> int:
+    """Every node's inferred type: symbolic, or concrete for the sizes of --input-shape / --dim."""
     from netdsl.passes.summary import shapes_table
 
     run = _pipeline(args, _overrides(args.set), _shapes(args.input_shape), _ints(args.dim, "--dim"))
@@ -44,5 +45,7 @@ def cmd_shapes(args: argparse.Namespace) -> int:
         print_diagnostics(res.warnings, "text")
     res.raise_if_errors()
     assert res.shapes is not None
-    print(shapes_table(res.shapes))
+    # --input-shape / --dim: the shapes at those sizes (the spec's `dims:` for the others);
+    # without them, the symbolic shapes
+    print(shapes_table(run.concrete_shapes() if run.explicit_sizes else res.shapes))
     return EXIT_OK

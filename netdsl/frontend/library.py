@@ -1,8 +1,12 @@
 """The block library: `blocks/*.yaml` of netdsl plus the user's own folders.
 
 Search order: folders given with ``--blocks-path`` / ``blocks_path=``, folders in
-the ``NETDSL_BLOCKS_PATH`` environment variable (``os.pathsep``-separated), then
-the library shipped with netdsl.  A block name found twice is an error.
+the ``NETDSL_BLOCKS_PATH`` environment variable (``os.pathsep``-separated), the
+library shipped with netdsl, then the block folders of installed plugins (entry point
+group ``netdsl.blocks``, docs/plugins.md).  A block name found twice in the first three
+is an error.  Plugin folders are listed only when a name is not found in the others, or
+when every name is asked for (``names()``, listings): a plugin block never replaces an
+earlier one; its clash is a problem ``netdsl blocks`` reports.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from netdsl.core.errors import NetdslError, ResolveError, SourceLoc, display_path
+from netdsl.core import plugins
+from netdsl.core.errors import NetdslError, NetdslErrors, ResolveError, SourceLoc, display_path
 from netdsl.core.suggest import did_you_mean
 from netdsl.frontend.files import (
     FilePolicy,
@@ -90,7 +95,7 @@ class BlockSource:
     definition: BlockDef
     doc: Doc
     path: tuple[str | int, ...]  # where the definition sits in its document
-    origin: str  # "library", "user" or "inline"
+    origin: str  # "library", "user", "plugin" or "inline"
 
 
 class BlockLibrary:
@@ -100,6 +105,11 @@ class BlockLibrary:
     it must be a regular file whose real path stays inside its folder, the project or another
     trusted folder. Errors about a file that is not a block spec are located where the block is
     used and never quote the file.
+
+    ``use_env``: also the folders the environment adds, ``$NETDSL_BLOCKS_PATH`` and the installed
+    plugins' block folders. A plugin whose folder cannot be found is a problem: ``names()`` (asked
+    when a name is not found, or to list them) raises it, as the names are incomplete without it,
+    unless ``plugin_problems`` is given, where the plugins' problems go instead (listings).
     """
 
     def __init__(
@@ -108,6 +118,7 @@ class BlockLibrary:
         *,
         use_env: bool = True,
         policy: FilePolicy | None = None,
+        plugin_problems: list[NetdslError] | None = None,
     ) -> None:
         dirs: list[tuple[Path, str]] = [(Path(d), "user") for d in extra_dirs]
         if use_env and os.environ.get(ENV_VAR):
@@ -117,7 +128,13 @@ class BlockLibrary:
             dirs.append((builtin, "library"))
         self.policy = (policy or FilePolicy.for_spec(None)).widened(d for d, _ in dirs if d.is_dir())
         self.index: dict[str, tuple[Path, str]] = {}
-        seen_dirs: set[Path] = set()
+        #: the plugin blocks listed so far: name -> the distribution of their plugin
+        self.distributions: dict[str, str] = {}
+        self._plugins_listed = not use_env
+        self._plugin_problems = plugin_problems
+        self._plugin_failures: list[NetdslError] = []
+        self._seen_dirs: set[Path] = set()
+        seen_dirs = self._seen_dirs
         for d, origin in dirs:
             if not d.is_dir():
                 raise ResolveError(f"blocks folder {str(d)!r} does not exist or is not a folder")
@@ -142,6 +159,49 @@ class BlockLibrary:
                 self.index[name] = (f, origin)
         self._cache: dict[str, BlockSource] = {}
         self._loading: list[str] = []
+
+    def _list_plugins(self) -> None:
+        """Add the blocks of the installed plugins' folders to the index (once): a name already taken
+        keeps its block, and the clash is a problem for listings."""
+        if self._plugins_listed:
+            return
+        self._plugins_listed = True
+        folders = plugins.block_folders()
+        failures: list[NetdslError] = list(folders.failed)
+        clashes: list[NetdslError] = []
+        added: list[Path] = []
+        for entry, d in folders.found:
+            key = d.resolve()
+            if key in self._seen_dirs:
+                continue
+            self._seen_dirs.add(key)
+            try:
+                entries = sorted(e.name for e in os.scandir(d) if e.name.endswith(".yaml"))
+            except OSError as e:
+                failures.append(entry.error(f"cannot list its block folder {str(d)!r}: {e.strerror or e}"))
+                continue
+            added.append(d)
+            for fname in entries:
+                f = d / fname
+                name = f.stem
+                if name in self.index:
+                    other, origin = self.index[name]
+                    taken = f"plugin {self.distributions[name]}" if origin == "plugin" else f"{origin} block"
+                    clashes.append(
+                        entry.error(
+                            f"block {name!r} ({display_path(f)}) is also defined by {display_path(other)}; "
+                            f"the {taken} is used",
+                            hint="a plugin block never replaces another: rename one of them",
+                        )
+                    )
+                    continue
+                self.index[name] = (f, "plugin")
+                self.distributions[name] = entry.distribution
+        if added:
+            self.policy = self.policy.widened(added)
+        self._plugin_failures = failures
+        if self._plugin_problems is not None:
+            self._plugin_problems.extend([*failures, *clashes])
 
     def expand_alias(self, alias: BlockAlias, doc: Doc, chain: tuple[str, ...] = ()) -> tuple[BlockFile, Doc]:
         """The block an alias stands for: its base with the fixed parameters turned into variables."""
@@ -188,13 +248,22 @@ class BlockLibrary:
         return merged, base.doc
 
     def names(self) -> list[str]:
+        """Every block's name, the plugins' too (a plugin whose folder cannot be found raises its
+        PluginError unless the library was given ``plugin_problems``)."""
+        self._list_plugins()
+        if self._plugin_failures and self._plugin_problems is None:
+            raise NetdslErrors(self._plugin_failures)
         return sorted(self.index)
 
     def __contains__(self, name: str) -> bool:
+        if name not in self.index:
+            self._list_plugins()
         return name in self.index
 
     def get(self, name: str, at: SourceLoc | None = None) -> BlockSource:
         """The block ``name``; ``at`` is where it is used (errors about its file are located there)."""
+        if name not in self.index:
+            self._list_plugins()
         if name not in self._cache:
             path, origin = self.index[name]
             where = at or SourceLoc(display_path(path))

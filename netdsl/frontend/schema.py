@@ -304,8 +304,21 @@ def _node_schema() -> dict[str, Any]:
     }
 
 
+def _file_kind(full: str, alias: str) -> dict[str, Any]:
+    """``alias`` when the file has `extends:`, else ``full`` (as ``parse_spec`` chooses)."""
+    return {
+        "if": {"required": ["extends"]},
+        "then": {"$ref": f"#/$defs/{alias}"},
+        "else": {"$ref": f"#/$defs/{full}"},
+    }
+
+
 def schema_json() -> dict[str, Any]:
-    """The JSON Schema of a spec file (network or block), for editors."""
+    """The JSON Schema of a spec file (network or block), for editors and ``check-jsonschema``.
+
+    The model is chosen as :func:`netdsl.frontend.validate.parse_spec` chooses it: `network:` or
+    `block:`, an alias when it has `extends:`; an editor then reports that model's errors only (a
+    typo in a node, not "valid under none of four schemas")."""
     net = NetworkFile.model_json_schema()
     blk = BlockFile.model_json_schema()
     aliases = {m.__name__: m.model_json_schema() for m in (NetworkAlias, BlockAlias)}
@@ -314,9 +327,17 @@ def schema_json() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "netdsl spec",
         "description": "A netdsl network (`network:`) or block (`block:`) spec.",
-        "oneOf": [
-            {"$ref": f"#/$defs/{name}"} for name in ("NetworkFile", "NetworkAlias", "BlockFile", "BlockAlias")
-        ],
+        "type": "object",
+        "if": {"required": ["network"]},
+        "then": _file_kind("NetworkFile", "NetworkAlias"),
+        "else": {
+            "if": {"required": ["block"]},
+            "then": _file_kind("BlockFile", "BlockAlias"),
+            "else": {
+                "description": "a spec starts with `network: <name>` or `block: <name>`",
+                "anyOf": [{"required": ["network"]}, {"required": ["block"]}],
+            },
+        },
         "$defs": {
             **defs,
             "NetworkFile": {k: v for k, v in net.items() if k != "$defs"},

@@ -14,7 +14,7 @@ protocol), registered by op name in :data:`netdsl.ops.lowerings.LOWERINGS`.
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, overload
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
@@ -96,6 +96,13 @@ class OpDef:
     #: returns its input unchanged when the output has the input's shape and dtype (a reshape to the
     #: same shape): netdsl.compile drops such nodes
     identity_when_same_type: bool = False
+    #: a plugin op's lowering: an import path ``"package.module:function"``, imported when the op is
+    #: first lowered (checking a spec never imports it, nor torch), or the function itself. netdsl's own
+    #: ops leave it None: their lowerings are registered in ``netdsl/ops/lowerings/`` (docs/plugins.md)
+    lowering: str | Callable[..., Any] | None = None
+    #: where a plugin op comes from, set by netdsl when it registers one (``"<distribution> <version>"``
+    #: for an entry point, ``"register_op in <module>"`` for a script); None for netdsl's own ops
+    plugin: str | None = None
 
     @property
     def installs(self) -> bool:
@@ -171,11 +178,54 @@ class OpDef:
         return f"{count} input{'s' if hi != 1 else ''} ({names})"
 
 
-REGISTRY: dict[str, OpDef] = {}
+_T = TypeVar("_T")
+
+
+def _plugin_op(name: str) -> OpDef | None:
+    from netdsl.ops.plugins import find_op  # (it imports this module)
+
+    return find_op(name)
+
+
+class OpRegistry(dict[str, OpDef]):
+    """Op name -> :class:`OpDef`: netdsl's own ops, then the plugin ops found so far.
+
+    A name that is not registered is looked up among the installed plugins' ops (entry point group
+    ``netdsl.ops``, :mod:`netdsl.ops.plugins`) by ``registry[name]``, ``get`` and ``in``: the plugin
+    that defines it is loaded then, once per process. A lookup of an op whose plugin cannot be loaded
+    raises that plugin's :class:`~netdsl.core.plugins.PluginError`. Iterating gives the ops registered
+    so far; :func:`netdsl.ops.plugins.load_all` loads every plugin op first (for listings).
+    """
+
+    def __missing__(self, name: str) -> OpDef:
+        op = _plugin_op(name) if isinstance(name, str) else None
+        if op is None:
+            raise KeyError(name)
+        return op
+
+    def __contains__(self, name: object, /) -> bool:
+        return dict.__contains__(self, name) or (isinstance(name, str) and _plugin_op(name) is not None)
+
+    @overload
+    def get(self, name: str, default: None = None, /) -> OpDef | None: ...
+    @overload
+    def get(self, name: str, default: OpDef, /) -> OpDef: ...
+    @overload
+    def get(self, name: str, default: _T, /) -> OpDef | _T: ...
+    def get(self, name: str, default: object = None, /) -> object:
+        if dict.__contains__(self, name):
+            return dict.__getitem__(self, name)
+        op = _plugin_op(name) if isinstance(name, str) else None
+        return default if op is None else op
+
+
+#: every op by name (an :class:`OpRegistry`, typed as the dict it is to its readers)
+REGISTRY: dict[str, OpDef] = OpRegistry()
 
 
 def register(op: OpDef) -> OpDef:
-    if op.name in REGISTRY:
+    """Register one of netdsl's own ops (plugins use :func:`netdsl.register_op`)."""
+    if dict.__contains__(REGISTRY, op.name):
         raise RuntimeError(f"op {op.name!r} registered twice")
     if op.family not in FAMILIES:
         raise RuntimeError(f"op {op.name!r}: unknown family {op.family!r}")

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from torch import fx
 
+from netdsl.backend.provenance import track
 from netdsl.backend.rewrites.attention import attention_to_sdpa
 from netdsl.backend.rewrites.base import Fired, with_graph
 from netdsl.backend.rewrites.cleanup import (
@@ -56,6 +57,7 @@ def rewrite(gm: fx.GraphModule, purpose: str, dynamic: bool = True) -> tuple[fx.
             done += step(new)
     new.graph.lint()
     new.recompile()
+    track(new)
     new.meta = {**gm.meta, "netdsl": {**gm.meta.get("netdsl", {}), "rewrites": done}}
     return new, done
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from torch import fx
 
+from netdsl.backend.provenance import track
 from netdsl.ops import REGISTRY, OpDef
 
 
@@ -91,4 +92,4 @@ def with_graph(gm: fx.GraphModule, graph: fx.Graph) -> fx.GraphModule:
     new.__dict__.update(state)  # own dicts of modules, parameters, buffers and hooks; same values
     type(new).__name__ = cls.__name__
     new.graph = graph  # (the setter takes ownership of the graph and generates forward)
-    return new
+    return track(new)

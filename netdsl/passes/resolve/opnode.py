@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from netdsl.core.errors import NetdslError, NetdslErrors, PathT, ResolveError
+from netdsl.core.plugins import PluginError
 from netdsl.core.suggest import did_you_mean
 from netdsl.frontend.library import BlockLibrary, BlockSource
 from netdsl.frontend.validate import model_errors
@@ -56,7 +57,10 @@ class OpMaker:
         else None): its outputs."""
         ctx, spec, path, loc = site.ctx, site.spec, site.path, site.loc
         doc = ctx.doc
-        opdef = REGISTRY.get(op_name)
+        try:
+            opdef = REGISTRY.get(op_name)  # (may load the plugin that defines it)
+        except PluginError as e:
+            raise e.at(doc.loc((*path, "op"))) from None
         if opdef is None:
             raise ResolveError(
                 f"unknown op {op_name!r}",
