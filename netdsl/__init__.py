@@ -3,7 +3,18 @@
 Importing netdsl does not import torch; ``build``, ``compile`` and ``export`` do.
 """
 
-from netdsl.api import CheckResult, Spec, build, check, check_weights, compile, diagram, export, load
+from netdsl.api import (
+    CheckResult,
+    Spec,
+    build,
+    check,
+    check_weights,
+    compile,
+    diagram,
+    export,
+    import_module,
+    load,
+)
 from netdsl.core.errors import NetdslError, NetdslErrors
 from netdsl.core.plugins import PluginError
 from netdsl.ops.plugins import register_op
@@ -21,6 +32,7 @@ __all__ = [
     "compile",
     "diagram",
     "export",
+    "import_module",
     "load",
     "register_op",
 ]

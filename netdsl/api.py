@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from netdsl.frontend.checkpoint import Tree
     from netdsl.passes.weights_report import WeightsReport
     from netdsl.passes.weights_unwrap import Checkpoint
+    from netdsl.tools.importer import ImportedSpec
 
 
 def load(path_or_text: PathLike | Spec, *, text: str | None = None) -> Spec:
@@ -437,6 +438,46 @@ def diagram(
     return data
 
 
+def import_spec(
+    module: torch.nn.Module,
+    example_inputs: Sequence[torch.Tensor],
+    *,
+    input_names: Sequence[str] | None = None,
+    name: str | None = None,
+    blocks: bool = True,
+    verify: bool = True,
+) -> ImportedSpec:
+    """:func:`import_module`, with the spec also as a network file and block files
+    (``.network``, ``.blocks``) and the importer's notes."""
+    require_torch("importing a module")
+    from netdsl.tools.importer import import_module as _import
+
+    return _import(module, example_inputs, input_names=input_names, name=name, blocks=blocks, verify=verify)
+
+
+def import_module(
+    module: torch.nn.Module,
+    example_inputs: Sequence[torch.Tensor],
+    *,
+    input_names: Sequence[str] | None = None,
+    name: str | None = None,
+    blocks: bool = True,
+    verify: bool = True,
+) -> str:
+    """The YAML text of a spec for ``module`` (a ``torch.nn.Module``), traced with torch.fx on
+    ``example_inputs`` (tensors, one per ``forward`` argument) in eval mode: its built module has
+    the same state_dict keys (the module's state_dict loads with ``strict=True``) and the same
+    outputs. Repeated submodule classes become blocks (``blocks=False``: every node inline); the
+    batch and a 4-d input's spatial dims are the symbolic ``B``, ``H``, ``W``. ``verify`` (default):
+    the spec is built and its outputs compared with the module's before it is returned.
+
+    Raises :class:`NetdslErrors` listing every call without a netdsl op, with its source line
+    (docs/toolbox.md, ``netdsl import``)."""
+    return import_spec(
+        module, example_inputs, input_names=input_names, name=name, blocks=blocks, verify=verify
+    ).text
+
+
 __all__ = [
     "SEED_MAX",
     "SEED_MIN",
@@ -454,6 +495,8 @@ __all__ = [
     "example_inputs",
     "export",
     "find_specs",
+    "import_module",
+    "import_spec",
     "load",
     "read_checkpoint",
     "spec_files",

@@ -167,6 +167,19 @@ def test_unused_node_is_a_warning() -> None:
     assert res.ok and [w.message for w in res.warnings] == ["node 'dead' is not used by any output"]
 
 
+def test_a_dotted_node_read_by_its_outputs_is_used() -> None:
+    extra = """blocks:
+  two:
+    inputs: {x: [B, 4]}
+    nodes:
+      a: {op: relu, in: x}
+      b: {op: sigmoid, in: x}
+    outputs: {y: a, z: b}"""
+    body = "  layer2.0: {block: two, in: x}\n  out: {op: add, in: [layer2.0.y, layer2.0.z]}\n"
+    res = check(net(body, extra, inputs="{x: [B, 4]}"))
+    assert res.ok and res.warnings == []
+
+
 def test_init_override() -> None:
     body = net(
         "  out: {op: linear, in: x, out_features: 3,\n"

@@ -82,6 +82,12 @@ def cmd_where(args: argparse.Namespace) -> int:
     return where.cmd_where(args)
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from netdsl.cli import importer
+
+    return importer.cmd_import(args)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from netdsl.cli import export
 
@@ -252,6 +258,12 @@ def make_parser() -> argparse.ArgumentParser:
     wh = sub.add_parser("where", help="where a state_dict key or module path is written in the spec")
     where.add_arguments(wh, spec_args)
     wh.set_defaults(func=cmd_where)
+
+    from netdsl.cli import importer
+
+    im = sub.add_parser("import", help="write a spec from a torch.nn.Module (traced with torch.fx)")
+    importer.add_arguments(im)
+    im.set_defaults(func=cmd_import)
     return p
 
 

@@ -13,17 +13,23 @@ from netdsl.passes.resolve.symbols import Failed, Off, Table
 from netdsl.passes.resolve.wiring import Wires
 
 
+def _prefixes(text: str) -> list[str]:
+    """``a.b.c`` -> ``a``, ``a.b``, ``a.b.c``: a reference names one of them (node names may hold
+    dots: ``layer2.0.y`` is output ``y`` of the node ``layer2.0``)."""
+    parts = text.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
 def used_names(wires: Mapping[str, Wires], outputs: Iterable[str]) -> set[str]:
     """The names that the nodes' `in:` (``wires``) and the body's ``outputs`` (as evaluated) use:
-    each reference and the node it names (``a.b`` uses ``a``)."""
+    each reference and every node it may name (``a.b.c`` uses ``a.b.c``, ``a.b`` and ``a``)."""
     used: set[str] = set()
     for w in wires.values():
         if type(w) is tuple:
             for r in w:
-                used.add(r.text)
-                used.add(r.text.split(".")[0])
+                used.update(_prefixes(r.text))
     for text in outputs:
-        used |= {text, text.rsplit(".", 1)[0]}
+        used.update(_prefixes(text))
     return used
 
 
