@@ -159,3 +159,20 @@ def test_where_never_imports_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_state_dict_that_does_not_load_says_why_in_the_specs_terms() -> None:
+    gm = netdsl.build(TINY, seed=0)
+    sd = dict(gm.state_dict())
+    sd["stem.weigth"] = sd.pop("stem.weight")
+    sd["head.weight"] = torch.zeros(3, 4)
+    with pytest.raises(RuntimeError, match="Error\\(s\\) in loading state_dict") as info:
+        gm.load_state_dict(sd)
+    (note,) = info.value.__notes__
+    assert note.startswith("netdsl check-weights:\n")
+    assert "specs/tiny_cnn.yaml:50:3: error: shape mismatch for 'head.weight'" in note
+    assert "did you mean 'stem.weight'?" in note
+    with pytest.raises(RuntimeError) as info:
+        gm.load_state_dict({"module." + k: v for k, v in gm.state_dict().items()})
+    assert "--map 'module.='" in info.value.__notes__[0]
+    gm.load_state_dict(dict(gm.state_dict()))  # what loads still loads, with no note to add

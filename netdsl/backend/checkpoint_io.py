@@ -150,3 +150,19 @@ def load_weights(gm: fx.GraphModule, path: str | os.PathLike[str], report: Weigh
             f"loading {report.checkpoint} into the module failed: {message[:1000]}",
             SourceLoc(file=report.checkpoint),
         ) from None
+
+
+def state_dict_report(gm: fx.GraphModule, state_dict: Mapping[str, Any]) -> WeightsReport | None:
+    """What ``netdsl check-weights`` says of ``state_dict`` against the spec ``gm`` was built from
+    (``gm.meta["netdsl"]["check"]``); None for a module that does not know its spec, or a state_dict
+    that is not a mapping of tensors."""
+    from netdsl.passes.weights import compare_weights
+    from netdsl.passes.weights_unwrap import Checkpoint
+
+    shapes = getattr(gm.meta.get("netdsl", {}).get("check"), "shapes", None)
+    if shapes is None or not isinstance(state_dict, Mapping):
+        return None
+    try:
+        return compare_weights(shapes, Checkpoint("the state_dict", "torch", _tree(dict(state_dict))))
+    except Exception:  # the report is a courtesy on top of torch's own error: never a second error
+        return None

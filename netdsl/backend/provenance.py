@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import traceback
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,11 +135,29 @@ def add_spec_note(exc: BaseException) -> BaseException:
 
 
 class SpecGraphModule(fx.GraphModule):
-    """The GraphModule netdsl builds: an exception raised while it runs names the spec node."""
+    """The GraphModule netdsl builds: an exception raised while it runs names the spec node, and a
+    state_dict that does not load says why in the spec's terms."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().__call__(*args, **kwargs)
         except Exception as e:
             add_spec_note(e)
+            raise
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> Any:
+        """``nn.Module.load_state_dict``; when torch refuses the state_dict, its RuntimeError gets a
+        note with ``netdsl check-weights``' report: each missing or unexpected key with the closest
+        one, each shape mismatch at the spec line of the node that owns the parameter, the key map
+        to apply when the keys carry a prefix."""
+        try:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        except RuntimeError as e:
+            from netdsl.backend.checkpoint_io import state_dict_report
+
+            report = state_dict_report(self, state_dict)
+            if report is not None and not report.ok:
+                e.add_note("netdsl check-weights:\n" + report.render(warnings=False))
             raise
