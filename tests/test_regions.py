@@ -71,3 +71,33 @@ def test_sizes_from_outside_come_in_as_inputs() -> None:
     first, second = (p for p in pieces if p.path in ("block3.0", "block3.1"))
     assert len(first.inputs) == len(second.inputs) == 3  # tokens, H, W
     assert [n.op for n in first.inputs[1:]] == ["call_method", "call_method"]  # x.size(2), x.size(3)
+
+
+@pytest.mark.parametrize(
+    ("name", "regional"),
+    [
+        ("shunted_t", True),
+        ("tiny_attention", True),
+        ("vit_b_16", True),
+        ("resnet50", False),
+        ("tiny_cnn", False),
+    ],
+)
+def test_regional_by_default_unless_convolutions_dominate(name: str, regional: bool) -> None:
+    from netdsl.backend.regions import conv_share, prefer_regional
+
+    gm = netdsl.build(ROOT / "specs" / f"{name}.yaml", seed=0)
+    share = conv_share(gm)
+    assert share is not None and (share < 0.5) == regional
+    assert prefer_regional(gm) is regional
+    if name.startswith("tiny"):  # what netdsl.compile does when not told
+        compiled = netdsl.compile(gm, backend="eager")
+        assert ("regions" in compiled.meta.get("netdsl", {})) is regional
+
+
+def test_a_module_that_does_not_know_its_spec_is_compiled_by_regions() -> None:
+    from netdsl.backend.regions import conv_share, prefer_regional
+
+    gm = netdsl.build(ROOT / "specs" / "tiny_cnn.yaml", seed=0)
+    del gm.meta["netdsl"]["check"]
+    assert conv_share(gm) is None and prefer_regional(gm)

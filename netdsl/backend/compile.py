@@ -42,11 +42,12 @@ def compile_module(
 
     ``dynamic``: sizes that change (batch, image size) do not recompile (torch's ``dynamic``; None
     lets torch decide). ``freeze`` (inference only; default off): inductor freezing, weights folded
-    into one compiled graph of the whole network. ``regional`` (default: on unless freezing): each
-    kind of repeated block compiled once (:mod:`netdsl.backend.regions`), so that compile time does
-    not grow with depth. ``rewrites``: the graph rewrites of :mod:`netdsl.backend.rewrites`
-    (GraphModules built by netdsl). The other keywords go to ``torch.compile`` (``mode``,
-    ``backend``, ``fullgraph``, ``options``)."""
+    into one compiled graph of the whole network. ``regional``: each kind of repeated block compiled once
+    (:mod:`netdsl.backend.regions`), so that compile time does not grow with depth; by default on,
+    unless freezing or unless convolutions carry most of the network's MACs
+    (:func:`~netdsl.backend.regions.prefer_regional`). ``rewrites``: the graph rewrites of
+    :mod:`netdsl.backend.rewrites` (GraphModules built by netdsl). The other keywords go to
+    ``torch.compile`` (``mode``, ``backend``, ``fullgraph``, ``options``)."""
     if purpose not in PURPOSES:
         raise UsageError(
             f"purpose {purpose!r} is not one of netdsl.compile's purposes",
@@ -60,7 +61,8 @@ def compile_module(
     inference = purpose == "inference"
     if freeze and not inference:
         raise UsageError("compile: freeze=True bakes the weights in: for purpose='inference' only")
-    regional = not freeze if regional is None else regional
+    if regional is None:  # (by regions, unless convolutions dominate: regions.prefer_regional)
+        regional = not freeze and (not isinstance(module, fx.GraphModule) or regions.prefer_regional(module))
     if regional and freeze:
         raise UsageError(
             "compile: regional=True compiles each kind of block once with its weights as inputs; "
