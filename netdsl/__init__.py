@@ -1,12 +1,14 @@
 """netdsl: declarative YAML network specs -> shape-checked ``torch.fx`` modules.
 
-Importing netdsl does not import torch; ``build``, ``compile`` and ``export`` do.
+Importing netdsl does not import torch; ``build``, ``compile``, ``export`` and ``capture`` do.
 """
 
 from netdsl.api import (
     CheckResult,
     Spec,
     build,
+    capture,
+    capturing,
     check,
     check_weights,
     compile,
@@ -27,6 +29,8 @@ __all__ = [
     "PluginError",
     "Spec",
     "build",
+    "capture",
+    "capturing",
     "check",
     "check_weights",
     "compile",

@@ -147,6 +147,34 @@ def build(
     return gm
 
 
+def capture(
+    module: Any, names: Sequence[str] | str, *inputs: Any, **kwinputs: Any
+) -> tuple[Any, dict[str, torch.Tensor]]:
+    """Run a built module once on ``inputs`` and read values inside it by spec name: returns
+    ``(outputs, {name: tensor})``, the module's usual outputs and one tensor per name.
+
+    A name is a spec node path as ``netdsl shapes`` lists it (``conv.c1a``, ``attn1.spatial_scale``,
+    ``stage.1.bn2``; ``node.i`` for output i of a node with several), a network input or output, or a
+    block instance (``attn1``: its first output, ``attn1.1``: its second). Unknown names are a
+    ``UsageError`` with the closest ones. The values are the ones the nodes computed, also where the
+    module later works in place (they are cloned then); gradients flow through them. The module is
+    not changed; a ``DistributedDataParallel`` wrapper is looked through. For many calls, build the
+    capturing module once with :func:`capturing`. See :mod:`netdsl.backend.capture`."""
+    require_torch("capturing values of a module")
+    from netdsl.backend.capture import capture as _capture
+
+    return _capture(module, names, *inputs, **kwinputs)
+
+
+def capturing(module: Any, names: Sequence[str] | str) -> fx.GraphModule:
+    """A module sharing ``module``'s parameters whose forward returns ``(outputs, {name: tensor})``
+    for ``names`` (see :func:`capture`), to call many times (a training or evaluation loop)."""
+    require_torch("capturing values of a module")
+    from netdsl.backend.capture import capturing as _capturing
+
+    return _capturing(module, names)
+
+
 def read_checkpoint(path: PathLike) -> Checkpoint:
     """A checkpoint's tree of tensors (shapes and dtypes; no data read): a .safetensors file is
     read torch-free, a torch.save file with ``torch.load(weights_only=True)`` onto the meta device.
@@ -486,6 +514,8 @@ __all__ = [
     "Pipeline",
     "Spec",
     "build",
+    "capture",
+    "capturing",
     "check",
     "check_seed",
     "check_weights",
