@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 import traceback
+import weakref
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +29,19 @@ class _Code:
     firstlineno: int
     lines: dict[int, int | None]  # line - firstlineno -> index of the fx node
     metas: list[dict[str, Any] | None]  # node.meta["netdsl"] by index
-    check: Any  # the spec's CheckResult (gm.meta["netdsl"]["check"]), when known
+    #: the spec's CheckResult (gm.meta["netdsl"]["check"]), held weakly: the code of a module outlives
+    #: neither the module nor its spec's IR
+    check_ref: Callable[[], Any]
+
+    @property
+    def check(self) -> Any:
+        return self.check_ref()
 
 
 #: the code of the GraphModules netdsl made (built, rewritten, compiled by regions), by file name
 #: (``<eval_with_key>.N``): torch.compile's errors quote frames, not the modules
 _CODES: OrderedDict[str, _Code] = OrderedDict()
-MAX_TRACKED = 4096
+MAX_TRACKED = 512
 _FRAME_IN_TEXT = re.compile(r'File "(<eval_with_key>[^"]*)", line (\d+)')
 NOTE_PREFIX = "netdsl: raised by "
 
@@ -45,7 +52,16 @@ def _code(gm: fx.GraphModule) -> _Code | None:
     if forward is None or not lines:
         return None
     metas = [n.meta.get("netdsl") for n in gm.graph.nodes]
-    return _Code(forward.co_firstlineno, dict(lines), metas, gm.meta.get("netdsl", {}).get("check"))
+    check = gm.meta.get("netdsl", {}).get("check")
+    try:
+        check_ref: Callable[[], Any] = weakref.ref(check) if check is not None else _none
+    except TypeError:  # (not weakly referable)
+        check_ref = _none
+    return _Code(forward.co_firstlineno, dict(lines), metas, check_ref)
+
+
+def _none() -> None:
+    return None
 
 
 def track(gm: fx.GraphModule) -> fx.GraphModule:
