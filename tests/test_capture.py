@@ -109,6 +109,22 @@ def test_names_inputs_outputs_instances_and_pass_throughs() -> None:
     assert torch.equal(got["stage.0"], got["stage.0.out"])
 
 
+def test_block_outputs_by_their_names_in_the_block(tiny: torch.fx.GraphModule) -> None:
+    """``inst.name`` is the output the block calls ``name`` (res_unit's ``y``, MHA's ``out`` and
+    ``attn``), for an instance, each copy of a repeat (stamped from the first) and the repeat."""
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        _, got = netdsl.capture(tiny, ["stage.y", "stage.0.y", "stage.1.y", "stage.0.out", "stage.1.out"], x)
+    assert torch.equal(got["stage.0.y"], got["stage.0.out"])
+    assert torch.equal(got["stage.1.y"], got["stage.1.out"])
+    assert torch.equal(got["stage.y"], got["stage.1.out"])
+    gm = netdsl.build(SPECS / "white_patch_cnn_mha.yaml", seed=0).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        _, got = netdsl.capture(gm, ["attn1.out", "attn1.attn", "attn1", "attn1.1"], x)
+    assert torch.equal(got["attn1.out"], got["attn1"]) and torch.equal(got["attn1.attn"], got["attn1.1"])
+
+
 def test_several_outputs_of_a_block_and_of_a_node() -> None:
     gm = netdsl.build(SPECS / "white_patch_cnn_mha.yaml", seed=0).eval()
     x = torch.randn(1, 3, 32, 32)
@@ -128,9 +144,11 @@ def test_unknown_names_say_what_exists(tiny: torch.fx.GraphModule) -> None:
     assert "did you mean" in (e.value.hint or "") and "'stage.0.bn1'" in (e.value.hint or "")
     assert "stage.0.bn2" in e.value.expected
     with pytest.raises(UsageError) as e:
-        netdsl.capture(tiny, ["stage.1.y"], x)  # a block output's name: by path or by index
+        netdsl.capture(tiny, ["stage.1.q"], x)  # nothing close: what the instance has
     assert "'stage.1' is a block instance of res_unit" in (e.value.hint or "")
-    assert "stage.1.out" in (e.value.hint or "")
+    assert "'stage.1.y'" in (e.value.hint or "") and "stage.1.out" in (e.value.hint or "")
+    with pytest.raises(UsageError, match=r"did you mean 'stage\.1\.y'"):
+        netdsl.capture(tiny, ["stage.1.yy"], x)
     with pytest.raises(UsageError, match="did you mean 'stem'"):
         netdsl.capture(tiny, ["sterm"], x)
     with pytest.raises(UsageError, match=r"expected the torch\.fx\.GraphModule"):

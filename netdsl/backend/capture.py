@@ -2,11 +2,12 @@
 
 A name is what ``netdsl shapes`` lists: a spec node path (``conv.c1a``, ``attn1.x_channel``,
 ``stage.1.bn2``; output ``i`` of a node with several as ``node.i``), a network input, a network
-output (an ``outputs:`` key), or a block instance (``attn1``: its first output, ``attn1.1``: its
-second; a repeated block's ``stage`` its last copy's, ``stage.0`` one copy's). Names are resolved
-against ``node.meta["netdsl"]`` of the fx nodes (and the IR the module was built from, which
-:func:`netdsl.build` keeps in ``gm.meta["netdsl"]["check"]``); an unknown name is a
-:class:`~netdsl.core.errors.UsageError` with the closest names.
+output (an ``outputs:`` key), or a block instance's output (``attn1``: its first, ``attn1.1``: its
+second, ``attn1.y``: the one the block names ``y``; a repeated block's ``stage`` its last copy's,
+``stage.0`` one copy's). Names are resolved against ``node.meta["netdsl"]`` of the fx nodes (and
+the IR the module was built from, which :func:`netdsl.build` keeps in
+``gm.meta["netdsl"]["check"]``); an unknown name is a :class:`~netdsl.core.errors.UsageError` with
+the closest names.
 
 :func:`capturing` returns a GraphModule that shares ``gm``'s submodules, parameters and buffers (its
 training / evaluation mode is theirs) and whose forward returns ``(outputs, {name: tensor})``: the
@@ -166,7 +167,18 @@ class _Names:
             outs = self.instance_outputs(base)
             if outs and int(suffix) < len(outs):
                 return outs[int(suffix)]
-        return None
+        named = self.named_outputs(base) if base else {}
+        return named.get(suffix)
+
+    def named_outputs(self, path: str) -> dict[str, Ref]:
+        """The block instance at ``path``'s outputs by their names in the block (a repeat's: its
+        last copy's); empty when ``path`` is no block instance."""
+        scope = self.scopes.get(path)
+        if scope is None and path in self.entries:
+            entry = self.entries[path][0]
+            if entry.is_block:
+                scope = self.scopes.get(entry.copy_paths()[-1])
+        return dict(scope.outputs) if scope is not None else {}
 
     def fx_node(self, name: str, ref: Ref) -> fx.Node:
         """The fx node holding ``ref``'s value: its own, or for a node lowered to its input (an
@@ -197,8 +209,9 @@ class _Names:
         )
 
     def candidates(self) -> list[str]:
+        named = [f"{path}.{n}" for path, s in self.scopes.items() for n, _ in s.outputs]
         names = dict.fromkeys(
-            [*self.inputs, *(k for k, _ in self.by_ref), *self.nodes, *self.outputs, *self.entries]
+            [*self.inputs, *(k for k, _ in self.by_ref), *self.nodes, *self.outputs, *self.entries, *named]
         )
         return list(names)
 
@@ -210,10 +223,18 @@ class _Names:
         outs = self.instance_outputs(base) if base else None
         if outs:  # a name inside a block instance: a node of it by its local name, else the outputs
             inside = [k for k in known if k.startswith(base + ".")]
-            local = close_matches(suffix, [k[len(base) + 1 :] for k in inside])
+            named = list(self.named_outputs(base))
+            local = close_matches(suffix, [*named, *(k[len(base) + 1 :] for k in inside)])
             entry, scope = self.entries.get(base), self.scopes.get(base)
             block = entry[0].kind if entry is not None else scope.block if scope is not None else None
-            more = f" ({len(outs)} outputs: {base!r} .. '{base}.{len(outs) - 1}')" if len(outs) > 1 else ""
+            more = (
+                f" ({len(outs)} outputs: {base!r} .. '{base}.{len(outs) - 1}'"
+                + (f" or by name: {', '.join(f'{base}.{n}' for n in named)})" if named else ")")
+                if len(outs) > 1
+                else f", or '{base}.{named[0]}'"
+                if named
+                else ""
+            )
             hint = (
                 "did you mean " + " or ".join(repr(f"{base}.{m}") for m in local) + "?"
                 if local

@@ -40,6 +40,8 @@ class Scope:
     entries: list[Entry] = field(default_factory=list)
     #: the local name of the node (the entry of the parent's body) this block instance is a copy of
     entry: str = ""
+    #: the block's outputs by name (its `outputs:` keys, or the node names they list), in order
+    outputs: tuple[tuple[str, Ref], ...] = ()
 
     @property
     def depth(self) -> int:

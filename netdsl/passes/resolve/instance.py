@@ -102,6 +102,7 @@ class InstanceMaker(OpMaker):
         outs = self.body(inner, bdef, {**input_refs, **absent})
         if not outs:
             raise Reported  # the block's body failed; its errors are reported
+        scope.outputs = tuple((n, r) for n, r, _ in outs)
         if key is not None and keep is not None and repeat is not None and repeat[1] == 0:
             if self.errors.reports == reports:  # (copies of one that reported something are resolved)
                 tpl = make_template(keep, scope, self.nodes[before:], outs)

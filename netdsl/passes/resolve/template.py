@@ -31,6 +31,7 @@ class Template:
     scope_refs: list[dict[str, int]]
     entry_refs: list[list[list[int]]]
     out_refs: list[int]
+    scope_out_refs: list[list[tuple[str, int]]]  # each scope's named outputs
 
 
 def _fields(cls: type) -> tuple[str, ...] | None:
@@ -59,6 +60,7 @@ STAMPABLE = (
         "params",
         "entries",
         "entry",
+        "outputs",
     )
     and _fields(Entry) == ("name", "path", "kind", "is_block", "count", "outputs", "copies")
     and _fields(Ref) == ("node", "index")
@@ -190,6 +192,7 @@ def make_template(
         scope_refs = [{} if s is scope else {k: at(r) for k, r in s.input_refs.items()} for s in scopes]
         entry_refs = [[[at(r) for r in e.outputs] for e in s.entries] for s in scopes]
         out_refs = [at(r) for _, r, _ in outs]
+        scope_out_refs = [[(name, at(r)) for name, r in s.outputs] for s in scopes]
     except KeyError:
         return None  # (a ref neither to its own nodes nor to its inputs)
     return Template(
@@ -204,6 +207,7 @@ def make_template(
         scope_refs,
         entry_refs,
         out_refs,
+        scope_out_refs,
     )
 
 
@@ -216,7 +220,9 @@ def stamp(
     refs = [inputs[r] if isinstance(r, str) else _ref(path + r[0], r[1]) for r in tpl.refs]
     scopes: dict[int, Scope] = {}
     s_repeat: tuple[str, int, int] | None
-    for s, s_refs, e_refs in zip(tpl.scopes, tpl.scope_refs, tpl.entry_refs, strict=True):
+    for s, s_refs, e_refs, o_refs in zip(
+        tpl.scopes, tpl.scope_refs, tpl.entry_refs, tpl.scope_out_refs, strict=True
+    ):
         entries = [
             _entry(
                 e.name,
@@ -249,6 +255,7 @@ def stamp(
             dict(s.params),
             entries,
             s.entry,
+            tuple([(name, refs[i]) for name, i in o_refs]),
         )
     nodes = [
         Node(
