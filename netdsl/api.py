@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypedDict, Unpack
 
 from netdsl.backend.torch_extra import require_torch
 from netdsl.core.errors import NetdslError, NetdslErrors, UsageError, show_value
@@ -466,50 +466,47 @@ def diagram(
     return data
 
 
+class ImportOptions(TypedDict, total=False):
+    """The options of :func:`import_module` / :func:`import_spec` (all keyword-only)."""
+
+    input_names: Sequence[str] | None  # the spec's input names (default: forward's argument names)
+    name: str | None  # the network's name (default: the module's class name in snake case)
+    blocks: bool  # repeated submodule classes become blocks (default True; False: all inline)
+    verify: bool  # build the spec and compare its outputs with the module's (default True)
+
+
 def import_spec(
-    module: torch.nn.Module,
-    example_inputs: Sequence[torch.Tensor],
-    *,
-    input_names: Sequence[str] | None = None,
-    name: str | None = None,
-    blocks: bool = True,
-    verify: bool = True,
+    module: torch.nn.Module, example_inputs: Sequence[torch.Tensor], **options: Unpack[ImportOptions]
 ) -> ImportedSpec:
     """:func:`import_module`, with the spec also as a network file and block files
     (``.network``, ``.blocks``) and the importer's notes."""
     require_torch("importing a module")
     from netdsl.tools.importer import import_module as _import
 
-    return _import(module, example_inputs, input_names=input_names, name=name, blocks=blocks, verify=verify)
+    return _import(module, example_inputs, **options)
 
 
 def import_module(
-    module: torch.nn.Module,
-    example_inputs: Sequence[torch.Tensor],
-    *,
-    input_names: Sequence[str] | None = None,
-    name: str | None = None,
-    blocks: bool = True,
-    verify: bool = True,
+    module: torch.nn.Module, example_inputs: Sequence[torch.Tensor], **options: Unpack[ImportOptions]
 ) -> str:
     """The YAML text of a spec for ``module`` (a ``torch.nn.Module``), traced with torch.fx on
     ``example_inputs`` (tensors, one per ``forward`` argument) in eval mode: its built module has
     the same state_dict keys (the module's state_dict loads with ``strict=True``) and the same
     outputs. Repeated submodule classes become blocks (``blocks=False``: every node inline); the
     batch and a 4-d input's spatial dims are the symbolic ``B``, ``H``, ``W``. ``verify`` (default):
-    the spec is built and its outputs compared with the module's before it is returned.
+    the spec is built and its outputs compared with the module's before it is returned. Options:
+    :class:`ImportOptions`.
 
     Raises :class:`NetdslErrors` listing every call without a netdsl op, with its source line
     (docs/toolbox.md, ``netdsl import``)."""
-    return import_spec(
-        module, example_inputs, input_names=input_names, name=name, blocks=blocks, verify=verify
-    ).text
+    return import_spec(module, example_inputs, **options).text
 
 
 __all__ = [
     "SEED_MAX",
     "SEED_MIN",
     "CheckResult",
+    "ImportOptions",
     "PathLike",
     "Pipeline",
     "Spec",

@@ -25,7 +25,7 @@ import netdsl.passes.shapes
 from netdsl.cli import main, make_parser
 from netdsl.cli.build import BuildOptions, run_build
 from netdsl.core.errors import UsageError
-from netdsl.core.outfile import atomic_write
+from netdsl.core.outfile import atomic_write, check_target
 from netdsl.frontend import library
 from netdsl.ir.graph import Graph
 from netdsl.passes.resolve import Resolver
@@ -293,6 +293,39 @@ def test_one_atomic_write_for_builds_and_diagrams(tmp_path: Path) -> None:
     assert (tmp_path / "m.pt2").read_bytes() == b"x"
     with pytest.raises(UsageError, match=r"--out 'x/y\.pt': folder 'x' does not exist"):
         atomic_write("x/y.pt", b"", flag="--out")
+
+
+def test_one_check_of_output_files_for_build_and_export(tmp_path: Path) -> None:
+    """`build --out` and `export -o` refuse a file name with one check (core.outfile.check_target)."""
+    import netdsl.backend.export_formats
+    import netdsl.cli.build
+
+    assert netdsl.cli.build.check_target is check_target is netdsl.backend.export_formats.outfile.check_target
+    suffixes = [".pt2", ".pt", ".pth"]
+    assert check_target(tmp_path / "m.pt", suffixes, "a model file", flag="--out") == tmp_path / "m.pt"
+    cases = {
+        str(tmp_path): "is a folder: give a file name ending in .pt2, .pt or .pth",
+        str(tmp_path / "m.txt"): ": expected a model file",
+        str(tmp_path / "no" / "m.pt"): "does not exist",
+        "m\0.pt": "cannot contain a NUL character",
+        "x" * 5000 + ".pt": "cannot use this file name",
+    }
+    (tmp_path / "dir.pt").mkdir()
+    cases[str(tmp_path / "dir.pt")] = "is a folder"
+    os.mkfifo(tmp_path / "fifo.pt")
+    cases[str(tmp_path / "fifo.pt")] = "exists and is not a regular file"
+    for name, words in cases.items():
+        with pytest.raises(UsageError) as e:
+            check_target(name, suffixes, "a model file", flag="--out")
+        assert words in e.value.message and e.value.message.startswith("--out "), (name, e.value.message)
+    with pytest.raises(UsageError) as e:
+        check_target("m.txt", suffixes, "a model file")
+    assert e.value.message == "'m.txt': expected a model file"
+    assert netdsl.cli.build.check_out(str(tmp_path / "m.pt2")) == tmp_path / "m.pt2"
+    with pytest.raises(
+        UsageError, match=r"-o '.*m\.pt': expected a \.pt2 \(torch\.export program\) or \.onnx"
+    ):
+        netdsl.backend.export_formats.check_target(tmp_path / "m.pt", "-o")
 
 
 def test_one_table_of_diagram_formats(project: Path) -> None:

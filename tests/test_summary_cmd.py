@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,18 @@ SPECS = [
     "blocks/cbam.yaml",
     "blocks/shunted_block.yaml",
 ]
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], str]:
+    """Write a spec file into a fresh folder, made the working folder: its name."""
+    monkeypatch.chdir(tmp_path)
+
+    def write(name: str, text: str) -> str:
+        (tmp_path / name).write_text(text)
+        return name
+
+    return write
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -259,13 +272,13 @@ def test_symbolic_flag(capsys: pytest.CaptureFixture[str], in_root: Path) -> Non
 
 
 def test_symbolic_when_the_spec_gives_no_sizes(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    spec_file: Callable[[str, str], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "free.yaml").write_text(
+    spec_file(
+        "free.yaml",
         "network: free\ninputs: {x: [B, 8]}\nnodes:\n"
-        "  fc: {op: linear, in: x, out_features: 4}\noutputs: {y: fc}\n"
+        "  fc: {op: linear, in: x, out_features: 4}\noutputs: {y: fc}\n",
     )
-    monkeypatch.chdir(tmp_path)
     data = summary_json(["free.yaml"], capsys)
     assert data["sizes"] == "symbolic" and data["totals"] == {
         "params": 36,
@@ -309,12 +322,12 @@ def test_markdown(capsys: pytest.CaptureFixture[str], in_root: Path) -> None:
     assert "- total params: 11,553,576 (11.6 M)" in out
 
 
-def test_quiet(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "unused.yaml").write_text(
+def test_quiet(spec_file: Callable[[str, str], str], capsys: pytest.CaptureFixture[str]) -> None:
+    spec_file(
+        "unused.yaml",
         "network: unused\ninputs: {x: [B, 8]}\ndims: {B: 2}\nnodes:\n"
-        "  fc: {op: linear, in: x, out_features: 4}\n  extra: {op: relu, in: x}\noutputs: {y: fc}\n"
+        "  fc: {op: linear, in: x, out_features: 4}\n  extra: {op: relu, in: x}\noutputs: {y: fc}\n",
     )
-    monkeypatch.chdir(tmp_path)
     code, out, err = run(["summary", "unused.yaml"], capsys)
     assert code == 0 and "warning" in err and "extra" in err and "total params: 36" in out
     code, _, err = run(["summary", "unused.yaml", "-q"], capsys)
@@ -373,14 +386,14 @@ def test_variant_all_applies_set_and_sizes(capsys: pytest.CaptureFixture[str], i
 
 
 def test_variant_all_reports_each_variants_errors(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    spec_file: Callable[[str, str], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "v.yaml").write_text(
+    spec_file(
+        "v.yaml",
         "network: v\ninputs: {x: [B, 8]}\ndims: {B: 2}\nvars: {n: 4}\n"
         "variants:\n  ok: {n: 5}\n  bad: {n: 0}\n  worse: {n: -1}\n"
-        "nodes:\n  fc: {op: linear, in: x, out_features: $n}\noutputs: {y: fc}\n"
+        "nodes:\n  fc: {op: linear, in: x, out_features: $n}\noutputs: {y: fc}\n",
     )
-    monkeypatch.chdir(tmp_path)
     code, out, err = run(["summary", "v.yaml", "--variant", "all"], capsys)
     assert code == 1 and out == ""
     assert "got 0 [nodes.fc]" in err and "got -1 [nodes.fc]" in err  # the errors of each variant
@@ -394,13 +407,13 @@ def test_variant_all_reports_each_variants_errors(
 
 
 def test_spec_errors_are_rendered_as_shapes_does(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    spec_file: Callable[[str, str], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "bad.yaml").write_text(
+    spec_file(
+        "bad.yaml",
         "network: bad\ninputs: {x: [B, 8]}\ndims: {B: 2}\nnodes:\n"
-        "  fc: {op: linaer, in: x, out_features: 4}\n  act: {op: relu, in: fcc}\noutputs: {y: act}\n"
+        "  fc: {op: linaer, in: x, out_features: 4}\n  act: {op: relu, in: fcc}\noutputs: {y: act}\n",
     )
-    monkeypatch.chdir(tmp_path)
     code, out, err = run(["summary", "bad.yaml"], capsys)
     assert code == 1 and out == ""
     assert "bad.yaml:5:" in err and "did you mean 'linear'" in err and "Traceback" not in err

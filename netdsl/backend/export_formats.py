@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from netdsl.core import outfile
 from netdsl.core.errors import UsageError
 
 #: the file formats by suffix
@@ -58,34 +59,10 @@ def check_opset(opset: object) -> int:
 
 
 def check_target(out: str | os.PathLike[str], flag: str | None = None) -> Path:
-    """The output file, refused (UsageError) before anything is built: a suffix other than .pt2 /
-    .onnx, a folder, a missing or read-only folder; for .onnx, the [onnx] extra not installed."""
-    name = os.fspath(out)
-    shown = f"{flag + ' ' if flag else ''}{name!r}"
-    if "\0" in name:
-        raise UsageError(f"{shown}: a file name cannot contain a NUL character")
-    target = Path(name)
-    try:
-        is_dir, folder = target.is_dir(), target.parent
-        folder_ok = folder.is_dir()
-        writable = folder_ok and os.access(folder, os.W_OK | os.X_OK)
-        odd = target.exists() and not target.is_file()
-    except (OSError, ValueError) as e:
-        raise UsageError(f"{shown}: cannot use this file name ({e})") from None
-    if is_dir:
-        raise UsageError(
-            f"{shown} is a folder: give a file name ending in .pt2 or .onnx", expected=list(FORMATS)
-        )
-    if target.suffix not in FORMATS:
-        raise UsageError(
-            f"{shown}: export writes .pt2 (torch.export program) or .onnx files", expected=list(FORMATS)
-        )
-    if not folder_ok:
-        raise UsageError(f"{shown}: folder {os.fspath(folder)!r} does not exist")
-    if not writable:
-        raise UsageError(f"{shown}: folder {os.fspath(folder)!r} is not writable")
-    if odd:
-        raise UsageError(f"{shown} exists and is not a regular file")
+    """The export's output file, refused (UsageError) before anything is built: see
+    :func:`netdsl.core.outfile.check_target`; for .onnx, the [onnx] extra not installed."""
+    writes = "a .pt2 (torch.export program) or .onnx file"
+    target = outfile.check_target(out, list(FORMATS), writes, flag=flag)
     if target.suffix == ".onnx":
         require_onnx()
     return target

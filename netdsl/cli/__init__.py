@@ -128,9 +128,11 @@ def make_parser() -> argparse.ArgumentParser:
                 help="extra folder that files a spec refers to may lie in (repeatable; also $NETDSL_ROOT)",
             )
 
-    def spec_args(sp: argparse.ArgumentParser) -> None:
+    def spec_args(
+        sp: argparse.ArgumentParser, variant_help: str = "a variant of the network (its `variants:`)"
+    ) -> None:
         sp.add_argument("spec", help="a network or block spec (.yaml)")
-        sp.add_argument("--variant", help="a variant of the network (its `variants:`)")
+        sp.add_argument("--variant", help=variant_help)
         sp.add_argument(
             "--set",
             action="append",

@@ -25,6 +25,7 @@ from netdsl.cli.args import _ints, _overrides, _shapes
 from netdsl.cli.output import EXIT_OK, print_diagnostics, safe_text, show
 from netdsl.cli.weights import key_map
 from netdsl.core.errors import BuildError, SourceLoc, UsageError
+from netdsl.core.outfile import check_target
 from netdsl.passes.memory import (
     Budget,
     activation_bytes,
@@ -92,35 +93,8 @@ def check_budget(res: CheckResult, concrete: ShapeResult) -> None:
 
 def check_out(out: str) -> Path:
     """The --out file, refused before anything is built when it cannot be written."""
-    shown = show(out)
-    if "\0" in out:
-        raise UsageError(f"--out {shown}: a file name cannot contain a NUL character")
-    target = Path(out)
-    try:
-        is_dir = target.is_dir()
-        folder = target.parent
-        folder_ok = folder.is_dir()
-        writable = folder_ok and os.access(folder, os.W_OK | os.X_OK)
-        odd = target.exists() and not target.is_file()
-    except (OSError, ValueError) as e:  # names the OS refuses (too long, undecodable, ...)
-        raise UsageError(f"--out {shown}: cannot use this file name ({e})") from None
-    if is_dir:
-        raise UsageError(
-            f"--out {shown} is a folder: give a file name ending in .pt2, .pt or .pth",
-            expected=list(OUT_SUFFIXES),
-        )
-    if target.suffix not in OUT_SUFFIXES:
-        raise UsageError(
-            f"--out {shown}: use a .pt2 (torch.export program) or .pt/.pth (state_dict) file",
-            expected=list(OUT_SUFFIXES),
-        )
-    if not folder_ok:
-        raise UsageError(f"--out {shown}: folder {show(str(folder))} does not exist")
-    if not writable:
-        raise UsageError(f"--out {shown}: folder {show(str(folder))} is not writable")
-    if odd:
-        raise UsageError(f"--out {shown} exists and is not a regular file")
-    return target
+    writes = "a .pt2 (torch.export program) or a .pt/.pth (state_dict) file"
+    return check_target(out, list(OUT_SUFFIXES), writes, flag="--out")
 
 
 # ---------------------------------------------------------------- options

@@ -29,11 +29,10 @@ MAX_DEPTH = 10_000
 _DIGITS = re.compile(r"[0-9]{1,6}", re.ASCII)
 
 
-def add_arguments(p: argparse.ArgumentParser, spec_args: Callable[[argparse.ArgumentParser], None]) -> None:
-    spec_args(p)
-    for action in p._actions:  # (argparse has no public way to reword a shared flag's help)
-        if action.dest == "variant":
-            action.help = "a variant of the network (its `variants:`), or 'all': every variant side by side"
+def add_arguments(
+    p: argparse.ArgumentParser, spec_args: Callable[[argparse.ArgumentParser, str], None]
+) -> None:
+    spec_args(p, "a variant of the network (its `variants:`), or 'all': every variant side by side")
     p.add_argument(
         "--depth",
         metavar="N",

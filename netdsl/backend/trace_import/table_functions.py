@@ -48,6 +48,11 @@ from netdsl.backend.trace_import.shape_ops import (
 from netdsl.backend.trace_import.sizes import _getattr, _sym_ite
 
 #: functions (call_function), by the function
+_DIMS = (1, 2, 3)
+#: the pools' parameters after the input, in order
+_MAX_POOL = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
+_AVG_POOL = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
+
 FUNCTIONS: dict[object, Handler] = {
     operator.getitem: _getitem,
     getattr: _getattr,
@@ -133,58 +138,22 @@ FUNCTIONS: dict[object, Handler] = {
     F.softmax: _softmax("softmax"),
     F.log_softmax: _softmax("log_softmax"),
     F.dropout: _dropout_fn,
-    F.adaptive_avg_pool1d: _op("adaptive_avg_pool1d", "output_size"),
-    F.adaptive_avg_pool2d: _op("adaptive_avg_pool2d", "output_size"),
-    F.adaptive_avg_pool3d: _op("adaptive_avg_pool3d", "output_size"),
-    F.adaptive_max_pool1d: _op("adaptive_max_pool1d", "output_size", require={"return_indices": False}),
-    F.adaptive_max_pool2d: _op("adaptive_max_pool2d", "output_size", require={"return_indices": False}),
-    F.adaptive_max_pool3d: _op("adaptive_max_pool3d", "output_size", require={"return_indices": False}),
-    F.max_pool1d: _op(
-        "max_pool1d",
-        "kernel_size",
-        "stride",
-        "padding",
-        "dilation",
-        "ceil_mode",
-        require={"return_indices": False},
-    ),
-    F.max_pool2d: _op(
-        "max_pool2d",
-        "kernel_size",
-        "stride",
-        "padding",
-        "dilation",
-        "ceil_mode",
-        require={"return_indices": False},
-    ),
-    F.max_pool3d: _op(
-        "max_pool3d",
-        "kernel_size",
-        "stride",
-        "padding",
-        "dilation",
-        "ceil_mode",
-        require={"return_indices": False},
-    ),
-    F.avg_pool1d: _op("avg_pool1d", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
-    F.avg_pool2d: _op(
-        "avg_pool2d",
-        "kernel_size",
-        "stride",
-        "padding",
-        "ceil_mode",
-        "count_include_pad",
-        require={"divisor_override": None},
-    ),
-    F.avg_pool3d: _op(
-        "avg_pool3d",
-        "kernel_size",
-        "stride",
-        "padding",
-        "ceil_mode",
-        "count_include_pad",
-        require={"divisor_override": None},
-    ),
+    **{getattr(F, f"adaptive_avg_pool{d}d"): _op(f"adaptive_avg_pool{d}d", "output_size") for d in _DIMS},
+    **{
+        getattr(F, f"adaptive_max_pool{d}d"): _op(
+            f"adaptive_max_pool{d}d", "output_size", require={"return_indices": False}
+        )
+        for d in _DIMS
+    },
+    **{
+        getattr(F, f"max_pool{d}d"): _op(f"max_pool{d}d", *_MAX_POOL, require={"return_indices": False})
+        for d in _DIMS
+    },
+    F.avg_pool1d: _op("avg_pool1d", *_AVG_POOL),  # (no divisor_override in 1-d)
+    **{
+        getattr(F, f"avg_pool{d}d"): _op(f"avg_pool{d}d", *_AVG_POOL, require={"divisor_override": None})
+        for d in (2, 3)
+    },
     F.interpolate: _interpolate,
     F.pad: _pad,
     F.layer_norm: _layer_norm_fn,
