@@ -83,6 +83,7 @@ def test_tiny_run_end_to_end_then_eval_only(tmp_path: Path) -> None:
     assert (out / "curves.png").stat().st_size > 10_000
     table = (out / "results.md").read_text()
     assert "| `cnn_conv1d_mha` | CNN + conv1d MHA | 72,897 |" in table and "0.0143" in table
+    assert "[maps_cnn_cbam.png](maps_cnn_cbam.png)" in table
     for f in out.glob("*.png"):
         f.unlink()
     assert main(["--eval-only", "--out", str(out), "--quiet", "--map-images", "2"]) == 0
@@ -125,3 +126,56 @@ def test_ddp_matches_one_process(tmp_path: Path) -> None:
     for key in ("train_loss", "test_loss"):
         for x, y in zip(a["history"][key], b["history"][key], strict=True):
             assert abs(x - y) <= 0.1 * x, (key, a["history"][key], b["history"][key])
+
+
+def _close(a: object, b: object) -> bool:
+    """Equal JSON values, numbers to 1e-4 relative (the map scores, computed again)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, int | float):
+        return abs(a - b) <= 1e-4 * max(1.0, abs(a))
+    return a == b
+
+
+@pytest.mark.slow
+def test_the_committed_results_come_from_the_committed_checkpoints(tmp_path: Path) -> None:
+    """--eval-only on the default run's committed checkpoints gives the committed results.json: the
+    same histories and parameter counts, the same map scores (the test images made again)."""
+    committed = ROOT / "examples" / "white_patch" / "results"
+    out = tmp_path / "out"
+    (out / "checkpoints").mkdir(parents=True)
+    for f in (committed / "checkpoints").glob("*.pt"):
+        (out / "checkpoints" / f.name).write_bytes(f.read_bytes())
+    assert main(["--eval-only", "--out", str(out), "--quiet", "--no-figures"]) == 0
+    assert "Figures:" not in (out / "results.md").read_text() and not list(out.glob("*.png"))
+    again = json.loads((out / "results.json").read_text())
+    want = json.loads((committed / "results.json").read_text())
+    assert list(again["runs"]) == [r.name for r in RUNS] == list(want["runs"])
+    assert again["command"] == want["command"] and again["config"] == want["config"]
+    for name, row in want["runs"].items():
+        assert _close(again["runs"][name], row), name
+
+
+def test_seeds_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """examples.white_patch.seeds: runs of one configuration side by side; another configuration is
+    refused."""
+    from examples.white_patch import seeds
+
+    committed = json.loads((ROOT / "examples" / "white_patch" / "results" / "results.json").read_text())
+    other = json.loads(json.dumps(committed))
+    other["config"]["seed"] = 7
+    other["runs"]["cnn"]["min_test_loss"] = 0.5
+    (tmp_path / "a.json").write_text(json.dumps(committed))
+    (tmp_path / "b.json").write_text(json.dumps(other))
+    assert seeds.main([str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    cnn = committed["runs"]["cnn"]["min_test_loss"]
+    assert "(seeds 0, 7)" in out and f"| `cnn` | {cnn:.3g} / 0.5 | {(cnn + 0.5) / 2:.3g} |" in out
+    mha = committed["runs"]["cnn_mha"]["maps"]["attention_map"]["mean_abs_z_shown"]
+    assert f"{mha:.2f} / {mha:.2f}" in out
+    other["config"]["epochs"] = 99
+    (tmp_path / "b.json").write_text(json.dumps(other))
+    assert seeds.main([str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 1
+    assert "another configuration" in capsys.readouterr().err

@@ -158,13 +158,13 @@ def markdown(results: dict[str, Any]) -> str:
                     f"| {s['best_abs_mean_z']:.2f} (ch {s['best_channel']}) | {conv['mean_abs_z_shown']:.2f} "
                     f"| {conv['best_abs_mean_z']:.2f} (ch {conv['best_channel']}) |"
                 )
-    lines += [
-        "",
-        "Figures: [curves.png](curves.png)"
-        + "".join(f", [maps_{r['run']}.png](maps_{r['run']}.png)" for r in scored),
-        "",
-    ]
-    return "\n".join(lines)
+    if results.get("figures", True):
+        lines += [
+            "",
+            "Figures: [curves.png](curves.png)"
+            + "".join(f", [maps_{r['run']}.png](maps_{r['run']}.png)" for r in scored),
+        ]
+    return "\n".join([*lines, ""])
 
 
 def write_tables(results: dict[str, Any], out: Path) -> None:
