@@ -227,14 +227,12 @@ class _Names:
             local = close_matches(suffix, [*named, *(k[len(base) + 1 :] for k in inside)])
             entry, scope = self.entries.get(base), self.scopes.get(base)
             block = entry[0].kind if entry is not None else scope.block if scope is not None else None
-            more = (
-                f" ({len(outs)} outputs: {base!r} .. '{base}.{len(outs) - 1}'"
-                + (f" or by name: {', '.join(f'{base}.{n}' for n in named)})" if named else ")")
-                if len(outs) > 1
-                else f", or '{base}.{named[0]}'"
-                if named
-                else ""
-            )
+            more = ""
+            if len(outs) > 1:
+                by_name = f" or by name: {', '.join(f'{base}.{n}' for n in named)}" if named else ""
+                more = f" ({len(outs)} outputs: {base!r} .. '{base}.{len(outs) - 1}'{by_name})"
+            elif named:
+                more = f", or '{base}.{named[0]}'"
             hint = (
                 "did you mean " + " or ".join(repr(f"{base}.{m}") for m in local) + "?"
                 if local
