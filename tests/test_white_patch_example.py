@@ -179,3 +179,41 @@ def test_seeds_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     (tmp_path / "b.json").write_text(json.dumps(other))
     assert seeds.main([str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 1
     assert "another configuration" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--batch-size", "0"], "--batch-size: expected a positive number, got 0"),
+        (["--train", "0"], "--train: expected a positive number"),
+        (["--epochs", "-1"], "--epochs: expected a positive number"),
+        (["--map-images", "0"], "--map-images: expected a positive number"),
+        (["--train", "4", "--batch-size", "8"], "--batch-size 8 is more than the 4 training images"),
+        (["--lr", "nan"], "--lr: expected a positive learning rate, got nan"),
+        (["--image-size", "16"], "the 16x16 patch needs at least 17, got 16"),
+        (["--runs", ",,"], "--runs: no run named"),
+        (["--runs", "cnn,cbam"], "--runs: unknown cbam"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(
+    argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--quiet"])
+    assert e.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_bad_files_are_errors_not_tracebacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing STL10 file; a checkpoint that is not one (or of another network): exit 1, one line."""
+    small = ["--train", "8", "--test", "8", "--batch-size", "4", "--runs", "cnn", "--quiet"]
+    assert main([*small, "--stl10", str(tmp_path / "none"), "--out", str(tmp_path)]) == 1
+    assert "white_patch: no STL10 train_X.bin at" in capsys.readouterr().err
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "cnn.pt").write_bytes(b"not a checkpoint")
+    assert main(["--eval-only", "--runs", "cnn", "--out", str(tmp_path), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("white_patch: cannot use ") and "cnn.pt" in err and len(err.splitlines()) == 1
+    mha = ROOT / "examples" / "white_patch" / "results" / "checkpoints" / "cnn_mha.pt"
+    (tmp_path / "checkpoints" / "cnn.pt").write_bytes(mha.read_bytes())  # another network's weights
+    assert main(["--eval-only", "--runs", "cnn", "--out", str(tmp_path), "--quiet"]) == 1
+    assert "RuntimeError: Error(s) in loading state_dict" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .data import DataConfig, Split, make_data, make_split
+from .data import PATCH, DataConfig, Split, make_data, make_split
 from .nets import BY_NAME, RUNS, Run, build, parameter_count
 from .report import map_scores, plot_curves, plot_maps, summary, write_tables
 from .train import Dist, TrainConfig, train
@@ -67,10 +67,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [n for n in args.runs.split(",") if n.strip() and n.strip() not in BY_NAME]
     if unknown:
         ap.error(f"--runs: unknown {', '.join(unknown)} (the runs: {', '.join(BY_NAME)})")
+    if not [n for n in args.runs.split(",") if n.strip()]:
+        ap.error("--runs: no run named (the runs: " + ", ".join(BY_NAME) + ")")
     base = FULL if args.full else DEFAULT
     for key, value in base.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    for flag in ("train", "test", "epochs", "batch_size", "map_images", "map_stats", "threads"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            ap.error(f"--{flag.replace('_', '-')}: expected a positive number, got {value}")
+    if not args.eval_only and args.batch_size > min(args.train, args.test):
+        ap.error(
+            f"--batch-size {args.batch_size} is more than the {min(args.train, args.test)} "
+            f"{'training' if args.train <= args.test else 'test'} images: not one batch"
+        )
+    if not args.lr > 0 or args.lr == float("inf"):
+        ap.error(f"--lr: expected a positive learning rate, got {args.lr}")
+    if args.image_size <= PATCH:
+        ap.error(f"--image-size: the {PATCH}x{PATCH} patch needs at least {PATCH + 1}, got {args.image_size}")
     return args
 
 
@@ -106,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str], args: argparse.Namespace) -> int:
     ctx = Dist.from_env()
+    if args.batch_size % ctx.world:
+        print(
+            f"white_patch: --batch-size {args.batch_size} does not divide among {ctx.world} processes",
+            file=sys.stderr,
+        )
+        ctx.close()
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     runs = [BY_NAME[n.strip()] for n in args.runs.split(",") if n.strip()]
@@ -119,16 +141,29 @@ def _main(argv: list[str], args: argparse.Namespace) -> int:
             if not path.exists():
                 print(f"no checkpoint {path}: {run.name} left out", file=sys.stderr)
                 continue
-            saved = _load(path)
-            gm = build(run, int(saved["config"]["seed"]))
-            gm.load_state_dict(saved["state_dict"])
+            try:
+                saved = _load(path)
+                gm = build(run, int(saved["config"]["seed"]))
+                gm.load_state_dict(saved["state_dict"])
+            except Exception as e:  # (not a checkpoint of this run: torch.load's or load_state_dict's error)
+                print(
+                    f"white_patch: cannot use {path}: {type(e).__name__}: {e}".splitlines()[0],
+                    file=sys.stderr,
+                )
+                ctx.close()
+                return 1
             trained[run.name] = (gm.eval(), saved["history"], saved["config"])
     else:
         data = DataConfig(
             args.train, args.test, args.seed, args.as_seed, args.batch_size, args.stl10, args.image_size
         )
         t = time.perf_counter()
-        train_split, test_split = make_data(data)
+        try:
+            train_split, test_split = make_data(data)
+        except (OSError, ValueError) as e:  # (an STL10 file missing, short or of another size)
+            print(f"white_patch: {e}", file=sys.stderr)
+            ctx.close()
+            return 1
         if ctx.main and not args.quiet:
             source = f"STL10 {args.stl10}" if args.stl10 else "generated images"
             print(f"data: {len(train_split)} + {len(test_split)} {source} ({time.perf_counter() - t:.1f} s)")
