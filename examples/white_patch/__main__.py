@@ -60,8 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--keep-denormals",
         action="store_true",
-        help="compute with denormal floats (by default they are flushed to zero: the softmax over 576 "
-        "keys makes many, and they slow the attention runs 2.7x)",
+        help="compute with denormal floats (by default they are flushed to zero: trained attention "
+        "makes some, in its softmax and its gradients, and they slowed conv1d MHA 2.7x)",
     )
     args = ap.parse_args(argv)
     unknown = [n for n in args.runs.split(",") if n.strip() and n.strip() not in BY_NAME]
