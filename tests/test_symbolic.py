@@ -10,16 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netdsl.core.symbolic import (
-    DEFINITIONS,
-    Select,
-    Sym,
-    SymbolicError,
-    SymBool,
-    format_shape,
-    is_concrete,
-    provably_nonnegative,
-)
+from netdsl.core.symbolic import Select, Sym, SymbolicError, SymBool, format_shape, is_concrete
+from netdsl.core.symbolic_proofs import DEFINITIONS, provably_nonnegative
 
 B, C, H, W = (Sym.var(n) for n in "BCHW")
 

@@ -229,7 +229,8 @@ CONV_DOMINATED = 0.5
 def conv_share(gm: fx.GraphModule) -> float | None:
     """The convolutions' share of the MACs of the spec ``gm`` was built from, at the spec's example
     sizes (``dims:``); None when the module does not know its spec or the sizes leave it symbolic."""
-    from netdsl.core.symbolic import DEFINITIONS, SymbolicError, expanded
+    from netdsl.core.symbolic import SymbolicError
+    from netdsl.core.symbolic_proofs import DEFINITIONS, expanded
     from netdsl.passes.summary import mac_count
 
     shapes = getattr(gm.meta.get("netdsl", {}).get("check"), "shapes", None)

@@ -19,7 +19,8 @@ from typing import Annotated, Any, TypeVar, overload
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
 from netdsl.core.errors import ShapeError
-from netdsl.core.symbolic import Sym, assume_positive, format_shape
+from netdsl.core.symbolic import Sym, format_shape
+from netdsl.core.symbolic_proofs import assume_positive
 from netdsl.core.types import DTYPES, FLOATS, INT_RANGE, ParamSpec, TensorType, dtype_list
 
 FAMILIES = (

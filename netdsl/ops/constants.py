@@ -12,7 +12,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import model_validator
 
-from netdsl.core.symbolic import Sym, provably_nonnegative
+from netdsl.core.symbolic import Sym
+from netdsl.core.symbolic_proofs import provably_nonnegative
 from netdsl.core.types import DTYPES, INT_RANGE, ParamSpec, TensorType, scalar_fits
 from netdsl.ops.base import OpDef, _rule, fail, register, shp
 from netdsl.ops.shape_ops import DimAttrs, DimList, as_sym

@@ -5,7 +5,8 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from netdsl.core.symbolic import Sym, assume_positive
+from netdsl.core.symbolic import Sym
+from netdsl.core.symbolic_proofs import assume_positive
 from netdsl.core.types import FLOATS, ParamSpec, TensorType, dtype_list, is_float, prod
 from netdsl.ops.base import (
     GEOMETRY_MAX,

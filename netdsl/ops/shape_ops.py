@@ -4,7 +4,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from netdsl.core.symbolic import Sym, expanded, provably_nonnegative
+from netdsl.core.symbolic import Sym
+from netdsl.core.symbolic_proofs import expanded, provably_nonnegative
 from netdsl.core.types import TensorType, prod, promote, scalar_fits
 from netdsl.ops.base import Attrs, OpDef, Scalar, broadcast, fail, norm_dim, register, shp
 

@@ -14,7 +14,8 @@ from typing import Any
 from netdsl.core.errors import ContextFrame, ErrorCollector, NetdslError, ShapeError, SourceLoc
 from netdsl.core.gcpause import no_gc
 from netdsl.core.suggest import did_you_mean
-from netdsl.core.symbolic import ASSUMED, DEFINITIONS, Sym, SymbolicError, format_shape
+from netdsl.core.symbolic import Sym, SymbolicError, format_shape
+from netdsl.core.symbolic_proofs import ASSUMED, DEFINITIONS
 from netdsl.core.types import ParamSpec, TensorType
 from netdsl.frontend.expr import parse
 from netdsl.ir.graph import Graph, Node, Ref, Scope
