@@ -217,3 +217,10 @@ def test_bad_files_are_errors_not_tracebacks(tmp_path: Path, capsys: pytest.Capt
     (tmp_path / "checkpoints" / "cnn.pt").write_bytes(mha.read_bytes())  # another network's weights
     assert main(["--eval-only", "--runs", "cnn", "--out", str(tmp_path), "--quiet"]) == 1
     assert "RuntimeError: Error(s) in loading state_dict" in capsys.readouterr().err
+    cnn = ROOT / "examples" / "white_patch" / "results" / "checkpoints" / "cnn.pt"
+    saved = torch.load(cnn, weights_only=True)
+    torch.save(
+        {"state_dict": saved["state_dict"], "config": saved["config"]}, tmp_path / "checkpoints" / "cnn.pt"
+    )
+    assert main(["--eval-only", "--runs", "cnn", "--out", str(tmp_path), "--quiet"]) == 1  # (no history)
+    assert "KeyError: 'history'" in capsys.readouterr().err

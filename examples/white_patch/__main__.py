@@ -145,6 +145,7 @@ def _main(argv: list[str], args: argparse.Namespace) -> int:
                 saved = _load(path)
                 gm = build(run, int(saved["config"]["seed"]))
                 gm.load_state_dict(saved["state_dict"])
+                trained[run.name] = (gm.eval(), dict(saved["history"]), dict(saved["config"]))
             except Exception as e:  # (not a checkpoint of this run: torch.load's or load_state_dict's error)
                 print(
                     f"white_patch: cannot use {path}: {type(e).__name__}: {e}".splitlines()[0],
@@ -152,7 +153,6 @@ def _main(argv: list[str], args: argparse.Namespace) -> int:
                 )
                 ctx.close()
                 return 1
-            trained[run.name] = (gm.eval(), saved["history"], saved["config"])
     else:
         data = DataConfig(
             args.train, args.test, args.seed, args.as_seed, args.batch_size, args.stl10, args.image_size
