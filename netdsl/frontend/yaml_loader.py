@@ -20,7 +20,6 @@ Anchors, aliases and merge keys (``<<``) work, with bounded expansion.
 from __future__ import annotations
 
 import bisect
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -45,6 +44,7 @@ from yaml.scanner import Scanner
 
 from netdsl.core.errors import PathT, SourceLoc, SpecSyntaxError, display_path
 from netdsl.core.gcpause import no_gc
+from netdsl.frontend.yaml_scalars import CORE_TAG_PREFIX, construct_tagged, resolve_plain
 
 _CParser: Any
 try:  # PyYAML built with libyaml: its C scanner and parser make the events
@@ -69,9 +69,8 @@ ParserName = Literal["auto", "libyaml", "python"]
 
 MAX_NODES = 100_000
 MAX_DEPTH = 100
-_INT_LIMIT = 2**63
 
-_Y = "tag:yaml.org,2002:"
+_Y = CORE_TAG_PREFIX
 _PLAIN = "tag:netdsl,2024:plain"  # internal: an untagged plain scalar (resolved by the core schema)
 _STR = _Y + "str"
 _SEQ = _Y + "seq"
@@ -80,17 +79,6 @@ _SCALAR_TAGS = frozenset({_PLAIN, _STR, _Y + "int", _Y + "float", _Y + "bool", _
 _ALL_TAGS = _SCALAR_TAGS | {_Y + "seq", _Y + "map"}
 _ALLOWED = {"scalar": _SCALAR_TAGS, "list": frozenset({_Y + "seq"}), "mapping": frozenset({_Y + "map"})}
 
-_NULL = re.compile(r"~|null|Null|NULL|")
-_NULL_WORDS = frozenset({"~", "null", "Null", "NULL", ""})
-_NUMBER_START = frozenset("-+.0123456789")  # how every int and float of the core schema starts
-_TRUE = frozenset({"true", "True", "TRUE"})
-_FALSE = frozenset({"false", "False", "FALSE"})
-_DEC = re.compile(r"[-+]?[0-9]+")
-_OCT = re.compile(r"0o[0-7]+")
-_HEX = re.compile(r"0x[0-9a-fA-F]+")
-_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
-_INF = re.compile(r"([-+]?)\.(?:inf|Inf|INF)")
-_NAN = re.compile(r"\.(?:nan|NaN|NAN)")
 _NOT_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 _TAG_NOTE = "netdsl specs are plain YAML (mappings, lists, strings, numbers, booleans, null)"
@@ -105,59 +93,6 @@ _Pos = tuple[int, int, int]  # (line, col, end_col), 1-based; end_col 0 when unk
 
 
 # ----------------------------------------------------------------------------- scalars
-def _to_int(s: str) -> int | None:
-    for pattern, base, skip in ((_DEC, 10, 0), (_OCT, 8, 2), (_HEX, 16, 2)):
-        if pattern.fullmatch(s):
-            try:
-                value = int(s[skip:], base)
-            except ValueError:  # more digits than int() accepts: certainly out of range
-                value = _INT_LIMIT
-            if not -_INT_LIMIT <= value < _INT_LIMIT:
-                raise ValueError(f"integer {s[:40]} is out of range (it must fit in 64 bits)")
-            return value
-    return None
-
-
-def _to_float(s: str) -> float | None:
-    m = _INF.fullmatch(s)
-    if m:
-        return -math.inf if m.group(1) == "-" else math.inf
-    if _NAN.fullmatch(s):
-        return math.nan
-    if _FLOAT.fullmatch(s):
-        value = float(s)
-        if math.isinf(value):
-            raise ValueError(f"number {s[:40]} is out of range for a float")
-        return value
-    return None
-
-
-def _resolve_plain(s: str) -> object:
-    """The value of an untagged plain scalar under the YAML 1.2 core schema."""
-    if s[:1] not in _NUMBER_START:  # (most scalars: names) not a number: null, a bool or a str
-        if s in _NULL_WORDS:
-            return None
-        return True if s in _TRUE else False if s in _FALSE else s
-    as_int = _to_int(s)
-    if as_int is not None:
-        return as_int
-    as_float = _to_float(s)
-    return s if as_float is None else as_float
-
-
-def _construct_tagged(tag: str, s: str) -> object:
-    kind, v = tag[len(_Y) :], s.strip()
-    if kind == "str":
-        return s
-    if kind == "null" and _NULL.fullmatch(v):
-        return None
-    result: object = v in _TRUE if kind == "bool" and v in _TRUE | _FALSE else None
-    result = _to_int(v) if kind == "int" else _to_float(v) if kind == "float" else result
-    if result is None:
-        raise ValueError(f"{s[:40]!r} is not a valid !!{kind}")
-    return result
-
-
 def parse_scalar(text: str) -> object:
     """One value as written on a command line (``--set k=v``).
 
@@ -168,7 +103,7 @@ def parse_scalar(text: str) -> object:
     if s[:1] in ("[", "{", '"', "'"):
         return load_text(s, "<value>").data
     try:
-        return _resolve_plain(s)
+        return resolve_plain(s)
     except ValueError as e:
         loc = SourceLoc(file="<value>", line=1, col=1, end_col=len(s) + 1, text=s)
         raise SpecSyntaxError(str(e), loc) from None
@@ -552,8 +487,8 @@ class _Builder:
         if type(node) is ScalarNode:
             try:
                 if node.tag == _PLAIN:
-                    return _resolve_plain(node.value)
-                return _construct_tagged(node.tag, node.value)
+                    return resolve_plain(node.value)
+                return construct_tagged(node.tag, node.value)
             except ValueError as e:
                 raise self.error(str(e), origin, path, hint='quote it to keep a string: "..."') from None
         if depth >= MAX_DEPTH:
