@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import fx
 
 from netdsl.backend.export_dims import Axis, DimPlan, Root, input_types
 from netdsl.backend.export_plan import Plan
-from netdsl.backend.inputs import random_inputs
+from netdsl.backend.inputs import output_tensors, random_inputs
 from netdsl.core.errors import BuildError, UsageError
 from netdsl.core.types import TensorType
 from netdsl.ir.graph import Graph
@@ -30,16 +29,6 @@ class Check:
     sizes: dict[str, int]
     max_difference: float
     tolerance: float
-
-
-def _flat(outputs: Any) -> list[torch.Tensor]:
-    if isinstance(outputs, torch.Tensor):
-        return [outputs]
-    if isinstance(outputs, list | tuple):
-        return [t for o in outputs for t in _flat(o)]
-    if isinstance(outputs, Mapping):
-        return [t for o in outputs.values() for t in _flat(o)]
-    return []
 
 
 def tolerance_for(dtype: torch.dtype, base: float | None = None) -> float:
@@ -149,7 +138,7 @@ def runner_pt2(path: str) -> Callable[[list[torch.Tensor]], list[torch.Tensor]]:
 
     def run(args: list[torch.Tensor]) -> list[torch.Tensor]:
         with torch.no_grad():
-            return _flat(module(*args))
+            return output_tensors(module(*args))
 
     return run
 
@@ -189,7 +178,7 @@ def verify(
         args = [x.to(device) for x in random_inputs([gi.name for gi in graph.inputs], types, seed + 1)]
         shown = ", ".join(f"{k}={v}" for k, v in point.items()) or "the example sizes"
         with torch.no_grad():
-            want = _flat(gm.forward(*args))
+            want = output_tensors(gm.forward(*args))
         try:
             got = run(args)
         except Exception as e:

@@ -1,8 +1,10 @@
-"""Random example inputs for a forward pass (torch): one tensor per spec input, in order."""
+"""Random example inputs for a forward pass (torch): one tensor per spec input, in order; and the
+tensors of a forward's outputs, flattened, to compare two modules' outputs."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -25,3 +27,15 @@ def random_inputs(names: Sequence[str], types: Mapping[str, TensorType], seed: i
         else:
             out.append(torch.randint(0, 2, size, generator=gen, dtype=dtype))
     return out
+
+
+def output_tensors(outputs: Any) -> list[torch.Tensor]:
+    """The tensors in ``outputs`` (a tensor, or tuples, lists and mappings of them, nested), in order;
+    anything else is left out."""
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    if isinstance(outputs, list | tuple):
+        return [t for o in outputs for t in output_tensors(o)]
+    if isinstance(outputs, Mapping):
+        return [t for o in outputs.values() for t in output_tensors(o)]
+    return []

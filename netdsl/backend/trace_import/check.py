@@ -5,11 +5,11 @@ needs to call the module: :func:`as_module` (a module, or what a factory makes) 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import nn
 
+from netdsl.backend.inputs import output_tensors
 from netdsl.core.errors import BuildError, UsageError
 
 
@@ -34,8 +34,8 @@ def compare_outputs(
         built.load_state_dict(original.state_dict(), strict=True)
     except RuntimeError as e:
         raise BuildError(f"import: the module's state_dict does not load into the spec's: {e}") from None
-    want = _flat(original(*[t.clone() for t in example_inputs]))
-    got = _flat(built(*[t.clone() for t in example_inputs]))
+    want = output_tensors(original(*[t.clone() for t in example_inputs]))
+    got = output_tensors(built(*[t.clone() for t in example_inputs]))
     if len(want) != len(got):
         raise BuildError(f"import: the module returns {len(want)} tensor(s), the spec {len(got)}")
     worst = 0.0
@@ -57,16 +57,6 @@ def compare_outputs(
                 "otherwise a bug of netdsl import: please report it with the module",
             )
     return worst
-
-
-def _flat(value: Any) -> list[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, tuple | list):
-        return [t for v in value for t in _flat(v)]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _flat(v)]
-    return []
 
 
 def as_module(obj: object, what: str) -> nn.Module:
