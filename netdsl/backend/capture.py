@@ -136,18 +136,8 @@ class _Names:
         """The outputs of the block instance (or repeat) at ``path``; None if there is none."""
         if path in self.entries:
             return self.entries[path][0].outputs
-        if path not in self.scopes or self.graph is None:
-            return None
-        # one copy of a repeat: the values of its nodes that something outside it reads
-        prefix = path + "."
-        inside = {n.id for n in self.graph.nodes if n.id.startswith(prefix)}
-        read: list[Ref] = []
-        for n in self.graph.nodes:
-            if n.id in inside:
-                continue
-            read += [r for r in n.inputs if r.node in inside and r not in read]
-        read += [r for _, r, _ in self.graph.outputs if r.node in inside and r not in read]
-        return tuple(read)
+        scope = self.scopes.get(path)  # (one copy of a repeat: its scope's outputs, as the block orders them)
+        return tuple(r for _, r in scope.outputs) if scope is not None else None
 
     def ref(self, name: str) -> Ref | None:
         """The spec value ``name`` stands for (see the module doc); None when it names nothing."""
